@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Architecture (one module per concern; arrows are the only allowed imports):
+//   CMPI, CBLAS        thin C shims over OpenMPI and OpenBLAS
+//   Buffers            aligned, fixed-size numeric storage shared by MPI, BLAS and RNN
+//   MPI   -> CMPI      communicator, collectives, errors (knows nothing of RNNs)
+//   BLAS  -> CBLAS     gemm over row-major buffers, thread count
+//   RNN   -> BLAS      the model, forward pass and BPTT (knows nothing of MPI)
+//   Training -> MPI, RNN   data, sharding, sync, optimizers, checkpoints, config
+//   rnn-dist -> Training   the thin command line
+let package = Package(
+    name: "rnn-dist",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "rnn-dist", targets: ["rnn-dist"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "Buffers"),
+        .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
+        .target(name: "BLAS", dependencies: ["CBLAS", "Buffers"]),
+        .target(name: "RNN", dependencies: ["BLAS", "Buffers"]),
+        .target(
+            name: "Training",
+            dependencies: ["MPI", "RNN", "BLAS", "Buffers", .product(name: "Yams", package: "Yams")]
+        ),
+        .executableTarget(
+            name: "rnn-dist",
+            dependencies: ["Training", "MPI", "RNN", "BLAS",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // A small program that exercises the MPI wrapper; the MPI tests run it under mpirun.
+        .executableTarget(name: "mpi-selftest", dependencies: ["MPI"]),
+        .testTarget(name: "MPITests", dependencies: ["MPI"]),
+        .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
+        .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "MPI", "Buffers"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,27 @@
+import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// MPI's process-wide lifetime: initialized once on first use, finalized once at exit.
+/// Without mpirun the process runs as a singleton of size 1.
+enum MPIRuntime {
+    /// Swift runs global initializers once, thread-safely: this is the single MPI_Init.
+    static let initialized: Bool = {
+        var provided: Int32 = 0
+        let code = MPI_Init_thread(nil, nil, cmpi_thread_funneled(), &provided)
+        guard code == cmpi_success() else {
+            fputs("rnn-dist: MPI_Init_thread failed: \(MPIError.errorString(code))\n", stderr)
+            exit(2)
+        }
+        atexit {
+            var finalized: Int32 = 0
+            MPI_Finalized(&finalized)
+            if finalized == 0 && !MPIRuntime.aborted { MPI_Finalize() }
+        }
+        return true
+    }()
+
+    /// Set before MPI_Abort so the exit hook does not try to finalize a dead job.
+    nonisolated(unsafe) static var aborted = false
+}

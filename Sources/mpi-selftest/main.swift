@@ -1,0 +1,109 @@
+// Exercises every collective of the MPI module on real ranks and prints one line per check:
+// "rank R check NAME ok" or "rank R check NAME FAILED: why". The MPI tests run it under
+// mpirun -np 1, 2 and 4 and read those lines.
+import Buffers
+import MPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let world = Communicator.world
+let rank = world.rank
+let size = world.size
+var failures = 0
+
+func report(_ name: String, _ condition: Bool, _ detail: @autoclosure () -> String = "") {
+    if condition {
+        print("rank \(rank) check \(name) ok")
+    } else {
+        failures += 1
+        print("rank \(rank) check \(name) FAILED: \(detail())")
+    }
+}
+
+func run() throws {
+    print("rank \(rank) of \(size)")
+    let triangular = size * (size + 1) / 2
+
+    // Sum, max and min in place on Float, Double and Int buffers.
+    var floats: [Float] = [Float(rank + 1), -Float(rank), 0.5]
+    try world.allreduce(&floats, op: .sum)
+    report("allreduce-sum-float", floats == [Float(triangular), -Float(triangular - size), 0.5 * Float(size)], "\(floats)")
+
+    let doubles = Buffer<Double>([Double(rank), Double(rank) * 2])
+    try world.allreduce(doubles, op: .max)
+    report("allreduce-max-double", doubles.toArray() == [Double(size - 1), Double(size - 1) * 2], "\(doubles.toArray())")
+
+    var ints: [Int] = [rank + 10, -rank]
+    try world.allreduce(&ints, op: .min)
+    report("allreduce-min-int", ints == [10, -(size - 1)], "\(ints)")
+
+    // A sub-range only: the rest must be untouched.
+    let partial = Buffer<Float>(count: 6, repeating: 1)
+    try world.allreduce(partial, range: 2..<4, op: .sum)
+    report("allreduce-range", partial.toArray() == [1, 1, Float(size), Float(size), 1, 1], "\(partial.toArray())")
+
+    // Broadcast from the last rank (non-zero root whenever size > 1).
+    let root = size - 1
+    var payload: [Double] = rank == root ? [3.25, -7, Double(root)] : [0, 0, 0]
+    try world.broadcast(&payload, root: root)
+    report("broadcast-nonzero-root", payload == [3.25, -7, Double(root)], "\(payload)")
+    let text = try world.broadcast(string: rank == root ? "héllo from \(root)" : "", root: root)
+    report("broadcast-string", text == "héllo from \(root)", text)
+
+    // Non-blocking allreduce overlapped with local work.
+    let big = Buffer<Float>(count: 1 << 20, repeating: Float(rank + 1))
+    let request = try world.allreduceStarted(big, op: .sum)
+    var localWork: Double = 0
+    for index in 0..<200_000 { localWork += Double(index % 7) }
+    try request.wait()
+    let expected = Float(triangular)
+    report("iallreduce-overlap", big[0] == expected && big[big.count - 1] == expected && localWork > 0 && request.isComplete,
+           "\(big[0]) vs \(expected)")
+
+    // The Int32-count splitting path, exercised with a tiny per-call limit.
+    var limited = world
+    limited.maxElementsPerCall = 3
+    let split = Buffer<Int>((0..<10).map { $0 * (rank + 1) })
+    try limited.allreduce(split, op: .sum)
+    report("allreduce-split", split.toArray() == (0..<10).map { $0 * triangular }, "\(split.toArray())")
+    let splitAsync = Buffer<Double>((0..<7).map { Double($0) })
+    try limited.allreduceStarted(splitAsync, op: .max).wait()
+    report("iallreduce-split", splitAsync.toArray() == (0..<7).map { Double($0) }, "\(splitAsync.toArray())")
+    var splitBroadcast: [Int] = rank == 0 ? Array(0..<8) : Array(repeating: -1, count: 8)
+    try limited.broadcast(&splitBroadcast, root: 0)
+    report("broadcast-split", splitBroadcast == Array(0..<8), "\(splitBroadcast)")
+
+    // Gather to root.
+    let gathered = try world.gather([rank, rank * rank], root: 0)
+    if rank == 0 {
+        report("gather", gathered == (0..<size).flatMap { [$0, $0 * $0] }, "\(String(describing: gathered))")
+    } else {
+        report("gather", gathered == nil)
+    }
+
+    // An invalid root is MPI's error, returned (MPI_ERRORS_RETURN) and thrown as MPIError.
+    var probe: [Int] = [0]
+    do {
+        try world.broadcast(&probe, root: size + 5)
+        report("mpi-error-surfaces", false, "no error thrown")
+    } catch let error as MPIError {
+        report("mpi-error-surfaces", error.message.contains("root") || error.code != 0, error.description)
+        print("rank \(rank) error-text \(error.description)")
+    }
+
+    try world.barrier()
+    let before = Communicator.wallTime()
+    usleep(20_000)
+    let elapsed = Communicator.wallTime() - before
+    report("wall-time", elapsed >= 0.015 && elapsed < 5, "\(elapsed) s for a 20 ms sleep")
+}
+
+do {
+    try run()
+} catch {
+    print("rank \(rank) check unexpected-error FAILED: \(error)")
+    failures += 1
+}
+print("rank \(rank) summary \(failures == 0 ? "ok" : "FAILED \(failures)")")
+exit(failures == 0 ? 0 : 1)
