@@ -45,10 +45,12 @@ let package = Package(
         ),
         // A small program that exercises the MPI wrapper; the MPI tests run it under mpirun.
         .executableTarget(name: "mpi-selftest", dependencies: ["MPI"]),
-        .testTarget(name: "MPITests", dependencies: ["MPI"]),
+        // Runs real processes (mpirun, the rnn-dist binary) for the tests; not shipped.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "MPI", "Buffers"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "MPI", "Buffers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

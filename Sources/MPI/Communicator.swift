@@ -151,9 +151,11 @@ public struct Communicator {
 
     // MARK: helpers
 
-    /// Splits `count` elements into ranges of at most `maxElementsPerCall`.
-    func chunks(count: Int) -> [Range<Int>] {
-        precondition(maxElementsPerCall > 0, "maxElementsPerCall must be positive")
-        return stride(from: 0, to: count, by: maxElementsPerCall).map { $0..<min(count, $0 + maxElementsPerCall) }
+    func chunks(count: Int) -> [Range<Int>] { Self.chunks(count: count, limit: maxElementsPerCall) }
+
+    /// Splits `count` elements into consecutive ranges of at most `limit`.
+    static func chunks(count: Int, limit: Int) -> [Range<Int>] {
+        precondition(limit > 0, "the per-call element limit must be positive")
+        return stride(from: 0, to: count, by: limit).map { $0..<min(count, $0 + limit) }
     }
 }

@@ -1,0 +1,94 @@
+import Foundation
+import Yams
+
+/// Builds a TrainingConfig from defaults, an optional YAML file and flag overrides.
+public enum ConfigLoader {
+    /// Applies `overrides` (key, value) in order on top of `base`.
+    public static func apply(_ overrides: [(String, ConfigValue)], to base: TrainingConfig, source: String) throws -> TrainingConfig {
+        var config = base
+        for (name, value) in overrides {
+            guard let key = ConfigKey.named(name) else { throw ConfigError.unknownKey(name, source: source) }
+            try key.apply(&config, value)
+        }
+        return config
+    }
+
+    /// The (key, value) pairs of a YAML mapping, in file order.
+    public static func parseYAML(_ text: String, source: String) throws -> [(String, ConfigValue)] {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigError.malformed(source: source, reason: firstLine(String(describing: error)))
+        }
+        guard let node else { return [] } // an empty file changes nothing
+        guard let mapping = node.mapping else {
+            throw ConfigError.malformed(source: source, reason: "the top level must be a mapping of key: value")
+        }
+        var seen = Set<String>()
+        return try mapping.map { keyNode, valueNode in
+            guard let key = keyNode.string else {
+                throw ConfigError.malformed(source: source, reason: "a key is not a string")
+            }
+            guard seen.insert(key).inserted else {
+                throw ConfigError.malformed(source: source, reason: "key '\(key)' appears twice")
+            }
+            guard ConfigKey.named(key) != nil else { throw ConfigError.unknownKey(key, source: source) }
+            return (key, try scalar(valueNode, key: key))
+        }
+    }
+
+    /// Reads and parses a YAML config file.
+    public static func loadYAML(path: String) throws -> [(String, ConfigValue)] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "permission denied or not a file" : "no such file"
+            throw ConfigError.unreadable(path: path, reason: reason)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError.malformed(source: path, reason: "not UTF-8 text")
+        }
+        return try parseYAML(text, source: path)
+    }
+
+    /// Defaults, then the file, then the flags; then the cross-key checks.
+    public static func load(configPath: String?, flags: [(String, ConfigValue)]) throws -> TrainingConfig {
+        var config = TrainingConfig()
+        if let configPath {
+            config = try apply(try loadYAML(path: configPath), to: config, source: configPath)
+        }
+        config = try apply(flags, to: config, source: "command-line flags")
+        try validate(config)
+        return config
+    }
+
+    /// Checks that involve more than one key.
+    public static func validate(_ config: TrainingConfig) throws {
+        if config.globalBatch == nil && config.batchPerRank == nil {
+            throw ConfigError.inconsistent("set global-batch or batch-per-rank")
+        }
+        if config.steps == nil && config.epochs == nil {
+            throw ConfigError.inconsistent("set steps or epochs")
+        }
+        if config.lrSchedule == "warmup-cosine", let steps = config.steps, config.warmupSteps >= steps {
+            throw ConfigError.inconsistent("warmup-steps (\(config.warmupSteps)) must be below steps (\(steps))")
+        }
+    }
+
+    private static func scalar(_ node: Node, key: String) throws -> ConfigValue {
+        guard let scalar = node.scalar else {
+            throw ConfigError.wrongType(key: key, expected: "a single value", got: .string("a list or mapping"))
+        }
+        // Quoted strings stay strings; plain scalars are resolved like YAML 1.2 core.
+        if scalar.style == .plain {
+            if scalar.string == "null" || scalar.string == "~" || scalar.string.isEmpty { return .null }
+            if let flag = Bool.construct(from: scalar) { return .bool(flag) }
+            if let number = Int.construct(from: scalar) { return .int(number) }
+            if let number = Double.construct(from: scalar) { return .double(number) }
+        }
+        return .string(scalar.string)
+    }
+
+    private static func firstLine(_ text: String) -> String {
+        text.split(separator: "\n").first.map(String.init) ?? text
+    }
+}

@@ -1,0 +1,48 @@
+import BLAS
+import Buffers
+import MPI
+import RNN
+
+/// The communication and gradient policy of one step (DESIGN §4): local clipping (if
+/// chosen), ONE in-place allreduce(SUM) of the flat gradient buffer, then the non-finite
+/// check and global clipping, identical on every rank because every rank holds the same sum.
+struct GradientSynchronizer {
+    enum Outcome {
+        case apply(gradientNormBeforeClip: Double, clipped: Bool)
+        case skip(gradientNormBeforeClip: Double)
+    }
+
+    let world: Communicator
+    let clipMode: String
+    let clipThreshold: Double
+    let clipScope: String
+
+    /// `localTokenFraction`: this rank's share of the global tokens; local clipping applies
+    /// the threshold to the rank's own mean gradient, which is its share divided by it.
+    func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double) throws -> (Outcome, allreduceSeconds: Double) {
+        if clipScope == "local", localTokenFraction > 0 {
+            switch clipMode {
+            case "norm": _ = GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)
+            case "value": GradientClipping.clipByValue(gradients, limit: clipThreshold * localTokenFraction)
+            default: break
+            }
+        }
+        let start = BLAS.monotonicSeconds()
+        if world.size > 1 { try world.allreduce(gradients, op: .sum) }
+        let allreduceSeconds = BLAS.monotonicSeconds() - start
+
+        let norm: Double
+        var clipped = false
+        if clipScope == "global" && clipMode == "norm" {
+            norm = GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold)
+            clipped = norm > clipThreshold
+        } else {
+            norm = GradientClipping.l2Norm(gradients)
+            if clipScope == "global" && clipMode == "value" && norm.isFinite {
+                clipped = GradientClipping.clipByValue(gradients, limit: clipThreshold) > 0
+            }
+        }
+        guard norm.isFinite else { return (.skip(gradientNormBeforeClip: norm), allreduceSeconds) }
+        return (.apply(gradientNormBeforeClip: norm, clipped: clipped), allreduceSeconds)
+    }
+}

@@ -1,0 +1,63 @@
+/// Everything a training run is configured by: built-in defaults (the same as
+/// configs/default.yaml), then a YAML file, then command-line flags. Key names are the flag
+/// names without the dashes (`seq-len: 64` in YAML is `--seq-len 64` on the command line).
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    // Data
+    public var data = "synthetic:markov"
+    public var tokenizer = "chars"
+    public var validationFraction = 0.1
+    public var seqLen = 32
+    public var globalBatch: Int? = 64
+    public var batchPerRank: Int? = nil
+    public var shuffle = true
+    // Model
+    public var hidden = 64
+    public var initScheme = "torch"
+    // Length of the run
+    public var steps: Int? = 300
+    public var epochs: Int? = nil
+    // Optimizer
+    public var optimizer = "adam"
+    public var lr = 0.003
+    public var momentum = 0.9
+    public var nesterov = false
+    public var weightDecay = 0.0
+    public var beta1 = 0.9
+    public var beta2 = 0.999
+    public var eps = 1e-8
+    public var lrSchedule = "constant"
+    public var warmupSteps = 0
+    public var minLrFactor = 0.1
+    // Gradients
+    public var clipMode = "norm"
+    public var clip = 5.0
+    public var clipScope = "global"
+    public var onNonfinite = "skip"
+    // Reproducibility and safety
+    public var seed = 1234
+    public var checksumEvery = 100
+    // Files
+    public var initFile: String? = nil
+    public var save: String? = nil
+    public var checkpointDir: String? = nil
+    public var checkpointEvery = 0
+    public var keepCheckpoints = 3
+    public var resume: String? = nil
+    public var metrics: String? = nil
+    // Output
+    public var logEvery = 50
+    public var quiet = false
+
+    public init() {}
+}
+
+/// The allowed values of the string-valued choices, for validation and messages.
+public enum ConfigChoices {
+    public static let tokenizer = ["chars", "bytes"]
+    public static let initScheme = ["torch", "min-char-rnn"]
+    public static let optimizer = ["sgd", "adam", "adagrad"]
+    public static let lrSchedule = ["constant", "warmup-cosine"]
+    public static let clipMode = ["norm", "value", "none"]
+    public static let clipScope = ["global", "local"]
+    public static let onNonfinite = ["skip", "stop"]
+}

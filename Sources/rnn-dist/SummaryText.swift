@@ -1,0 +1,25 @@
+import Training
+
+/// The final summary rank 0 prints.
+enum SummaryText {
+    static func describe(_ summary: TrainingSummary, config: TrainingConfig, ranks: Int) -> String {
+        var lines = ["done: \(summary.steps) steps, \(summary.tokens) tokens in \(formatSeconds(summary.seconds)) s, "
+            + "\(Int(summary.tokensPerSecond)) tokens/s on \(ranks) rank\(ranks == 1 ? "" : "s")"]
+        var loss = "final loss \(formatLoss(summary.finalLoss)) nats/token"
+        if let floor = summary.entropyFloor {
+            loss += " (entropy floor \(formatLoss(floor)), within \(formatLoss(100 * (summary.finalLoss - floor) / floor))%)"
+        }
+        lines.append(loss)
+        if summary.skippedSteps > 0 { lines.append("skipped steps (non-finite gradient): \(summary.skippedSteps)") }
+        lines.append("clipped steps: \(summary.clippedSteps) of \(summary.steps)")
+        if let save = config.save { lines.append("parameters saved to \(save)") }
+        if let metrics = config.metrics { lines.append("metrics written to \(metrics)") }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func formatLoss(_ value: Double) -> String {
+        value.isFinite ? String((value * 10_000).rounded() / 10_000) : String(value)
+    }
+
+    private static func formatSeconds(_ value: Double) -> String { String((value * 100).rounded() / 100) }
+}

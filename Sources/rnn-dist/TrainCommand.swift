@@ -1,0 +1,27 @@
+import ArgumentParser
+import BLAS
+import MPI
+import Training
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a tanh RNN language model (the default subcommand).",
+        discussion: "Flags override the --config file, which overrides the built-in defaults (configs/default.yaml)."
+    )
+
+    @Option(help: "YAML config file (see configs/).") var config: String?
+    @OptionGroup var flags: TrainFlags
+
+    func run() throws {
+        let world = Communicator.world
+        try ExitReporter.run(world: world) {
+            let trainingConfig = try ConfigLoader.load(configPath: config, flags: flags.overrides())
+            BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
+            let summary = try Trainer(config: trainingConfig, world: world).run()
+            if world.isRoot {
+                print(SummaryText.describe(summary, config: trainingConfig, ranks: world.size))
+            }
+        }
+    }
+}

@@ -1,3 +1,0 @@
-import MPI
-let world = Communicator.world
-print("rank \(world.rank) of \(world.size)")

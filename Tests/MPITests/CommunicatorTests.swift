@@ -1,0 +1,47 @@
+@testable import MPI
+import TestSupport
+import XCTest
+
+/// The MPI wrapper on real ranks: mpi-selftest runs every collective and reports per rank.
+final class CommunicatorTests: XCTestCase {
+    private func runSelftest(ranks: Int) throws {
+        continueAfterFailure = false
+        let result = try MPIRun.run(ranks: ranks, binary: MPIRun.binary("mpi-selftest"), [], timeout: 120)
+        XCTAssertFalse(result.timedOut, "mpi-selftest -np \(ranks) hung:\n\(result.output)")
+        XCTAssertEqual(result.status, 0, "mpi-selftest -np \(ranks) failed:\n\(result.output)")
+        let failures = MPIRun.lines(result.stdout, startingWith: "rank").filter { $0.contains("FAILED") }
+        XCTAssertEqual(failures, [], "checks failed with \(ranks) ranks")
+        for rank in 0..<ranks {
+            XCTAssertTrue(result.stdout.contains("rank \(rank) of \(ranks)"), "rank \(rank) did not report:\n\(result.output)")
+            XCTAssertTrue(result.stdout.contains("rank \(rank) summary ok"), "rank \(rank) summary missing")
+            for check in ["allreduce-sum-float", "allreduce-max-double", "allreduce-min-int", "allreduce-range",
+                          "broadcast-nonzero-root", "broadcast-string", "iallreduce-overlap", "allreduce-split",
+                          "iallreduce-split", "broadcast-split", "gather", "mpi-error-surfaces", "wall-time"] {
+                XCTAssertTrue(result.stdout.contains("rank \(rank) check \(check) ok"), "rank \(rank) \(check) missing")
+            }
+        }
+        let errorText = MPIRun.lines(result.stdout, startingWith: "rank 0 error-text").first ?? ""
+        XCTAssertTrue(errorText.contains("MPI_ERR_ROOT"), "MPI's own error string expected, got: \(errorText)")
+    }
+
+    func testCollectivesOnOneRank() throws { try runSelftest(ranks: 1) }
+    func testCollectivesOnTwoRanks() throws { try runSelftest(ranks: 2) }
+    func testCollectivesOnFourRanks() throws { try runSelftest(ranks: 4) }
+
+    /// Without mpirun the binary is a singleton of size 1.
+    func testSingletonWithoutMpirun() throws {
+        let result = try ProcessRunner.run(MPIRun.binary("mpi-selftest"), [], timeout: 60)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.stdout.contains("rank 0 of 1"), result.output)
+    }
+
+    /// The Int32 splitting boundaries, in process (without initializing MPI here: a
+    /// singleton MPI_Init in the test process would leak its environment into mpirun).
+    func testChunkBoundaries() {
+        XCTAssertEqual(Communicator.chunks(count: 0, limit: 4), [])
+        XCTAssertEqual(Communicator.chunks(count: 4, limit: 4), [0..<4])
+        XCTAssertEqual(Communicator.chunks(count: 9, limit: 4), [0..<4, 4..<8, 8..<9])
+        let limit = Int(Int32.max)
+        XCTAssertEqual(Communicator.chunks(count: limit + 5, limit: limit), [0..<limit, limit..<(limit + 5)])
+    }
+}
