@@ -41,7 +41,8 @@ public final class RNNStepper<Scalar: BLASScalar> {
         for i in 0..<H { a[i] = W_xh[i * V + Int(token)] + b_h[i] }
         BLAS.gemm(.none, .transposed, m: 1, n: H, k: H, a: h, b: parameters,
                   bOffset: layout.range(of: .W_hh).lowerBound, beta: 1, c: a)
-        for i in 0..<H { h[i] = Scalar.tanh(a[i]) }
+        RNNKernels.tanhInPlace(a.baseAddress, count: H)   // the same tanh as the batched forward
+        h.baseAddress.update(from: a.baseAddress, count: H)
 
         // y = W_hy·h + b_y, then a max-subtracted softmax of y / temperature.
         BLAS.gemm(.none, .transposed, m: 1, n: V, k: H, a: h, b: parameters,
