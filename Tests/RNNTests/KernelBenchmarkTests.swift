@@ -22,6 +22,35 @@ final class KernelBenchmarkTests: XCTestCase {
         }
     }
 
+    /// The same step called from outside the RNN module, as Training calls it: checks that the
+    /// exported Float specialization is used (an unspecialized generic call would be far slower).
+    func testCrossModuleCallIsAsFastAsTheBenchmark() throws {
+        guard ProcessInfo.processInfo.environment["RNN_BENCHMARK"] != nil else {
+            throw XCTSkip("set RNN_BENCHMARK=1 (and use -c release) to run the kernel benchmark")
+        }
+        BLAS.threadCount = 1
+        let shape = RNNShape(vocabularySize: 65, hiddenSize: 256)
+        let T = 64, B = 32
+        let layout = ParameterLayout(shape: shape)
+        let parameters = Buffer<Float>(count: layout.count, repeating: 0)
+        let gradients = Buffer<Float>(count: layout.count, repeating: 0)
+        ParameterInitializer.initialize(parameters, layout: layout, scheme: .torch, seed: 1)
+        let tokens = Buffer(randomTokens(count: B * T, vocabularySize: 65, seed: 2))
+        let workspace = BPTTWorkspace<Float>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        func step() {
+            _ = workspace.forwardBackward(parameters: parameters, inputs: tokens, targets: tokens, batchSize: B,
+                                          initialHidden: nil, tokenCountForMean: B * T, gradients: gradients)
+        }
+        for _ in 0..<3 { step() }
+        let start = BLAS.monotonicSeconds()
+        for _ in 0..<20 { step() }
+        let direct = (BLAS.monotonicSeconds() - start) / 20
+        let inModule = KernelBenchmark.run(shape: shape, sequenceLength: T, batchSize: B,
+                                           warmupSteps: 3, timedSteps: 20, seed: 1).secondsPerStep
+        print(String(format: "cross-module forwardBackward: %.2f ms/step, in-module benchmark: %.2f ms/step", direct * 1e3, inModule * 1e3))
+        XCTAssertLessThan(direct, 1.5 * inModule)
+    }
+
     /// The smallest sanity check that always runs: figures are positive and consistent.
     func testBenchmarkFiguresAreConsistent() {
         let r = KernelBenchmark.run(shape: RNNShape(vocabularySize: 11, hiddenSize: 16),
