@@ -1,7 +1,7 @@
 import BLAS
 import Buffers
 
-public struct KernelBenchmarkResult: Sendable {
+public struct KernelBenchmarkResult: Codable, Sendable {
     public var hiddenSize, vocabularySize, sequenceLength, batchSize, steps: Int
     public var secondsPerStep, tokensPerSecond, flopsPerToken, gflops, sgemmGFLOPs, percentOfSgemm: Double
 }

@@ -5,7 +5,7 @@ public enum ParameterName: String, CaseIterable, Sendable {
 }
 
 /// Where each tensor lives in the flat buffer, and its row-major dimensions.
-public struct ParameterLayout: Sendable {
+public struct ParameterLayout: Hashable, Sendable {
     public let shape: RNNShape
     private let offsets: [Int]   // start of each tensor, in ParameterName.allCases order, plus the end
 
