@@ -1,0 +1,81 @@
+import Buffers
+import Foundation
+import RNN
+import XCTest
+
+final class ParameterInitializerTests: XCTestCase {
+    let shape = RNNShape(vocabularySize: 50, hiddenSize: 64)
+
+    private func initialized(_ scheme: InitializationScheme, seed: UInt64) -> Buffer<Float> {
+        let layout = ParameterLayout(shape: shape)
+        let buffer = Buffer<Float>(count: layout.count, repeating: .nan)
+        ParameterInitializer.initialize(buffer, layout: layout, scheme: scheme, seed: seed)
+        return buffer
+    }
+
+    func testLayoutIsContiguousInDeclaredOrder() {
+        let layout = ParameterLayout(shape: shape)
+        var offset = 0
+        for name in ParameterName.allCases {
+            XCTAssertEqual(layout.range(of: name).lowerBound, offset)
+            XCTAssertEqual(layout.range(of: name).count, layout.dimensions(of: name).reduce(1, *))
+            offset = layout.range(of: name).upperBound
+        }
+        XCTAssertEqual(layout.count, offset)
+        XCTAssertEqual(layout.count, 64 * 50 + 64 * 64 + 50 * 64 + 64 + 50)
+        XCTAssertEqual(layout.dimensions(of: .W_xh), [64, 50])
+        XCTAssertEqual(layout.dimensions(of: .W_hy), [50, 64])
+    }
+
+    func testDeterministicForASeedAndDifferentForAnother() {
+        for scheme in InitializationScheme.allCases {
+            XCTAssertEqual(initialized(scheme, seed: 5).toArray(), initialized(scheme, seed: 5).toArray())
+            XCTAssertNotEqual(initialized(scheme, seed: 5).toArray(), initialized(scheme, seed: 6).toArray())
+        }
+    }
+
+    func testTorchSchemeIsUniformWithinOneOverSqrtH() {
+        let bound = Float(1 / sqrt(64.0))
+        let values = initialized(.torch, seed: 1).toArray()
+        XCTAssertTrue(values.allSatisfy { abs($0) <= bound })
+        XCTAssertGreaterThan(values.max()!, 0.99 * bound)   // fills the range
+        XCTAssertLessThan(values.min()!, -0.99 * bound)
+        let mean = values.reduce(0, +) / Float(values.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.01 * bound)
+    }
+
+    func testMinCharRNNSchemeHasSmallGaussianWeightsAndZeroBiases() {
+        let layout = ParameterLayout(shape: shape)
+        let buffer = initialized(.minCharRNN, seed: 2)
+        for name in [ParameterName.b_h, .b_y] {
+            XCTAssertTrue(buffer.toArray(range: layout.range(of: name)).allSatisfy { $0 == 0 })
+        }
+        let weights = [ParameterName.W_xh, .W_hh, .W_hy].flatMap { buffer.toArray(range: layout.range(of: $0)).map(Double.init) }
+        let mean = weights.reduce(0, +) / Double(weights.count)
+        let std = (weights.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(weights.count)).squareRoot()
+        XCTAssertEqual(mean, 0, accuracy: 5e-4)      // ≈ 0.01/√10464 ≈ 1e-4 standard error
+        XCTAssertEqual(std, 0.01, accuracy: 3e-4)
+    }
+
+    func testGeneratorStateRestoresTheStream() throws {
+        var generator = SeededGenerator(seed: 42)
+        for _ in 0..<10 { _ = generator.next() }
+        var restored = SeededGenerator(state: generator.state)
+        let decoded = try JSONDecoder().decode(SeededGenerator.self, from: JSONEncoder().encode(generator))
+        XCTAssertEqual(decoded, generator)
+        XCTAssertEqual((0..<5).map { _ in restored.next() }, (0..<5).map { _ in generator.next() })
+        var a = SeededGenerator(seed: 1), b = SeededGenerator(seed: 2)
+        XCTAssertNotEqual(a.next(), b.next())
+    }
+
+    func testGaussianAndUniformMoments() {
+        var generator = SeededGenerator(seed: 7)
+        let gaussians = (0..<100_000).map { _ in generator.nextGaussian() }
+        let mean = gaussians.reduce(0, +) / 1e5
+        let variance = gaussians.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 1e5
+        XCTAssertEqual(mean, 0, accuracy: 0.015)
+        XCTAssertEqual(variance, 1, accuracy: 0.02)
+        let uniforms = (0..<10_000).map { _ in generator.nextUniform() }
+        XCTAssertTrue(uniforms.allSatisfy { $0 >= 0 && $0 < 1 })
+    }
+}
