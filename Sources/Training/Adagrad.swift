@@ -10,11 +10,11 @@ import Buffers
 public final class Adagrad: Optimizer {
     public let name = "adagrad"
     public let count: Int
-    public let epsilon: Float
+    public let epsilon: Double
     public var stepCount = 0
     public let sumOfSquares: Buffer<Float>
 
-    public init(count: Int, epsilon: Float = 1e-10) throws {
+    public init(count: Int, epsilon: Double = 1e-10) throws {
         try requireOptimizer(epsilon >= 0, "Adagrad epsilon must be non-negative, got \(epsilon)")
         self.count = count
         self.epsilon = epsilon
@@ -29,7 +29,7 @@ public final class Adagrad: Optimizer {
         precondition(parameters.count == count && gradients.count == count,
                      "Adagrad over \(count) parameters got \(parameters.count) parameters and \(gradients.count) gradients")
         let p = parameters.baseAddress, g = gradients.baseAddress, s = sumOfSquares.baseAddress
-        let lr = learningRate, eps = epsilon
+        let lr = learningRate, eps = Float(epsilon)
         for i in 0..<count {
             let gi = g[i]
             let si = s[i] + gi * gi

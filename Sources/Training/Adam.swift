@@ -14,15 +14,15 @@ import Darwin
 public final class Adam: Optimizer {
     public let name = "adam"
     public let count: Int
-    public let beta1: Float
-    public let beta2: Float
-    public let epsilon: Float
-    public let weightDecay: Float
+    public let beta1: Double
+    public let beta2: Double
+    public let epsilon: Double
+    public let weightDecay: Double
     public var stepCount = 0
     public let firstMoment: Buffer<Float>
     public let secondMoment: Buffer<Float>
 
-    public init(count: Int, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0) throws {
+    public init(count: Int, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0) throws {
         try requireOptimizer(beta1 >= 0 && beta1 < 1, "Adam beta1 must be in [0, 1), got \(beta1)")
         try requireOptimizer(beta2 >= 0 && beta2 < 1, "Adam beta2 must be in [0, 1), got \(beta2)")
         try requireOptimizer(epsilon >= 0, "Adam epsilon must be non-negative, got \(epsilon)")
@@ -44,12 +44,13 @@ public final class Adam: Optimizer {
         precondition(parameters.count == count && gradients.count == count,
                      "Adam over \(count) parameters got \(parameters.count) parameters and \(gradients.count) gradients")
         let t = Double(stepCount + 1)
-        // Bias corrections in double, as torch computes them in Python floats.
-        let stepSize = Float(Double(learningRate) / (1 - pow(Double(beta1), t)))
-        let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
+        // Scalars in double, rounded to float once, as torch computes them in Python floats
+        // (1 − β2 computed in float would be off by 1e-5 relative).
+        let stepSize = Float(Double(learningRate) / (1 - pow(beta1, t)))
+        let correction2 = Float((1 - pow(beta2, t)).squareRoot())
         let p = parameters.baseAddress, g = gradients.baseAddress
         let m = firstMoment.baseAddress, v = secondMoment.baseAddress
-        let b1c = 1 - beta1, b2 = beta2, b2c = 1 - beta2, eps = epsilon, wd = weightDecay
+        let b1c = Float(1 - beta1), b2 = Float(beta2), b2c = Float(1 - beta2), eps = Float(epsilon), wd = Float(weightDecay)
         for i in 0..<count {
             let d = g[i] + wd * p[i]
             let mi = m[i] + b1c * (d - m[i])

@@ -9,14 +9,14 @@ import Buffers
 public final class SGD: Optimizer {
     public let name = "sgd"
     public let count: Int
-    public let momentum: Float
+    public let momentum: Double
     public let nesterov: Bool
-    public let weightDecay: Float
+    public let weightDecay: Double
     public var stepCount = 0
     /// Empty when momentum is 0 (no state to keep).
     public let momentumBuffer: Buffer<Float>
 
-    public init(count: Int, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) throws {
+    public init(count: Int, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0) throws {
         try requireOptimizer(momentum >= 0 && momentum < 1, "SGD momentum must be in [0, 1), got \(momentum)")
         try requireOptimizer(weightDecay >= 0, "SGD weight decay must be non-negative, got \(weightDecay)")
         try requireOptimizer(!nesterov || momentum > 0, "SGD nesterov momentum requires momentum > 0")
@@ -35,7 +35,7 @@ public final class SGD: Optimizer {
         precondition(parameters.count == count && gradients.count == count,
                      "SGD over \(count) parameters got \(parameters.count) parameters and \(gradients.count) gradients")
         let p = parameters.baseAddress, g = gradients.baseAddress, buf = momentumBuffer.baseAddress
-        let lr = learningRate, wd = weightDecay, mu = momentum
+        let lr = learningRate, wd = Float(weightDecay), mu = Float(momentum)
         if mu == 0 {
             for i in 0..<count {
                 p[i] -= lr * (g[i] + wd * p[i])

@@ -121,6 +121,13 @@ public struct SyntheticTask: Equatable, Sendable {
         return "\(Self.prefix)\(kind.rawValue):" + (common + values).joined(separator: ",")
     }
 
+    /// The source of the markov task (state i is the letter "a" + i); its entropy rate is
+    /// the corpus' entropy floor.
+    public func markovChain() -> MarkovChain {
+        var generator = DataRandom(seed: seed, stream: 1)
+        return MarkovChain(randomWithStates: symbols, successors: successors, generator: &generator)
+    }
+
     /// Generates the corpus: trainTokens training tokens, then the validation tail, with
     /// the vocabulary of the whole stream and the exact entropy floor.
     public func makeCorpus() throws -> Corpus {
@@ -132,8 +139,8 @@ public struct SyntheticTask: Equatable, Sendable {
         let summary: String
         switch kind {
         case .markov:
-            var generator = DataRandom(seed: seed, stream: 1)
-            let chain = MarkovChain(randomWithStates: symbols, successors: successors, generator: &generator)
+            let chain = markovChain()
+            var generator = DataRandom(seed: seed, stream: 3)
             stream = chain.generate(count: total, generator: &generator).map { 0x61 + UInt32($0) }
             floor = chain.entropyRate
             summary = "Markov source, \(symbols) symbols, \(successors) successors each, "
