@@ -128,6 +128,13 @@ final class SafetensorsTests: XCTestCase {
         let notADirectory = path + "/x.safetensors"
         assertThrows(try file.write(to: notADirectory), containing: ["cannot write \(notADirectory)", "Not a directory"])
         assertThrows(try SafetensorsFile.read(path: nowhere), containing: ["safetensors file not found: \(nowhere)"])
+        // A failure after the temporary file exists (rename onto a directory) removes it.
+        let occupied = directory.path + "/occupied.safetensors"
+        try FileManager.default.createDirectory(atPath: occupied + "/inside", withIntermediateDirectories: true)
+        assertThrows(try file.write(to: occupied), containing: ["cannot write \(occupied)", "renaming"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(),
+                       ["model.safetensors", "occupied.safetensors"])
+
         let text = try directory.file("notes.txt", text: "hello, this is not a safetensors file")
         assertThrows(try SafetensorsFile.read(path: text), containing: ["\(text) is not a valid safetensors file"])
     }

@@ -85,6 +85,8 @@ final class SyntheticTaskTests: XCTestCase {
             let (d, k, a) = (task.delay, task.payload, task.alphabet)
             let floor = try XCTUnwrap(corpus.entropyFloor)
             XCTAssertEqual(floor, Double(k) * log(Double(a)) / Double(d + k + 1), accuracy: 1e-15, spec)
+            XCTAssertTrue(corpus.summary.hasPrefix("recall, \(k) of \(a) letters repeated \(d) steps later, floor "),
+                          corpus.summary)
 
             let text = Array(corpus.vocabulary.decode(corpus.trainTokens + corpus.validationTokens).unicodeScalars)
             let letters = Set((0..<a).map { Unicode.Scalar(UInt8(ascii: "a") + UInt8($0)) })
