@@ -1,15 +1,14 @@
 /// Builds the optimizer and learning-rate schedule a configuration names.
 enum OptimizerFactory {
-    static func make(config: TrainingConfig, count: Int) -> Optimizer {
+    static func make(config: TrainingConfig, count: Int) throws -> Optimizer {
         switch config.optimizer {
         case "sgd":
-            return SGD(count: count, momentum: Float(config.momentum), nesterov: config.nesterov,
-                       weightDecay: Float(config.weightDecay))
+            return try SGD(count: count, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay)
         case "adagrad":
-            return Adagrad(count: count, epsilon: Float(config.eps))
+            return try Adagrad(count: count, epsilon: config.eps)
         default:
-            return Adam(count: count, beta1: Float(config.beta1), beta2: Float(config.beta2),
-                        epsilon: Float(config.eps), weightDecay: Float(config.weightDecay))
+            return try Adam(count: count, beta1: config.beta1, beta2: config.beta2, epsilon: config.eps,
+                            weightDecay: config.weightDecay)
         }
     }
 

@@ -14,8 +14,9 @@ public enum ParameterChecksum {
         return Int64(bitPattern: state & 0x3fff_ffff_ffff_ffff)
     }
 
-    /// Throws a fault naming the step when the ranks' parameters differ.
-    public static func verify(_ parameters: Buffer<Float>, world: Communicator, step: Int) throws {
+    /// Throws a fault naming the step when the ranks' parameters differ; returns the checksum.
+    @discardableResult
+    public static func verify(_ parameters: Buffer<Float>, world: Communicator, step: Int) throws -> Int64 {
         let local = hash(parameters)
         var extremes: [Int64] = [local, -local]
         try world.allreduce(&extremes, op: .min)
@@ -23,5 +24,6 @@ public enum ParameterChecksum {
         guard lowest == highest else {
             throw RunError.fault("parameters differ across ranks at step \(step) (checksums \(String(lowest, radix: 16)) ... \(String(highest, radix: 16))): ranks did not apply identical updates")
         }
+        return lowest
     }
 }

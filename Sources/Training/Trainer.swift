@@ -13,7 +13,21 @@ public struct TrainingSummary: Sendable {
     public var entropyFloor: Double?
     public var skippedSteps: Int
     public var clippedSteps: Int
+    /// The parameters' checksum, verified identical on every rank at the end.
+    public var parameterChecksum: Int64 = 0
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
+}
+
+/// Test hooks that are not part of the configuration: they make faults happen on purpose.
+public struct TrainingDebugOptions: Sendable {
+    /// After the first step, this rank nudges one parameter (the checksum must catch it).
+    public var perturbRank: Int?
+    /// Each rank writes the sequence indices it trained on to DIR/rank-R.txt.
+    public var traceShardsDirectory: String?
+    public init(perturbRank: Int? = nil, traceShardsDirectory: String? = nil) {
+        self.perturbRank = perturbRank
+        self.traceShardsDirectory = traceShardsDirectory
+    }
 }
 
 /// Synchronous data-parallel training (DESIGN §1): every rank runs forward and BPTT on its
@@ -21,10 +35,12 @@ public struct TrainingSummary: Sendable {
 public final class Trainer {
     public let config: TrainingConfig
     private let world: Communicator
+    private let debug: TrainingDebugOptions
 
-    public init(config: TrainingConfig, world: Communicator = .world) {
+    public init(config: TrainingConfig, world: Communicator = .world, debug: TrainingDebugOptions = .init()) {
         self.config = config
         self.world = world
+        self.debug = debug
     }
 
     public func run() throws -> TrainingSummary {
@@ -50,7 +66,7 @@ public final class Trainer {
         try world.broadcast(parameters, root: 0)
 
         let gradients = Buffer<Float>(count: layout.count, repeating: 0)
-        let optimizer = OptimizerFactory.make(config: config, count: layout.count)
+        let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
         let workspace = BPTTWorkspace<Float>(shape: shape, maxBatchSize: data.maxShardSize, sequenceLength: config.seqLen)
         let inputs = Buffer<Int32>(count: data.maxShardSize * config.seqLen, repeating: 0)
@@ -64,12 +80,20 @@ public final class Trainer {
         var interval = IntervalAccumulator()
         var summary = TrainingSummary(steps: 0, tokens: 0, seconds: 0, finalLoss: .nan,
                                       entropyFloor: data.corpus.entropyFloor, skippedSteps: 0, clippedSteps: 0)
+        let shardTrace = try debug.traceShardsDirectory.map { directory -> FileHandle in
+            let path = "\(directory)/rank-\(world.rank).txt"
+            FileManager.default.createFile(atPath: path, contents: Data("sequences \(data.train.count)\n".utf8))
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            handle.seekToEndOfFile()
+            return handle
+        }
         let runStart = BLAS.monotonicSeconds()
         var intervalStart = runStart
 
         for step in 0..<data.totalSteps {
             let computeStart = BLAS.monotonicSeconds()
             let shard = data.sampler.shard(step: step)
+            shardTrace?.write(Data((["\(step)"] + shard.map(String.init)).joined(separator: " ").appending("\n").utf8))
             data.train.fill(sequences: shard, inputs: inputs, targets: targets)
             let lossSum = workspace.forwardBackward(
                 parameters: parameters, inputs: inputs, targets: targets, batchSize: shard.count,
@@ -96,13 +120,14 @@ public final class Trainer {
                 }
             }
             interval.computeSeconds += BLAS.monotonicSeconds() - updateStart
+            if step == 0, debug.perturbRank == world.rank { parameters[0] += 1e-3 }
             interval.lossSum += lossSum
             interval.steps += 1
 
             let completed = step + 1
             let isLast = completed == data.totalSteps
             if config.checksumEvery > 0 && completed % config.checksumEvery == 0 || isLast {
-                try ParameterChecksum.verify(parameters, world: world, step: completed)
+                summary.parameterChecksum = try ParameterChecksum.verify(parameters, world: world, step: completed)
             }
             if completed % config.logEvery == 0 || isLast {
                 // One small allreduce per log step gives the global loss of the interval.
@@ -155,8 +180,7 @@ public final class Trainer {
         let perRank = data.globalBatch / world.size
         let remainder = data.globalBatch % world.size
         return """
-        rnn-dist: \(world.size) rank\(world.size == 1 ? "" : "s"), data \(data.corpus.name) \
-        (\(data.corpus.trainTokens.count) train / \(data.corpus.validationTokens.count) validation tokens, V=\(layout.shape.vocabularySize))
+        rnn-dist: \(world.size) rank\(world.size == 1 ? "" : "s"); data: \(data.corpus.summary)
         model: tanh RNN H=\(config.hidden), \(layout.count) parameters; T=\(config.seqLen), global batch \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.sampler.stepsPerEpoch) steps/epoch
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)

@@ -12,7 +12,7 @@ struct TrainingData {
 
     init(config: TrainingConfig, world: Communicator) throws {
         corpus = try CorpusSource.load(spec: config.data, tokenizer: config.tokenizer,
-                                       validationFraction: config.validationFraction, seed: UInt64(config.seed))
+                                       validationFraction: config.validationFraction)
         try corpus.validate(sequenceLength: config.seqLen)
         train = SequenceDataset(tokens: corpus.trainTokens, sequenceLength: config.seqLen)
         validation = corpus.validationTokens.count > config.seqLen
@@ -20,14 +20,15 @@ struct TrainingData {
         globalBatch = config.globalBatch ?? (config.batchPerRank! * world.size)
         sampler = DistributedSampler(datasetCount: train.count, globalBatch: globalBatch, rankCount: world.size,
                                      rank: world.rank, shuffle: config.shuffle, seed: UInt64(config.seed))
+        maxShardSize = (globalBatch + world.size - 1) / world.size
         if let steps = config.steps {
             totalSteps = steps
         } else {
             let epochs = config.epochs ?? 1
-            totalSteps = (epochs * train.count + globalBatch - 1) / globalBatch
+            totalSteps = sampler.steps(forEpochs: epochs)
         }
     }
 
     /// Sequences per rank the workspace must hold: the largest shard.
-    var maxShardSize: Int { (globalBatch + sampler.rankCount - 1) / sampler.rankCount }
+    let maxShardSize: Int
 }

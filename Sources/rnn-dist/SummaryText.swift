@@ -1,3 +1,4 @@
+import Foundation
 import Training
 
 /// The final summary rank 0 prints.
@@ -7,11 +8,12 @@ enum SummaryText {
             + "\(Int(summary.tokensPerSecond)) tokens/s on \(ranks) rank\(ranks == 1 ? "" : "s")"]
         var loss = "final loss \(formatLoss(summary.finalLoss)) nats/token"
         if let floor = summary.entropyFloor {
-            loss += " (entropy floor \(formatLoss(floor)), within \(formatLoss(100 * (summary.finalLoss - floor) / floor))%)"
+            loss += " (entropy floor \(formatLoss(floor)), within \(String(format: "%.1f", 100 * (summary.finalLoss - floor) / floor))%)"
         }
         lines.append(loss)
         if summary.skippedSteps > 0 { lines.append("skipped steps (non-finite gradient): \(summary.skippedSteps)") }
         lines.append("clipped steps: \(summary.clippedSteps) of \(summary.steps)")
+        lines.append("parameters identical on all \(ranks) rank\(ranks == 1 ? "" : "s") (checksum \(String(summary.parameterChecksum, radix: 16)))")
         if let save = config.save { lines.append("parameters saved to \(save)") }
         if let metrics = config.metrics { lines.append("metrics written to \(metrics)") }
         return lines.joined(separator: "\n")

@@ -12,13 +12,16 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "YAML config file (see configs/).") var config: String?
     @OptionGroup var flags: TrainFlags
+    @Option(name: .customLong("debug-perturb-rank"), help: .hidden) var debugPerturbRank: Int?
+    @Option(name: .customLong("debug-trace-shards"), help: .hidden) var debugTraceShards: String?
 
     func run() throws {
         let world = Communicator.world
         try ExitReporter.run(world: world) {
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: flags.overrides())
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
-            let summary = try Trainer(config: trainingConfig, world: world).run()
+            let debug = TrainingDebugOptions(perturbRank: debugPerturbRank, traceShardsDirectory: debugTraceShards)
+            let summary = try Trainer(config: trainingConfig, world: world, debug: debug).run()
             if world.isRoot {
                 print(SummaryText.describe(summary, config: trainingConfig, ranks: world.size))
             }

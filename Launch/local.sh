@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Launch/local.sh — train on this workstation with N ranks, in one command.
+#
+# What it does: installs OpenMPI/OpenBLAS if they are missing (apt-get), builds rnn-dist in
+# release mode if needed, then runs `mpirun -np N rnn-dist ARGS...` with the flags this
+# machine needs: --allow-run-as-root as root, --oversubscribe when N exceeds the cores,
+# and one BLAS thread per rank when the ranks fill the cores.
+#
+# What to edit: nothing; set RANKS (default 8) in the environment, pass rnn-dist's flags
+# after the script name.
+#
+# Examples:
+#   Launch/local.sh                                   # 8 ranks, built-in synthetic task
+#   RANKS=2 Launch/local.sh --data ../shared/data/tinyshakespeare.txt --hidden 256
+#   RANKS=4 Launch/local.sh --config configs/shakespeare.yaml --data input.txt
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ranks="${RANKS:-8}"
+
+bash "$root/Launch/install-deps.sh"
+
+binary="$root/.build/release/rnn-dist"
+if [ ! -x "$binary" ] || [ -n "$(find "$root/Sources" "$root/Package.swift" -newer "$binary" -print -quit)" ]; then
+    echo "local.sh: building rnn-dist (release)..." >&2
+    (cd "$root" && swift build -c release --product rnn-dist >&2)
+fi
+
+cores="$(nproc)"
+flags=(-np "$ranks" --bind-to none)
+[ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
+[ "$ranks" -gt "$cores" ] && flags+=(--oversubscribe)
+threads=$(( cores / ranks )); [ "$threads" -lt 1 ] && threads=1
+flags+=(-x "OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}")
+
+exec mpirun "${flags[@]}" "$binary" "$@"

@@ -1,0 +1,78 @@
+import TestSupport
+import Training
+import XCTest
+
+final class ConfigTests: XCTestCase {
+    /// configs/default.yaml documents the built-in defaults: the two must not drift apart.
+    func testDefaultYAMLMatchesBuiltInDefaults() throws {
+        let config = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/default.yaml", flags: [])
+        XCTAssertEqual(config, TrainingConfig())
+    }
+
+    func testShakespeareYAMLLoads() throws {
+        let config = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/shakespeare.yaml",
+                                           flags: [("data", .string("corpus.txt"))])
+        XCTAssertEqual(config.data, "corpus.txt")
+        XCTAssertEqual(config.batchPerRank, 32)
+        XCTAssertNil(config.globalBatch, "batch-per-rank replaces the default global-batch")
+    }
+
+    func testFlagsOverrideTheFile() throws {
+        let yaml = "hidden: 32\nlr: 0.5\nsteps: 7\n"
+        var config = try ConfigLoader.apply(try ConfigLoader.parseYAML(yaml, source: "t.yaml"), to: TrainingConfig(), source: "t.yaml")
+        XCTAssertEqual(config.hidden, 32)
+        config = try ConfigLoader.apply([("hidden", .int(8)), ("epochs", .int(2))], to: config, source: "flags")
+        XCTAssertEqual(config.hidden, 8)
+        XCTAssertEqual(config.lr, 0.5)
+        XCTAssertEqual(config.epochs, 2)
+        XCTAssertNil(config.steps, "epochs given later replaces steps")
+    }
+
+    func testUnknownKeyIsNamed() {
+        XCTAssertThrowsError(try ConfigLoader.parseYAML("hiden: 3\n", source: "x.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("unknown config key 'hiden' in x.yaml"), "\(error)")
+        }
+    }
+
+    func testWrongTypesAndRangesAreNamed() {
+        let cases: [(String, String)] = [
+            ("hidden: abc\n", "config key 'hidden' must be an integer"),
+            ("hidden: 0\n", "config key 'hidden' is 0, allowed: >= 1"),
+            ("lr: -1\n", "config key 'lr' is -1"),
+            ("lr: [1, 2]\n", "config key 'lr' must be a single value"),
+            ("optimizer: rmsprop\n", "config key 'optimizer' is 'rmsprop', expected one of: sgd, adam, adagrad"),
+            ("shuffle: maybe\n", "config key 'shuffle' must be true or false"),
+            ("seq-len: 1.5\n", "config key 'seq-len' must be an integer"),
+        ]
+        for (yaml, expected) in cases {
+            XCTAssertThrowsError(try ConfigLoader.apply(try ConfigLoader.parseYAML(yaml, source: "c.yaml"),
+                                                        to: TrainingConfig(), source: "c.yaml"), yaml) { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(yaml): \(error)")
+            }
+        }
+    }
+
+    func testMalformedYAMLIsReported() {
+        XCTAssertThrowsError(try ConfigLoader.parseYAML("hidden: [1, 2\n", source: "bad.yaml")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("malformed YAML in bad.yaml"), "\(error)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.parseYAML("- a\n- b\n", source: "list.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("top level must be a mapping"), "\(error)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.parseYAML("hidden: 1\nhidden: 2\n", source: "dup.yaml")) { error in
+            // Yams reports duplicate keys itself; either way the message names the key.
+            XCTAssertTrue("\(error)".hasPrefix("malformed YAML in dup.yaml") && "\(error)".contains("'hidden'"), "\(error)")
+        }
+    }
+
+    func testMissingConfigFile() {
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: "/nonexistent/c.yaml", flags: [])) { error in
+            XCTAssertEqual("\(error)", "cannot read config file /nonexistent/c.yaml: no such file")
+        }
+    }
+
+    func testCrossKeyChecks() {
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: [("lr-schedule", .string("warmup-cosine")),
+                                                                            ("warmup-steps", .int(500)), ("steps", .int(100))]))
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import TestSupport
+import Training
+import XCTest
+
+/// The trainer on real ranks: the real binary under mpirun -np 1, 2, 3, 4 and 8.
+final class DistributedTrainingTests: XCTestCase {
+    private var run: RNNDistRun!
+
+    override func setUpWithError() throws { run = try RNNDistRun() }
+    override func tearDown() { run.remove() }
+
+    /// A small, fast model on the built-in Markov task.
+    private func smallRun(_ extra: [String]) -> [String] {
+        ["--data", "synthetic:markov", "--hidden", "16", "--seq-len", "12", "--steps", "20",
+         "--optimizer", "adam", "--lr", "0.01", "--clip-mode", "norm", "--clip", "1", "--log-every", "10"] + extra
+    }
+
+    private func trainAndLoad(ranks: Int, _ arguments: [String], name: String) throws -> [String: [Float]] {
+        let output = run.path("\(name).safetensors")
+        let result = try run.run(ranks: ranks, arguments + ["--save", output])
+        XCTAssertEqual(result.status, 0, "-np \(ranks) \(arguments) failed:\n\(result.output)")
+        let file = try SafetensorsFile.read(path: output)
+        var tensors: [String: [Float]] = [:]
+        for name in ["W_xh", "W_hh", "W_hy", "b_h", "b_y"] {
+            tensors[name] = try XCTUnwrap(file.tensors[name], "\(name) missing").floats()
+        }
+        return tensors
+    }
+
+    private func maxRelativeDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Double {
+        var worst = 0.0
+        for (name, values) in a {
+            guard let other = b[name], other.count == values.count else { return .infinity }
+            let scale = max(1e-3, Double(values.map { abs($0) }.max() ?? 0))
+            for (x, y) in zip(values, other) { worst = max(worst, Double(abs(x - y)) / scale) }
+        }
+        return worst
+    }
+
+    /// DESIGN §4: the same global batch gives the same trajectory whatever the rank count.
+    func testRankCountInvariance() throws {
+        for globalBatch in [12, 10] { // 10 does not divide by 4 (3,3,2,2) nor by 3
+            let arguments = smallRun(["--global-batch", "\(globalBatch)"])
+            let one = try trainAndLoad(ranks: 1, arguments, name: "np1-g\(globalBatch)")
+            for ranks in [2, 3, 4] {
+                let many = try trainAndLoad(ranks: ranks, arguments, name: "np\(ranks)-g\(globalBatch)")
+                let difference = maxRelativeDifference(one, many)
+                XCTAssertLessThan(difference, 1e-5, "-np \(ranks) vs -np 1, G=\(globalBatch): relative \(difference)")
+            }
+        }
+    }
+
+    /// Different seeds must give different parameters: the comparison above can fail.
+    func testComparisonDetectsDifferentRuns() throws {
+        let a = try trainAndLoad(ranks: 1, smallRun(["--global-batch", "8", "--seed", "1"]), name: "seed1")
+        let b = try trainAndLoad(ranks: 1, smallRun(["--global-batch", "8", "--seed", "2"]), name: "seed2")
+        XCTAssertGreaterThan(maxRelativeDifference(a, b), 1e-3)
+    }
+
+    /// Every rank ends with the same parameters, and a rank that drifts is caught.
+    func testParametersIdenticalAcrossRanksAndDriftDetected() throws {
+        let healthy = try run.run(ranks: 4, smallRun(["--global-batch", "8", "--checksum-every", "5"]))
+        XCTAssertEqual(healthy.status, 0, healthy.output)
+        XCTAssertTrue(healthy.stdout.contains("identical on all 4 ranks"), healthy.output)
+
+        let drifted = try run.run(ranks: 4, smallRun(["--global-batch", "8", "--checksum-every", "5",
+                                                        "--debug-perturb-rank", "2"]))
+        XCTAssertEqual(drifted.status, 2, drifted.output)
+        XCTAssertTrue(drifted.stderr.contains("parameters differ across ranks at step 5"), drifted.output)
+    }
+
+    /// Over one epoch, with 1 to 4 ranks, every sequence is used exactly once. The last step
+    /// of an epoch wraps into the next one (DESIGN §3), so the first N positions of the global
+    /// order (step by step, rank slices in rank order) must be a permutation of 0..<N.
+    func testShardingCoversEachSequenceOncePerEpoch() throws {
+        for ranks in 1...4 {
+            let traceDirectory = run.path("trace-\(ranks)")
+            try FileManager.default.createDirectory(atPath: traceDirectory, withIntermediateDirectories: true)
+            let result = try run.run(ranks: ranks, ["--data", "synthetic:markov", "--hidden", "8", "--seq-len", "40",
+                                                    "--global-batch", "7", "--epochs", "1", "--quiet",
+                                                    "--debug-trace-shards", traceDirectory])
+            XCTAssertEqual(result.status, 0, result.output)
+            var shardsByStep: [Int: [[Int]]] = [:]
+            var datasetCount = -1
+            for rank in 0..<ranks {
+                let text = try String(contentsOfFile: "\(traceDirectory)/rank-\(rank).txt", encoding: .utf8)
+                for line in text.split(separator: "\n") {
+                    let fields = line.split(separator: " ")
+                    if fields.first == "sequences" { datasetCount = Int(fields[1])!; continue }
+                    shardsByStep[Int(fields[0])!, default: []].append(fields.dropFirst().map { Int($0)! })
+                }
+            }
+            XCTAssertGreaterThan(datasetCount, 7)
+            XCTAssertTrue(shardsByStep.values.allSatisfy { $0.count == ranks }, "every rank takes part in every step")
+            let globalOrder = shardsByStep.keys.sorted().flatMap { shardsByStep[$0]!.joined() }
+            XCTAssertGreaterThanOrEqual(globalOrder.count, datasetCount)
+            let epoch = globalOrder.prefix(datasetCount)
+            let duplicates = Dictionary(grouping: epoch, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted()
+            let missing = Set(0..<datasetCount).subtracting(epoch).sorted()
+            XCTAssertTrue(duplicates.isEmpty && missing.isEmpty,
+                          "-np \(ranks): duplicates \(duplicates.prefix(10)), missing \(missing.prefix(10))")
+            let sizes = shardsByStep[0]!.map(\.count)
+            XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "slices differ by at most one: \(sizes)")
+        }
+    }
+
+    /// Local clipping (each rank's gradient before the allreduce) is a different algorithm.
+    func testLocalClippingDiffersFromGlobal() throws {
+        let base = smallRun(["--global-batch", "8", "--clip", "0.05"])
+        let global = try trainAndLoad(ranks: 2, base + ["--clip-scope", "global"], name: "global")
+        let local = try trainAndLoad(ranks: 2, base + ["--clip-scope", "local"], name: "local")
+        XCTAssertGreaterThan(maxRelativeDifference(global, local), 1e-4)
+        // On one rank the two coincide: the local gradient is the global one.
+        let globalOne = try trainAndLoad(ranks: 1, base + ["--clip-scope", "global"], name: "global1")
+        let localOne = try trainAndLoad(ranks: 1, base + ["--clip-scope", "local"], name: "local1")
+        XCTAssertLessThan(maxRelativeDifference(globalOne, localOne), 1e-6)
+    }
+
+    /// The README's main command: the bare binary on 8 ranks learns the default task to
+    /// within 10% of its entropy floor.
+    func testBareRunOnEightRanksReachesTheEntropyFloor() throws {
+        let result = try run.run(ranks: 8, [], timeout: 600)
+        XCTAssertEqual(result.status, 0, result.output)
+        let summary = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("final loss") }, result.output)
+        // "final loss L nats/token (entropy floor F, within P%)"
+        let numbers = summary.split(whereSeparator: { " ,()%".contains($0) }).compactMap { Double($0) }
+        XCTAssertEqual(numbers.count, 3, String(summary))
+        let (loss, floor) = (numbers[0], numbers[1])
+        XCTAssertLessThanOrEqual(loss, floor * 1.10, "final loss \(loss) not within 10% of the floor \(floor)\n\(result.stdout)")
+        XCTAssertTrue(result.stdout.contains("8 ranks"), result.stdout)
+    }
+}
