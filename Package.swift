@@ -7,6 +7,7 @@ import PackageDescription
 //   MPI   -> CMPI      communicator, collectives, errors (knows nothing of RNNs)
 //   BLAS  -> CBLAS     gemm over row-major buffers, thread count
 //   RNN   -> BLAS      the model, forward pass and BPTT (knows nothing of MPI)
+//   Plot               standalone SVG line plots (knows nothing of the rest)
 //   Training -> MPI, RNN   data, sharding, sync, optimizers, checkpoints, config
 //   rnn-dist -> Training   the thin command line
 let package = Package(
@@ -34,13 +35,14 @@ let package = Package(
         .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
         .target(name: "BLAS", dependencies: ["CBLAS", "Buffers"]),
         .target(name: "RNN", dependencies: ["BLAS", "Buffers"]),
+        .target(name: "Plot"),
         .target(
             name: "Training",
             dependencies: ["MPI", "RNN", "BLAS", "Buffers", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "rnn-dist",
-            dependencies: ["Training", "MPI", "RNN", "BLAS",
+            dependencies: ["Training", "MPI", "RNN", "BLAS", "Plot",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A small program that exercises the MPI wrapper; the MPI tests run it under mpirun.
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "MPI", "Buffers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
