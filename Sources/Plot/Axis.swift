@@ -8,8 +8,17 @@ public struct Axis: Sendable, Equatable {
     public let lower: Double
     public let upper: Double
     public let ticks: [Double]
-    /// Unlabelled grid values between the ticks (2…9 × 10^k on a log axis of few decades).
+    /// Grid values between the ticks (2…9 × 10^k on a log axis of few decades).
     public let minorTicks: [Double]
+    /// The minor ticks that also get a (smaller) label: 2 and 5 × 10^k on a log axis of at
+    /// most two decades, which would otherwise show only two or three numbers.
+    public var labelledMinorTicks: [Double] {
+        guard scale == .log10, ticks.count <= 3 else { return [] }
+        return minorTicks.filter { value in
+            let leading = (value / Axis.powerOfTen(Int(Foundation.log10(value).rounded(.down)))).rounded()
+            return leading == 2 || leading == 5
+        }
+    }
 
     /// An axis covering `values` (the non-finite ones, and the non-positive ones on a log
     /// scale, are ignored); a default interval when nothing is left.
@@ -68,6 +77,11 @@ public struct Axis: Sendable, Equatable {
         switch scale {
         case .log10:
             let k = Int(Foundation.log10(value).rounded())
+            if abs(value / Axis.powerOfTen(k) - 1) > 1e-9 {   // not a power of ten: 2·10^j, 5·10^j, …
+                let j = Int((Foundation.log10(value) + 1e-12).rounded(.down))
+                let leading = value / Axis.powerOfTen(j)
+                return (-4...4).contains(j) ? String(format: "%g", value) : String(format: "%.0fe%d", leading, j)
+            }
             if (-3...3).contains(k) {
                 return k >= 0 ? String(format: "%.0f", value) : String(format: "%.\(-k)f", value)
             }

@@ -79,6 +79,26 @@ public struct LinePlot: Sendable, Equatable {
         SVGPage(plots: [self]).svg()
     }
 
+    /// How much of the drawn lines a box would cover: samples along every segment (and the
+    /// isolated points) that fall inside it.
+    private static func hiddenLength(_ lines: [[(x: Double, y: Double)]], x: Double, y: Double,
+                                     width: Double, height: Double) -> Int {
+        func inside(_ px: Double, _ py: Double) -> Bool {
+            px >= x - 4 && px <= x + width + 4 && py >= y - 4 && py <= y + height + 4
+        }
+        var count = 0
+        for line in lines {
+            if line.count == 1, inside(line[0].x, line[0].y) { count += 8 }
+            for (a, b) in zip(line, line.dropFirst()) {
+                for k in 0..<8 {
+                    let t = Double(k) / 8
+                    if inside(a.x + t * (b.x - a.x), a.y + t * (b.y - a.y)) { count += 1 }
+                }
+            }
+        }
+        return count
+    }
+
     private func isShown(x: Double, y: Double) -> Bool {
         x.isFinite && y.isFinite && (xScale == .linear || x > 0) && (yScale == .linear || y > 0)
     }
@@ -120,11 +140,19 @@ public struct LinePlot: Sendable, Equatable {
             out += "<line x1=\"\(n(left + f * w))\" y1=\"\(n(bottom))\" x2=\"\(n(left + f * w))\" y2=\"\(n(bottom + 5))\" stroke=\"#444444\"/>"
             out += "<text x=\"\(n(left + f * w))\" y=\"\(n(bottom + 18))\">\(e(layout.xAxis.label(for: v)))</text>\n"
         }
+        for v in layout.xAxis.labelledMinorTicks {
+            guard let f = layout.xAxis.fraction(of: v) else { continue }
+            out += "<text x=\"\(n(left + f * w))\" y=\"\(n(bottom + 16))\" font-size=\"9\" fill=\"#777777\">\(e(layout.xAxis.label(for: v)))</text>\n"
+        }
         out += "</g>\n<g class=\"y-ticks\" font-size=\"11\" text-anchor=\"end\" fill=\"#333333\">\n"
         for v in layout.yAxis.ticks {
             guard let f = layout.yAxis.fraction(of: v) else { continue }
             out += "<line x1=\"\(n(left - 5))\" y1=\"\(n(bottom - f * h))\" x2=\"\(n(left))\" y2=\"\(n(bottom - f * h))\" stroke=\"#444444\"/>"
             out += "<text x=\"\(n(left - 8))\" y=\"\(n(bottom - f * h + 4))\">\(e(layout.yAxis.label(for: v)))</text>\n"
+        }
+        for v in layout.yAxis.labelledMinorTicks {
+            guard let f = layout.yAxis.fraction(of: v) else { continue }
+            out += "<text x=\"\(n(left - 8))\" y=\"\(n(bottom - f * h + 3))\" font-size=\"9\" fill=\"#777777\">\(e(layout.yAxis.label(for: v)))</text>\n"
         }
         out += "</g>\n"
         let xLabelText = xLabel + (xScale == .log10 ? " (log scale)" : "")
@@ -133,6 +161,7 @@ public struct LinePlot: Sendable, Equatable {
         out += "<text class=\"y-label\" transform=\"translate(18 \(n(top + h / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">\(e(yLabelText))</text>\n"
 
         // Series: one path per series, broken at skipped points; isolated points as dots.
+        var drawn: [[(x: Double, y: Double)]] = []
         for (index, s) in series.enumerated() {
             let color = e(s.color ?? Self.palette[index % Self.palette.count])
             var segments: [[(x: Double, y: Double)]] = [[]]
@@ -150,6 +179,7 @@ public struct LinePlot: Sendable, Equatable {
                 d += (d.isEmpty ? "" : " ") + "M" + segment.map { "\(n($0.x)),\(n($0.y))" }.joined(separator: " L")
             }
             if s.markers { dots = segments.flatMap { $0 } }
+            drawn += segments
             out += "<g class=\"series\" data-name=\"\(e(s.name))\">\n"
             if !d.isEmpty {
                 out += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" stroke-linejoin=\"round\" stroke-linecap=\"round\"/>\n"
@@ -163,12 +193,17 @@ public struct LinePlot: Sendable, Equatable {
             out += "<text class=\"no-data\" x=\"\(n(left + w / 2))\" y=\"\(n(top + h / 2))\" text-anchor=\"middle\" font-size=\"14\" fill=\"#888888\">no data</text>\n"
         }
 
-        // Legend, top right inside the plotting area.
+        // Legend inside the plotting area, in the corner that hides the least of the lines.
         let named = series.enumerated().filter { !$0.element.name.isEmpty }
         if !named.isEmpty {
             let longest = named.map { $0.element.name.count }.max()!
             let boxWidth = 36 + 6.6 * Double(longest), boxHeight = 8 + 16 * Double(named.count)
-            let x0 = right - boxWidth - 8, y0 = top + 8
+            let corners = [(right - boxWidth - 8, top + 8), (left + 8, top + 8),
+                           (right - boxWidth - 8, bottom - boxHeight - 8), (left + 8, bottom - boxHeight - 8)]
+            let (x0, y0) = corners.min { a, b in
+                Self.hiddenLength(drawn, x: a.0, y: a.1, width: boxWidth, height: boxHeight)
+                    < Self.hiddenLength(drawn, x: b.0, y: b.1, width: boxWidth, height: boxHeight)
+            }!
             out += "<g class=\"legend\" font-size=\"11\">\n"
             out += "<rect x=\"\(n(x0))\" y=\"\(n(y0))\" width=\"\(n(boxWidth))\" height=\"\(n(boxHeight))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>\n"
             for (row, (index, s)) in named.enumerated() {

@@ -101,6 +101,13 @@ final class LinePlotTests: XCTestCase {
         XCTAssertEqual(wide.ticks.first, 1e-12)
         XCTAssertLessThanOrEqual(wide.ticks.count, 7)
         for tick in wide.ticks { XCTAssertEqual(log10(tick), log10(tick).rounded(), accuracy: 1e-12) }
+        XCTAssertEqual(wide.labelledMinorTicks, [])
+        // One decade: the ticks stay powers of ten; 2 and 5 get small labels in between.
+        let narrow = Axis(covering: [0.12, 0.9], scale: .log10)
+        XCTAssertEqual(narrow.ticks, [0.1, 1])
+        XCTAssertEqual(narrow.labelledMinorTicks.map(narrow.label), ["0.2", "0.5"])
+        XCTAssertEqual(Axis(covering: [2e-7, 9e-7], scale: .log10).labelledMinorTicks.map(Axis(covering: [2e-7], scale: .log10).label),
+                       ["2e-7", "5e-7"])
     }
 
     func testLinearTicksAreRoundNumbers() {
