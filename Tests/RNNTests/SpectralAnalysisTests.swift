@@ -86,6 +86,23 @@ final class SpectralAnalysisTests: XCTestCase {
         XCTAssertEqual(radius(conjugate(u, 8, seed: 7), 8), 0.95, accuracy: 0.95e-3)
     }
 
+    func testStronglyNonNormalComplexPair() {
+        // diag(κ, 1)·r·R(θ)·diag(1/κ, 1): eigenvalues r·e^{±iθ}, but ‖A^k x‖ swings by ~κ² within
+        // the pair's plane, so a growth-rate estimate over 250 steps is off by ~log(κ²)/250 ≈ 3%;
+        // the Ritz values of the converged 2-D subspace are exact.
+        let n = 6, r = 1.1, θ = 1.0, κ = 30.0
+        var t = triangular([0, 0, 0.5, -0.4, 0.3, 0.2], upper: 0.2, seed: 17)
+        t[0] = r * cos(θ); t[1] = -r * sin(θ) * κ
+        t[n] = r * sin(θ) / κ; t[n + 1] = r * cos(θ)
+        let a = conjugate(t, n, seed: 18)
+        XCTAssertEqual(radius(a, n), r, accuracy: r * 1e-3)
+        // The growth rate alone gives 1.082 at 60 and 1.111 at 200 iterations here.
+        for iterations in [60, 200] {
+            XCTAssertEqual(SpectralAnalysis.spectralRadius(of: Buffer(a), size: n, iterations: iterations), r,
+                           accuracy: r * 1e-3, "\(iterations) iterations")
+        }
+    }
+
     func testScaledSignedPermutationAllEigenvaluesOnOneCircle() {
         // s·P, P a signed 9-cycle: all nine eigenvalues have modulus s (no dominant pair).
         let n = 9, s = 0.8
