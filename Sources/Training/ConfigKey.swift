@@ -36,6 +36,8 @@ public struct ConfigKey: Sendable {
         choice("on-nonfinite", \.onNonfinite, ConfigChoices.onNonfinite, "a NaN/Inf gradient: skip the step on all ranks, or stop"),
         int("seed", \.seed, minimum: 0, "seed of initialization, shuffling and synthetic data"),
         int("checksum-every", \.checksumEvery, minimum: 0, "steps between cross-rank parameter checksums (0: only at the end)"),
+        double("collective-timeout", \.collectiveTimeout, range: 0...1e9, "seconds a collective may take before the job is aborted (0: never)"),
+        bool("check-collectives", \.checkCollectives, "compare (step, count, operation) across ranks before every collective"),
         optionalString("init", \.initFile, "start from the parameters in this safetensors file"),
         optionalString("save", \.save, "write the final parameters to this safetensors file"),
         optionalString("checkpoint-dir", \.checkpointDir, "folder for checkpoints"),

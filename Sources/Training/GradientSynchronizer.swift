@@ -12,23 +12,23 @@ struct GradientSynchronizer {
         case skip(gradientNormBeforeClip: Double)
     }
 
-    let world: Communicator
+    let collectives: Collectives
     let clipMode: String
     let clipThreshold: Double
     let clipScope: String
 
     /// `localTokenFraction`: this rank's share of the global tokens; local clipping applies
     /// the threshold to the rank's own mean gradient, which is its share divided by it.
-    func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double) throws -> (Outcome, allreduceSeconds: Double) {
+    func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int) throws -> (Outcome, allreduceSeconds: Double) {
         if clipScope == "local", localTokenFraction > 0 {
             switch clipMode {
-            case "norm": _ = GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)
+            case "norm": GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)
             case "value": GradientClipping.clipByValue(gradients, limit: clipThreshold * localTokenFraction)
             default: break
             }
         }
         let start = BLAS.monotonicSeconds()
-        if world.size > 1 { try world.allreduce(gradients, op: .sum) }
+        if collectives.size > 1 { try collectives.allreduce(gradients, op: .sum, label: "gradient allreduce", step: step) }
         let allreduceSeconds = BLAS.monotonicSeconds() - start
 
         let norm: Double

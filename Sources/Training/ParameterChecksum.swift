@@ -16,10 +16,10 @@ public enum ParameterChecksum {
 
     /// Throws a fault naming the step when the ranks' parameters differ; returns the checksum.
     @discardableResult
-    public static func verify(_ parameters: Buffer<Float>, world: Communicator, step: Int) throws -> Int64 {
+    public static func verify(_ parameters: Buffer<Float>, collectives: Collectives, step: Int) throws -> Int64 {
         let local = hash(parameters)
         var extremes: [Int64] = [local, -local]
-        try world.allreduce(&extremes, op: .min)
+        try collectives.allreduce(&extremes, op: .min, label: "parameter checksum", step: step)
         let (lowest, highest) = (extremes[0], -extremes[1])
         guard lowest == highest else {
             throw RunError.fault("parameters differ across ranks at step \(step) (checksums \(String(lowest, radix: 16)) ... \(String(highest, radix: 16))): ranks did not apply identical updates")

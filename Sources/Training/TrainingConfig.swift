@@ -36,6 +36,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     // Reproducibility and safety
     public var seed = 1234
     public var checksumEvery = 100
+    public var collectiveTimeout = 300.0
+    public var checkCollectives = false
     // Files
     public var initFile: String? = nil
     public var save: String? = nil

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 @main
@@ -13,4 +14,25 @@ struct RNNDist: ParsableCommand {
         subcommands: [TrainCommand.self, BenchCommand.self],
         defaultSubcommand: TrainCommand.self
     )
+
+    /// Argument errors exit with DESIGN §9's code 1 (not ArgumentParser's 64), printed once
+    /// (by rank 0) rather than by every rank of the job.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            let rank = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0"
+            if rank == "0" {
+                let hint = code == .validationFailure ? " (rnn-dist --help lists the options)" : ""
+                FileHandle.standardError.write(Data("rnn-dist: \(message(for: error))\(hint)\n".utf8))
+            }
+            Foundation.exit(code == .validationFailure ? 1 : code.rawValue)
+        }
+    }
 }

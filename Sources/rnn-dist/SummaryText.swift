@@ -4,7 +4,11 @@ import Training
 /// The final summary rank 0 prints.
 enum SummaryText {
     static func describe(_ summary: TrainingSummary, config: TrainingConfig, ranks: Int) -> String {
-        var lines = ["done: \(summary.steps) steps, \(summary.tokens) tokens in \(formatSeconds(summary.seconds)) s, "
+        var lines: [String] = []
+        if let step = summary.resumedFromStep {
+            lines.append("resumed at step \(step) from \(summary.resumedFromPath ?? "a checkpoint")")
+        }
+        lines += ["done: \(summary.steps) steps, \(summary.tokens) tokens in \(formatSeconds(summary.seconds)) s, "
             + "\(Int(summary.tokensPerSecond)) tokens/s on \(ranks) rank\(ranks == 1 ? "" : "s")"]
         var loss = "final loss \(formatLoss(summary.finalLoss)) nats/token"
         if let floor = summary.entropyFloor {
@@ -14,6 +18,7 @@ enum SummaryText {
         if summary.skippedSteps > 0 { lines.append("skipped steps (non-finite gradient): \(summary.skippedSteps)") }
         lines.append("clipped steps: \(summary.clippedSteps) of \(summary.steps)")
         lines.append("parameters identical on all \(ranks) rank\(ranks == 1 ? "" : "s") (checksum \(String(summary.parameterChecksum, radix: 16)))")
+        if let checkpoint = summary.lastCheckpoint { lines.append("last checkpoint: \(checkpoint)") }
         if let save = config.save { lines.append("parameters saved to \(save)") }
         if let metrics = config.metrics { lines.append("metrics written to \(metrics)") }
         return lines.joined(separator: "\n")

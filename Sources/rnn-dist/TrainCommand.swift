@@ -14,13 +14,19 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var flags: TrainFlags
     @Option(name: .customLong("debug-perturb-rank"), help: .hidden) var debugPerturbRank: Int?
     @Option(name: .customLong("debug-trace-shards"), help: .hidden) var debugTraceShards: String?
+    @Option(name: .customLong("debug-pid-dir"), help: .hidden) var debugPidDirectory: String?
+    @Option(name: .customLong("debug-nan-at-step"), help: .hidden) var debugNanAtStep: Int?
+    @Option(name: .customLong("debug-step-delay"), help: .hidden) var debugStepDelay: Double?
+    @Option(name: .customLong("debug-mismatch-rank"), help: .hidden) var debugMismatchRank: Int?
 
     func run() throws {
         let world = Communicator.world
         try ExitReporter.run(world: world) {
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: flags.overrides())
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
-            let debug = TrainingDebugOptions(perturbRank: debugPerturbRank, traceShardsDirectory: debugTraceShards)
+            let debug = TrainingDebugOptions(perturbRank: debugPerturbRank, traceShardsDirectory: debugTraceShards,
+                                             pidDirectory: debugPidDirectory, nanAtStep: debugNanAtStep,
+                                             stepDelay: debugStepDelay, mismatchRank: debugMismatchRank)
             let summary = try Trainer(config: trainingConfig, world: world, debug: debug).run()
             if world.isRoot {
                 print(SummaryText.describe(summary, config: trainingConfig, ranks: world.size))
