@@ -32,6 +32,8 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "Buffers"),
+        // Counts heap allocations process-wide for `rnn-dist bench` (linked into rnn-dist only).
+        .target(name: "CAllocationCounter"),
         .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
         .target(name: "BLAS", dependencies: ["CBLAS", "Buffers"]),
         .target(name: "RNN", dependencies: ["BLAS", "Buffers"]),
@@ -42,7 +44,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "rnn-dist",
-            dependencies: ["Training", "MPI", "RNN", "BLAS", "Plot",
+            dependencies: ["Training", "MPI", "RNN", "BLAS", "CAllocationCounter", "Plot",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A small program that exercises the MPI wrapper; the MPI tests run it under mpirun.

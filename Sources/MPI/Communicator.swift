@@ -70,7 +70,9 @@ public struct Communicator {
     }
 
     private func allreduce<T: MPIScalar>(pointer: UnsafeMutableBufferPointer<T>, op: ReductionOperation) throws {
-        for chunk in chunks(count: pointer.count) {
+        // Chunk by chunk without building an array: the training step allocates nothing.
+        for start in stride(from: 0, to: pointer.count, by: maxElementsPerCall) {
+            let chunk = start ..< min(pointer.count, start + maxElementsPerCall)
             try MPIError.check(
                 MPI_Allreduce(cmpi_in_place(), pointer.baseAddress! + chunk.lowerBound, Int32(chunk.count),
                               T.mpiDatatype, op.mpiOp, handle),

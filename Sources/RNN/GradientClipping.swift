@@ -1,10 +1,14 @@
 import BLAS
 import Buffers
 
-/// Gradient clipping over the flat gradient buffer (DESIGN §4).
+/// Gradient clipping over the flat gradient buffer (DESIGN §4). Each function is exported
+/// specialized for Float (training) and Double (checks): an unspecialized generic call from
+/// another module would cost a witness-table call per element.
 public enum GradientClipping {
     /// L2 norm over the whole buffer, accumulated in Double (a Float sum of 10⁶ squares
     /// would lose digits).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public static func l2Norm<T: BLASScalar>(_ buffer: Buffer<T>) -> Double {
         let p = buffer.baseAddress
         // Four partial sums: independent add chains, and a little less rounding.
@@ -27,6 +31,8 @@ public enum GradientClipping {
     /// Returns the norm BEFORE clipping. A non-finite norm leaves the buffer untouched (the
     /// caller skips such a step, DESIGN §4) and is returned as is.
     @discardableResult
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public static func clipByGlobalNorm<T: BLASScalar>(_ gradients: Buffer<T>, maxNorm: Double) -> Double {
         let norm = l2Norm(gradients)
         guard norm.isFinite, norm > maxNorm else { return norm }
@@ -39,6 +45,8 @@ public enum GradientClipping {
     /// Element-wise clamp to [-limit, limit] (min-char-rnn's np.clip); returns how many
     /// elements were clipped. NaNs are left as they are.
     @discardableResult
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public static func clipByValue<T: BLASScalar>(_ gradients: Buffer<T>, limit: Double) -> Int {
         precondition(limit >= 0, "clip limit must be non-negative, got \(limit)")
         let high = T(limit), low = -T(limit)

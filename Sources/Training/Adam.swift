@@ -51,13 +51,36 @@ public final class Adam: Optimizer {
         let p = parameters.baseAddress, g = gradients.baseAddress
         let m = firstMoment.baseAddress, v = secondMoment.baseAddress
         let b1c = Float(1 - beta1), b2 = Float(beta2), b2c = Float(1 - beta2), eps = Float(epsilon), wd = Float(weightDecay)
-        for i in 0..<count {
+        // Eight lanes at a time: the same IEEE operations in the same order as the scalar
+        // tail, so the result is bit-identical to an element-by-element loop, just faster.
+        typealias Lanes = SIMD8<Float>
+        let width = Lanes.scalarCount
+        func load(_ base: UnsafeMutablePointer<Float>, _ i: Int) -> Lanes {
+            UnsafeRawPointer(base + i).loadUnaligned(as: Lanes.self)
+        }
+        func store(_ value: Lanes, _ base: UnsafeMutablePointer<Float>, _ i: Int) {
+            UnsafeMutableRawPointer(base + i).storeBytes(of: value, as: Lanes.self)
+        }
+        var i = 0
+        while i + width <= count {
+            let pi = load(p, i)
+            let d = load(g, i) + wd * pi
+            let mOld = load(m, i)
+            let mi = mOld + b1c * (d - mOld)
+            let vi = b2 * load(v, i) + b2c * d * d
+            store(mi, m, i)
+            store(vi, v, i)
+            store(pi - stepSize * mi / (vi.squareRoot() / correction2 + eps), p, i)
+            i += width
+        }
+        while i < count {
             let d = g[i] + wd * p[i]
             let mi = m[i] + b1c * (d - m[i])
             let vi = b2 * v[i] + b2c * d * d
             m[i] = mi
             v[i] = vi
             p[i] -= stepSize * mi / (vi.squareRoot() / correction2 + eps)
+            i += 1
         }
         stepCount += 1
     }

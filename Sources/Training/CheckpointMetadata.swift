@@ -21,6 +21,13 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public var optimizerStepCount: Int
     public var config: TrainingConfig
     public var ranks: Int
+    /// Steps whose gradient was clipped / skipped as non-finite, over the whole run.
+    public var clippedSteps = 0
+    public var skippedSteps = 0
+    /// Best validation loss so far (keep-best compares against it after a resume).
+    public var bestValidationLoss: Double?
+    /// Truncated BPTT: the chunk the streams continue from (step mod chunks per epoch).
+    public var streamCursor: Int?
 
     public init(step: Int, epoch: Int, dataCursor: Int, globalBatch: Int, seed: Int, vocabulary: Vocabulary,
                 shape: RNNShape, optimizer: String, optimizerStepCount: Int, config: TrainingConfig, ranks: Int) {
@@ -52,7 +59,16 @@ public struct CheckpointMetadata: Equatable, Sendable {
             "optimizer": #"{"name":"\#(optimizer)","step_count":\#(optimizerStepCount)}"#,
             "config": Self.json(config),
             "ranks": String(ranks),
-        ]
+            "clipped_steps": String(clippedSteps),
+            "skipped_steps": String(skippedSteps),
+        ].merging(optionalStrings) { $1 }
+    }
+
+    private var optionalStrings: [String: String] {
+        var strings: [String: String] = [:]
+        if let bestValidationLoss { strings["best_val_loss"] = String(bestValidationLoss) }
+        if let streamCursor { strings["stream_cursor"] = String(streamCursor) }
+        return strings
     }
 
     /// Reads the map back; `source` names the file in errors.
@@ -95,6 +111,10 @@ public struct CheckpointMetadata: Equatable, Sendable {
                       optimizer: optimizer, optimizerStepCount: optimizerSteps,
                       config: try JSONDecoder().decode(TrainingConfig.self, from: Data(try field("config").utf8)),
                       ranks: try integer("ranks"))
+            clippedSteps = strings["clipped_steps"].flatMap { Int($0) } ?? 0
+            skippedSteps = strings["skipped_steps"].flatMap { Int($0) } ?? 0
+            bestValidationLoss = strings["best_val_loss"].flatMap { Double($0) }
+            streamCursor = strings["stream_cursor"].flatMap { Int($0) }
         } catch let error as CheckpointError {
             throw error
         } catch {

@@ -14,7 +14,9 @@ public struct ConfigKey: Sendable {
         int("seq-len", \.seqLen, minimum: 1, "T, time steps per sequence"),
         optionalInt("global-batch", \.globalBatch, clears: \.batchPerRank, minimum: 1, "G, sequences per step over all ranks"),
         optionalInt("batch-per-rank", \.batchPerRank, clears: \.globalBatch, minimum: 1, "sequences per step per rank (G = B x ranks)"),
-        bool("shuffle", \.shuffle, "shuffle sequences each epoch from (seed, epoch)"),
+        bool("shuffle", \.shuffle, "shuffle sequences each epoch from (seed, epoch) (full BPTT)"),
+        choice("bptt", \.bptt, ConfigChoices.bptt, "full: backpropagate through each whole sequence; truncated: parallel streams, h carried across chunks"),
+        optionalInt("bptt-steps", \.bpttSteps, clears: \.bpttSteps, minimum: 1, "k, chunk length of truncated BPTT (default: seq-len)"),
         int("hidden", \.hidden, minimum: 1, "H, hidden units"),
         choice("init-scheme", \.initScheme, ConfigChoices.initScheme, "parameter initialization"),
         optionalInt("steps", \.steps, clears: \.epochs, minimum: 1, "optimizer steps to run"),
@@ -45,6 +47,8 @@ public struct ConfigKey: Sendable {
         int("keep-checkpoints", \.keepCheckpoints, minimum: 1, "how many checkpoints to keep"),
         optionalString("resume", \.resume, "resume from a checkpoint file, or the newest valid one in a folder"),
         optionalString("metrics", \.metrics, "JSON-lines metrics file (rank 0)"),
+        int("eval-every", \.evalEvery, minimum: 0, "steps between validation evaluations (0: only at the end)"),
+        bool("keep-best", \.keepBest, "keep the parameters with the best validation loss as best.safetensors in checkpoint-dir"),
         int("log-every", \.logEvery, minimum: 1, "steps between progress lines"),
         bool("quiet", \.quiet, "print only errors and the final summary"),
     ]
@@ -65,7 +69,7 @@ public struct ConfigKey: Sendable {
         ConfigKey(name: name, help: help) { config, value in
             if value == .null { config[keyPath: path] = nil; return }
             config[keyPath: path] = try integer(name, value, minimum: minimum)
-            config[keyPath: other] = nil // the two ways of saying the same thing: the last one wins
+            if other != path { config[keyPath: other] = nil } // two ways of saying the same thing: the last one wins
         }
     }
 

@@ -66,6 +66,24 @@ public struct DistributedSampler {
         sequences(step: step, slice: shardRange(rank: rank))
     }
 
+    /// This rank's sequence indices of `step`, written into `indices` (its capacity is
+    /// reused, so the training loop allocates nothing per step).
+    public func shard(step: Int, into indices: inout [Int]) {
+        precondition(step >= 0, "step must be non-negative, got \(step)")
+        indices.removeAll(keepingCapacity: true)
+        let first = step * globalBatch
+        for offset in shardRange(rank: rank) {
+            let position = first + offset
+            let index = position % datasetCount
+            indices.append(shuffle ? permutationIndex(epoch: position / datasetCount, index) : index)
+        }
+    }
+
+    private func permutationIndex(epoch: Int, _ index: Int) -> Int {
+        if let cached = cache.permutations[epoch] { return cached[index] }
+        return permutation(epoch: epoch)[index]
+    }
+
     private func sequences(step: Int, slice: Range<Int>) -> [Int] {
         precondition(step >= 0, "step must be non-negative, got \(step)")
         let first = step * globalBatch

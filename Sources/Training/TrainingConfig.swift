@@ -10,6 +10,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var globalBatch: Int? = 64
     public var batchPerRank: Int? = nil
     public var shuffle = true
+    public var bptt = "full"
+    public var bpttSteps: Int? = nil
     // Model
     public var hidden = 64
     public var initScheme = "torch"
@@ -46,6 +48,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var keepCheckpoints = 3
     public var resume: String? = nil
     public var metrics: String? = nil
+    public var evalEvery = 0
+    public var keepBest = false
     // Output
     public var logEvery = 50
     public var quiet = false
@@ -62,4 +66,5 @@ public enum ConfigChoices {
     public static let clipMode = ["norm", "value", "none"]
     public static let clipScope = ["global", "local"]
     public static let onNonfinite = ["skip", "stop"]
+    public static let bptt = ["full", "truncated"]
 }

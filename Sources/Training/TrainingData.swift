@@ -1,34 +1,49 @@
 import Buffers
 import MPI
 
-/// The corpus of a run cut into sequences, and this rank's view of the sharding.
+/// The corpus of a run, cut into sequences or streams, and this rank's share of it.
 struct TrainingData {
     let corpus: Corpus
-    let train: SequenceDataset
+    let batches: BatchSource
     let validation: SequenceDataset?
-    let sampler: DistributedSampler
     let globalBatch: Int
     let totalSteps: Int
 
     init(config: TrainingConfig, world: Communicator) throws {
         corpus = try CorpusSource.load(spec: config.data, tokenizer: config.tokenizer,
                                        validationFraction: config.validationFraction)
-        try corpus.validate(sequenceLength: config.seqLen)
-        train = SequenceDataset(tokens: corpus.trainTokens, sequenceLength: config.seqLen)
-        validation = corpus.validationTokens.count > config.seqLen
-            ? SequenceDataset(tokens: corpus.validationTokens, sequenceLength: config.seqLen) : nil
-        globalBatch = config.globalBatch ?? (config.batchPerRank! * world.size)
-        sampler = DistributedSampler(datasetCount: train.count, globalBatch: globalBatch, rankCount: world.size,
-                                     rank: world.rank, shuffle: config.shuffle, seed: UInt64(config.seed))
-        maxShardSize = (globalBatch + world.size - 1) / world.size
+        let globalBatch = config.globalBatch ?? (config.batchPerRank! * world.size)
+        self.globalBatch = globalBatch
+        // The rank's contiguous slice of the G sequences or streams of a step.
+        let sampler = { (count: Int) in
+            DistributedSampler(datasetCount: count, globalBatch: globalBatch, rankCount: world.size,
+                               rank: world.rank, shuffle: config.shuffle, seed: UInt64(config.seed))
+        }
+        if config.bptt == "truncated" {
+            let chunk = config.bpttSteps ?? config.seqLen
+            batches = try StreamBatches(tokens: corpus.trainTokens, streamCount: globalBatch, chunkLength: chunk,
+                                        streams: sampler(1).shardRange(rank: world.rank))
+        } else {
+            try corpus.validate(sequenceLength: config.seqLen)
+            let train = SequenceDataset(tokens: corpus.trainTokens, sequenceLength: config.seqLen)
+            batches = SequenceBatches(dataset: train, sampler: sampler(train.count))
+        }
+        let validationSet = SequenceDataset(tokens: corpus.validationTokens, sequenceLength: config.seqLen)
+        validation = validationSet.count > 0 ? validationSet : nil
         if let steps = config.steps {
             totalSteps = steps
+        } else if let sequences = batches as? SequenceBatches {
+            totalSteps = sequences.sampler.steps(forEpochs: config.epochs ?? 1)
         } else {
-            let epochs = config.epochs ?? 1
-            totalSteps = sampler.steps(forEpochs: epochs)
+            totalSteps = (config.epochs ?? 1) * batches.stepsPerEpoch
         }
     }
 
-    /// Sequences per rank the workspace must hold: the largest shard.
-    let maxShardSize: Int
+    /// Training sequences (full BPTT) or stream positions (truncated) per epoch, for messages.
+    var describeEpoch: String {
+        if let streams = batches as? StreamBatches {
+            return "\(streams.streamCount) streams x \(streams.chunksPerEpoch) chunks of \(streams.chunkLength) per epoch"
+        }
+        return "\(batches.stepsPerEpoch) steps/epoch"
+    }
 }

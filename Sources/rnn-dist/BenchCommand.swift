@@ -1,42 +1,99 @@
 import ArgumentParser
 import BLAS
+import CAllocationCounter
 import Foundation
 import MPI
 import RNN
+import Training
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure training speed (tokens/s, GFLOP/s) against this machine's sgemm rate."
+        abstract: "Measure training speed (tokens/s, GFLOP/s) against this machine's sgemm rate.",
+        discussion: """
+        Default: real data-parallel training steps under mpirun (any rank count), timed per phase. \
+        --kernel: the model's forward+backward alone, one process. --allreduce: allreduce latency \
+        and bandwidth at the gradient sizes, with the ring model fitted.
+        """
     )
 
     @Flag(help: "Time the model's forward+backward alone on one process (no MPI traffic).") var kernel = false
+    @Flag(help: "Measure allreduce latency and bandwidth for the gradient buffer sizes.") var allreduce = false
     @Option(help: "H, hidden units.") var hidden: Int = 256
     @Option(name: .customLong("seq-len"), help: "T.") var seqLen: Int = 64
     @Option(name: .customLong("batch-per-rank"), help: "Sequences per rank.") var batchPerRank: Int = 32
-    @Option(help: "Vocabulary size of the synthetic input.") var vocab: Int = 65
-    @Option(help: "Warm-up steps.") var warmup: Int = 3
-    @Option(help: "Timed steps.") var timed: Int = 20
-    @Option(help: "BLAS threads (default 1).") var threads: Int = 1
-    @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Vocabulary size of the synthetic input (ignored with --data).") var vocab: Int = 65
+    @Option(help: "A corpus file to train on instead of random tokens.") var data: String?
+    @Option(help: "sgd, adam or adagrad.") var optimizer: String = "adam"
+    @Option(help: "Warm-up steps.") var warmup: Int = 5
+    @Option(help: "Timed steps.") var timed: Int = 30
+    @Flag(help: "Print JSON (rank 0).") var json = false
+
+    func validate() throws {
+        guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0 else {
+            throw ValidationError("hidden, seq-len, batch-per-rank and timed must be positive, vocab > 1, warmup >= 0")
+        }
+        guard ["sgd", "adam", "adagrad"].contains(optimizer) else { throw ValidationError("unknown optimizer '\(optimizer)'") }
+    }
 
     func run() throws {
-        BLAS.threadCount = threads
+        if kernel { return try runKernel() }
+        let world = Communicator.world
+        BLAS.threadCount = 1
+        try ExitReporter.run(world: world) {
+            if allreduce {
+                let report = try AllreduceBenchmark(world: world).run()
+                guard world.isRoot else { return }
+                if json { return try printJSON(report) }
+                print("allreduce on \(report.ranks) ranks (in place, Float, median of repeats):")
+                for m in report.measurements {
+                    print(String(format: "  %10d floats %10.1f us %8.2f GB/s bus   %@", m.elements, m.medianMicroseconds,
+                                 m.busGBPerSecond, m.label))
+                }
+                print(String(format: "ring model fit: alpha %.2f us per step, beta %.2f GB/s", report.latencyMicroseconds,
+                             report.bandwidthGBPerSecond))
+                return
+            }
+            var options = TrainingBenchmark.Options()
+            options.hidden = hidden; options.seqLen = seqLen; options.batchPerRank = batchPerRank
+            options.vocabularySize = vocab; options.data = data; options.optimizer = optimizer
+            options.warmupSteps = warmup; options.timedSteps = timed
+            let report = try TrainingBenchmark(options: options, world: world,
+                                               allocationCount: { rnn_dist_allocation_count() }).run()
+            guard world.isRoot else { return }
+            if json { return try printJSON(report) }
+            print(describe(report))
+        }
+    }
+
+    private func describe(_ r: TrainingBenchmark.Report) -> String {
+        let ms = { (seconds: Double) in String(format: "%.2f ms", seconds * 1e3) }
+        return """
+        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps
+          tokens/s            \(Int(r.tokensPerSecond))
+          GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
+          sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core (1024^3, this run)
+          of ranks x sgemm    \(String(format: "%.1f", r.percentOfSgemmCeiling))%
+          step                \(ms(r.secondsPerStep)): forward \(ms(r.forwardSeconds)), backward \(ms(r.backwardSeconds)), allreduce \(ms(r.allreduceSeconds)), optimizer \(ms(r.optimizerSeconds))
+          allreduce+optimizer \(String(format: "%.2f", r.allreducePlusOptimizerPercent))% of the step
+          allocations/step    \(String(format: "%.2f", r.allocationsPerStep))
+          peak RSS per rank   \(String(format: "%.1f", r.peakRSSMiBPerRank)) MiB (model state \(String(format: "%.1f", r.modelStateMiB)) MiB, activations ~\(String(format: "%.1f", r.activationsMiB)) MiB)
+        """
+    }
+
+    private func printJSON<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    private func runKernel() throws {
+        BLAS.threadCount = 1
         let result = KernelBenchmark.run(shape: RNNShape(vocabularySize: vocab, hiddenSize: hidden), sequenceLength: seqLen,
                                          batchSize: batchPerRank, warmupSteps: warmup, timedSteps: timed, seed: 1)
-        if json {
-            let record: [String: Any] = [
-                "mode": "kernel", "hidden": hidden, "seq_len": seqLen, "batch": batchPerRank, "vocab": vocab,
-                "tokens_per_s": result.tokensPerSecond, "gflops": result.gflops,
-                "sgemm_gflops_single_thread": result.sgemmGFLOPs, "percent_of_sgemm": result.percentOfSgemm,
-                "flops_per_token": result.flopsPerToken, "seconds_per_step": result.secondsPerStep, "ranks": 1,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        } else {
-            print("kernel H=\(hidden) T=\(seqLen) B=\(batchPerRank) V=\(vocab): "
-                + "\(Int(result.tokensPerSecond)) tokens/s, \(String(format: "%.1f", result.gflops)) GFLOP/s, "
-                + "\(String(format: "%.0f", result.percentOfSgemm))% of sgemm (\(String(format: "%.1f", result.sgemmGFLOPs)) GFLOP/s, 1024^3, same run)")
-        }
+        if json { return try printJSON(result) }
+        print("kernel H=\(hidden) T=\(seqLen) B=\(batchPerRank) V=\(vocab): "
+            + "\(Int(result.tokensPerSecond)) tokens/s, \(String(format: "%.1f", result.gflops)) GFLOP/s, "
+            + "\(String(format: "%.0f", result.percentOfSgemm))% of sgemm (\(String(format: "%.1f", result.sgemmGFLOPs)) GFLOP/s, 1024^3, same run)")
     }
 }

@@ -15,6 +15,11 @@ enum SummaryText {
             loss += " (entropy floor \(formatLoss(floor)), within \(String(format: "%.1f", 100 * (summary.finalLoss - floor) / floor))%)"
         }
         lines.append(loss)
+        if let validation = summary.finalValidation {
+            var line = "validation loss \(formatLoss(validation.loss)) nats/token, \(String(format: "%.3f", validation.bitsPerToken)) bits/token, perplexity \(String(format: "%.3f", validation.perplexity))"
+            if let best = summary.bestValidationLoss, best < validation.loss { line += " (best \(formatLoss(best)))" }
+            lines.append(line)
+        }
         if summary.skippedSteps > 0 { lines.append("skipped steps (non-finite gradient): \(summary.skippedSteps)") }
         lines.append("clipped steps: \(summary.clippedSteps) of \(summary.steps)")
         lines.append("parameters identical on all \(ranks) rank\(ranks == 1 ? "" : "s") (checksum \(String(summary.parameterChecksum, radix: 16)))")

@@ -10,6 +10,10 @@ struct TrainFlags: ParsableArguments {
     @Option(name: .customLong("seq-len"), parsing: .unconditional, help: "T, time steps per sequence.") var seqLen: Int?
     @Option(name: .customLong("global-batch"), parsing: .unconditional, help: "G, sequences per step over all ranks.") var globalBatch: Int?
     @Option(name: .customLong("batch-per-rank"), parsing: .unconditional, help: "Sequences per step per rank.") var batchPerRank: Int?
+    @Option(help: "full or truncated backpropagation through time.") var bptt: String?
+    @Option(name: .customLong("bptt-steps"), parsing: .unconditional, help: "k, chunk length of truncated BPTT (default: seq-len).") var bpttSteps: Int?
+    @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Steps between validation evaluations (0: only at the end).") var evalEvery: Int?
+    @Flag(inversion: .prefixedNo, help: "Keep best.safetensors (best validation loss) in the checkpoint directory.") var keepBest: Bool?
     @Option(parsing: .unconditional, help: "Optimizer steps.") var steps: Int?
     @Option(parsing: .unconditional, help: "Epochs (instead of steps).") var epochs: Int?
     @Option(help: "sgd, adam or adagrad.") var optimizer: String?
@@ -62,7 +66,8 @@ struct TrainFlags: ParsableArguments {
         add("check-collectives", checkCollectives); add("init", initFile); add("save", save)
         add("checkpoint-dir", checkpointDir); add("checkpoint-every", checkpointEvery)
         add("keep-checkpoints", keepCheckpoints); add("resume", resume); add("metrics", metrics)
-        add("log-every", logEvery)
+        add("log-every", logEvery); add("bptt", bptt); add("bptt-steps", bpttSteps)
+        add("eval-every", evalEvery); add("keep-best", keepBest)
         if quiet { pairs.append(("quiet", .bool(true))) }
         return pairs
     }

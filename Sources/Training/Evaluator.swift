@@ -1,0 +1,48 @@
+import Buffers
+import Foundation
+import RNN
+
+/// Validation loss computed in parallel (each rank a share of the batches, one allreduce),
+/// identical whatever the rank count: the validation set is cut into fixed batches of
+/// `batchSize` sequences whatever the rank count, batch b is evaluated by rank b mod P, and
+/// the per-batch loss sums are summed in batch order after the allreduce, so every term and
+/// the order of the sum are the same for 1 or 8 ranks.
+final class Evaluator {
+    struct Result {
+        var meanLoss: Double
+        var tokens: Int
+        var bitsPerToken: Double { meanLoss / log(2.0) }
+        var perplexity: Double { exp(meanLoss) }
+    }
+
+    let dataset: SequenceDataset
+    let batchSize: Int
+    private let workspace: BPTTWorkspace<Float>
+    private let inputs: Buffer<Int32>
+    private let targets: Buffer<Int32>
+
+    init(dataset: SequenceDataset, shape: RNNShape, batchSize: Int = 32) {
+        self.dataset = dataset
+        self.batchSize = max(1, min(batchSize, dataset.count))
+        workspace = BPTTWorkspace(shape: shape, maxBatchSize: self.batchSize, sequenceLength: dataset.sequenceLength)
+        inputs = Buffer(count: self.batchSize * dataset.sequenceLength, repeating: 0)
+        targets = Buffer(count: self.batchSize * dataset.sequenceLength, repeating: 0)
+    }
+
+    var batchCount: Int { (dataset.count + batchSize - 1) / batchSize }
+
+    func evaluate(parameters: Buffer<Float>, collectives: Collectives, step: Int) throws -> Result {
+        var lossByBatch = [Double](repeating: 0, count: batchCount)
+        for batch in stride(from: collectives.rank, to: batchCount, by: collectives.size) {
+            let sequences = batch * batchSize ..< min(dataset.count, (batch + 1) * batchSize)
+            dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
+            lossByBatch[batch] = workspace.forward(parameters: parameters, inputs: inputs, targets: targets,
+                                                   batchSize: sequences.count, initialHidden: nil)
+        }
+        if collectives.size > 1 {
+            try collectives.allreduce(&lossByBatch, op: .sum, label: "validation allreduce", step: step)
+        }
+        let tokens = dataset.count * dataset.sequenceLength
+        return Result(meanLoss: lossByBatch.reduce(0, +) / Double(tokens), tokens: tokens)
+    }
+}

@@ -1,0 +1,151 @@
+import Buffers
+import Foundation
+import MPI
+import RNN
+
+/// A run's state on disk: starting from fresh, `init` or `resume`; periodic, final and
+/// preemption checkpoints; the best parameters by validation loss; the final `save`.
+/// Rank 0 reads and writes files; the other ranks receive what they need by broadcast, so
+/// no rank depends on seeing the same file system.
+struct RunCheckpoints {
+    let config: TrainingConfig
+    let data: TrainingData
+    let layout: ParameterLayout
+    let collectives: Collectives
+    private var world: Communicator { collectives.world }
+    private var store: CheckpointStore? { config.checkpointDir.map { CheckpointStore(directory: $0, keep: config.keepCheckpoints) } }
+    private static let hiddenTensor = "bptt.hidden"
+
+    init(config: TrainingConfig, data: TrainingData, layout: ParameterLayout, collectives: Collectives) {
+        self.config = config
+        self.data = data
+        self.layout = layout
+        self.collectives = collectives
+    }
+
+    /// Fresh parameters (rank 0 initializes or loads `init`) or a checkpoint (`resume`),
+    /// broadcast from rank 0 so that every rank starts identical. Returns the first step.
+    func initialize(parameters: Buffer<Float>, optimizer: Optimizer, stepper: DataParallelStep,
+                    summary: inout TrainingSummary, progress: ProgressReporter) throws -> Int {
+        var counters = [0, 0, 0, 0, 0] // first step, optimizer steps, clipped, skipped, has carried hidden
+        var bestLoss = [Double.infinity]
+        let globalHidden = Buffer<Float>(count: data.globalBatch * layout.shape.hiddenSize, repeating: 0)
+        var resumedFrom: String?
+        try RankAgreement.agree(collectives, "initial state") {
+            guard world.isRoot else { return }
+            if let resume = config.resume {
+                let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in fputs(warning + "\n", stderr) }
+                try checkpoint.verifyCompatible(shape: layout.shape, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
+                try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
+                let metadata = checkpoint.metadata
+                counters = [metadata.step, metadata.optimizerStepCount, metadata.clippedSteps, metadata.skippedSteps, 0]
+                bestLoss = [metadata.bestValidationLoss ?? .infinity]
+                if let hidden = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == "truncated" {
+                    guard hidden.shape == [data.globalBatch, layout.shape.hiddenSize] else {
+                        throw CheckpointError.mismatch(path: checkpoint.path, what: "the carried hidden state (streams x H)",
+                                                       checkpoint: "\(hidden.shape)", config: "[\(data.globalBatch), \(layout.shape.hiddenSize)]")
+                    }
+                    globalHidden.copy(from: try hidden.floats())
+                    counters[4] = 1
+                }
+                resumedFrom = checkpoint.path
+                var note = "resumed from \(checkpoint.path) at step \(metadata.step)"
+                if metadata.globalBatch != data.globalBatch {
+                    note += " (warning: its global batch was \(metadata.globalBatch), now \(data.globalBatch): the trajectory changes)"
+                }
+                progress.say(note)
+            } else if let path = config.initFile {
+                try ParameterFile.load(path: path, layout: layout, into: parameters)
+            } else {
+                ParameterInitializer.initialize(parameters, layout: layout,
+                                                scheme: InitializationScheme(rawValue: config.initScheme) ?? .torch,
+                                                seed: UInt64(config.seed))
+            }
+        }
+        try world.broadcast(&counters, root: 0)
+        try world.broadcast(&bestLoss, root: 0)
+        try collectives.broadcast(parameters, root: 0, label: "parameter broadcast", step: counters[0])
+        for state in optimizer.stateTensors {
+            try collectives.broadcast(state.buffer, root: 0, label: "optimizer state broadcast", step: counters[0])
+        }
+        optimizer.stepCount = counters[1]
+        if counters[4] == 1, let streams = data.batches as? StreamBatches {
+            try collectives.broadcast(globalHidden, root: 0, label: "hidden state broadcast", step: counters[0])
+            let hidden = layout.shape.hiddenSize
+            stepper.restoreCarriedHidden(globalHidden.toArray(range: streams.streams.lowerBound * hidden ..< streams.streams.upperBound * hidden))
+        }
+        if config.resume != nil {
+            summary.resumedFromStep = counters[0]
+            summary.resumedFromPath = resumedFrom
+            summary.clippedSteps = counters[2]
+            summary.skippedSteps = counters[3]
+            summary.bestValidationLoss = bestLoss[0].isFinite ? bestLoss[0] : nil
+        }
+        summary.steps = counters[0]
+        return counters[0]
+    }
+
+    /// Writes the checkpoint of `step` (rank 0), all ranks agreeing on the outcome.
+    func write(step: Int, parameters: Buffer<Float>, optimizer: Optimizer, stepper: DataParallelStep,
+               summary: inout TrainingSummary) throws {
+        guard let store else { return }
+        let carried = try gatherCarriedHidden(stepper, step: step)
+        var metadata = CheckpointMetadata(
+            step: step, epoch: data.batches.epoch(ofStep: max(0, step - 1)), dataCursor: step * data.globalBatch,
+            globalBatch: data.globalBatch, seed: config.seed, vocabulary: data.corpus.vocabulary, shape: layout.shape,
+            optimizer: config.optimizer, optimizerStepCount: optimizer.stepCount, config: config, ranks: world.size)
+        metadata.clippedSteps = summary.clippedSteps
+        metadata.skippedSteps = summary.skippedSteps
+        metadata.bestValidationLoss = summary.bestValidationLoss
+        if let streams = data.batches as? StreamBatches { metadata.streamCursor = streams.chunk(ofStep: step) }
+        var written: String?
+        try RankAgreement.agree(collectives, "checkpoint write", step: step) {
+            guard world.isRoot else { return }
+            var file = Checkpoint.make(metadata: metadata, parameters: parameters, layout: layout, optimizer: optimizer)
+            if let carried {
+                file.tensors[Self.hiddenTensor] = SafetensorsTensor(floats: carried, shape: [data.globalBatch, layout.shape.hiddenSize])
+                file.metadata["data_checksum"] = file.dataChecksum()
+            }
+            written = try store.write(file, step: step)
+        }
+        summary.lastCheckpoint = written
+    }
+
+    /// The parameters with the best validation loss so far, as `best.safetensors` beside the checkpoints.
+    func writeBest(parameters: Buffer<Float>, step: Int, loss: Double) throws {
+        guard let directory = config.checkpointDir else { return }
+        try saveParameters(parameters, to: "\(directory)/best.safetensors", step: step, extra: ["val_loss": String(loss)])
+    }
+
+    /// `--save`: the parameters alone, with the vocabulary, readable by any safetensors reader.
+    func saveParameters(_ parameters: Buffer<Float>, to path: String, step: Int, extra: [String: String] = [:]) throws {
+        try RankAgreement.agree(collectives, "parameter save", step: step) {
+            guard world.isRoot else { return }
+            do {
+                try ParameterFile.save(path: path, parameters: parameters, layout: layout,
+                                       metadata: ["vocabulary": data.corpus.vocabulary.serialized, "step": String(step)]
+                                           .merging(extra) { $1 })
+            } catch {
+                throw RunError.fault("cannot save parameters: \(error)")
+            }
+        }
+    }
+
+    /// Truncated BPTT: every stream's carried h, assembled on rank 0 as [G, H] (one gather).
+    private func gatherCarriedHidden(_ stepper: DataParallelStep, step: Int) throws -> [Float]? {
+        guard let streams = data.batches as? StreamBatches else { return nil }
+        let hidden = layout.shape.hiddenSize
+        let rowsPerRank = (data.globalBatch + world.size - 1) / world.size
+        var mine = stepper.carriedHidden.toArray(range: 0 ..< streams.streams.count * hidden)
+        mine += [Float](repeating: 0, count: (rowsPerRank - streams.streams.count) * hidden)
+        let gathered = try collectives.watchdog.guarding("hidden state gather", step: step) { try world.gather(mine, root: 0) }
+        guard let gathered else { return nil }
+        var global: [Float] = []
+        global.reserveCapacity(data.globalBatch * hidden)
+        for rank in 0..<world.size {
+            let count = streams.rangeCount(rank: rank, ranks: world.size, streams: data.globalBatch)
+            global += gathered[rank * rowsPerRank * hidden ..< (rank * rowsPerRank + count) * hidden]
+        }
+        return global
+    }
+}
