@@ -40,7 +40,8 @@ final class RealReaderTests: XCTestCase {
         XCTAssertEqual(status, 0, errors)
         print("TensorBoard EventAccumulator read: \(output)")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
-        XCTAssertEqual(json["file_version"] as? String, "brain.Event:2")
+        // EventAccumulator keeps the number after "brain.Event:" of the file_version record.
+        XCTAssertEqual(json["file_version"] as? Double, 2)
         let scalars = try XCTUnwrap(json["scalars"] as? [String: [[Double]]])
         XCTAssertEqual(Set(scalars.keys), Set(written.keys))
         for (tag, expected) in written {
@@ -76,7 +77,7 @@ final class RealReaderTests: XCTestCase {
         process.environment = environment
         // stderr goes to a file so that a chatty child cannot block on a full pipe.
         let errorPath = NSTemporaryDirectory() + "/rnn-dist-tb-stderr-" + UUID().uuidString
-        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: errorPath) }
         let out = Pipe()
         process.standardOutput = out
