@@ -8,7 +8,8 @@ import PackageDescription
 //   BLAS  -> CBLAS     gemm over row-major buffers, thread count
 //   RNN   -> BLAS      the model, forward pass and BPTT (knows nothing of MPI)
 //   Plot               standalone SVG line plots (knows nothing of the rest)
-//   Training -> MPI, RNN   data, sharding, sync, optimizers, checkpoints, config
+//   TensorBoard        standalone TensorBoard event-file writer (TFRecord, CRC-32C, protobuf)
+//   Training -> MPI, RNN, TensorBoard   data, sharding, sync, optimizers, checkpoints, config, logging
 //   rnn-dist -> Training   the thin command line
 let package = Package(
     name: "rnn-dist",
@@ -38,9 +39,10 @@ let package = Package(
         .target(name: "BLAS", dependencies: ["CBLAS", "Buffers"]),
         .target(name: "RNN", dependencies: ["BLAS", "Buffers"]),
         .target(name: "Plot"),
+        .target(name: "TensorBoard"),
         .target(
             name: "Training",
-            dependencies: ["MPI", "RNN", "BLAS", "Buffers", .product(name: "Yams", package: "Yams")]
+            dependencies: ["MPI", "RNN", "BLAS", "Buffers", "TensorBoard", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "rnn-dist",
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "MPI", "Buffers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,66 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One status line redrawn in place on a terminal (rank 0's live progress): each `update`
+/// returns the cursor to column 0, writes the text cut to the terminal's width, and clears
+/// the rest of the line. `printAbove` puts an ordinary line above it; `finish` ends it with
+/// a newline. Only for a terminal: in a batch log use plain lines instead.
+public final class LiveStatusLine {
+    private let output: UnsafeMutablePointer<FILE>
+    private let fixedWidth: Int?
+    private var current: String?
+
+    /// `width` nil: the terminal's width, asked again at every update (it follows resizes).
+    public init(output: UnsafeMutablePointer<FILE> = stdout, width: Int? = nil) {
+        self.output = output
+        self.fixedWidth = width
+    }
+
+    /// Whether standard output is a terminal (isatty(1)): live line there, plain lines otherwise.
+    public static var standardOutputIsTerminal: Bool { isatty(1) == 1 }
+
+    /// The width of the terminal on `descriptor` (ioctl TIOCGWINSZ), or `fallback` (also
+    /// when it reports 0 columns, as some pseudo-terminals do).
+    public static func terminalWidth(descriptor: Int32 = 1, fallback: Int = 120) -> Int {
+        var size = winsize()
+        guard ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return fallback }
+        return Int(size.ws_col)
+    }
+
+    /// What `update(text)` writes for a terminal `width` columns wide: "\r", the text on one
+    /// line (newlines and tabs become spaces) cut to width − 1 columns with "…" when cut (the
+    /// last column is left free so the terminal never wraps), then clear-to-end-of-line.
+    public static func render(_ text: String, width: Int) -> String {
+        let flat = String(text.map { $0 == "\n" || $0 == "\r" || $0 == "\t" ? " " : $0 })
+        let room = max(1, width - 1)
+        let shown = flat.count <= room ? flat : String(flat.prefix(room - 1)) + "…"
+        return "\r" + shown + "\u{1B}[K"
+    }
+
+    /// Redraws the line with `text`.
+    public func update(_ text: String) {
+        current = text
+        write(Self.render(text, width: fixedWidth ?? Self.terminalWidth(descriptor: fileno(output))))
+    }
+
+    /// Prints `line` as an ordinary line above the status line, which is then redrawn.
+    public func printAbove(_ line: String) {
+        if current != nil { write("\r\u{1B}[K") }
+        write(line + "\n")
+        if let current { update(current) }
+    }
+
+    /// Ends the live line with a newline (once; nothing if nothing was drawn).
+    public func finish() {
+        guard current != nil else { return }
+        current = nil
+        write("\n")
+    }
+
+    private func write(_ text: String) {
+        fputs(text, output)
+        fflush(output)
+    }
+}

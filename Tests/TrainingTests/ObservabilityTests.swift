@@ -1,0 +1,177 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Training
+
+final class RankTimingTests: XCTestCase {
+    func testStragglerAndImbalance() {
+        let timing = RankTiming.summarize(computeSeconds: [1.0, 1.0, 2.0, 1.0], allreduceSeconds: [1.1, 1.0, 0.1, 1.2])
+        XCTAssertEqual(timing.slowestRank, 2)
+        XCTAssertEqual(timing.maxComputeSeconds, 2.0)
+        XCTAssertEqual(timing.meanComputeSeconds, 1.25)
+        XCTAssertEqual(timing.imbalance, 1.6, accuracy: 1e-12)
+        XCTAssertEqual(timing.minAllreduceSeconds, 0.1)
+        XCTAssertEqual(timing.maxAllreduceSeconds, 1.2)
+        XCTAssertEqual(timing.computeSeconds, [1.0, 1.0, 2.0, 1.0])
+        XCTAssertEqual(timing.description,
+                       "ranks: slowest 2 (compute 2.000 s, mean 1.250 s, imbalance 1.60); allreduce wait 0.100 s–1.200 s")
+        XCTAssertEqual(timing.scalarMetrics["slowest_rank"], 2)
+        XCTAssertEqual(timing.scalarMetrics["imbalance"] ?? 0, 1.6, accuracy: 1e-12)
+        XCTAssertEqual(timing.metrics["rank_compute_s"] as? [Double], [1.0, 1.0, 2.0, 1.0])
+        XCTAssertEqual(timing.tensorBoardMetrics["rank_2_compute_s"], 2.0)
+        XCTAssertEqual(timing.tensorBoardMetrics["rank_3_allreduce_s"], 1.2)
+        XCTAssertTrue(JSONSerialization.isValidJSONObject(timing.metrics))
+    }
+
+    func testBalancedSingleRankTieAndZero() {
+        let one = RankTiming.summarize(computeSeconds: [0.5], allreduceSeconds: [0.001])
+        XCTAssertEqual(one.slowestRank, 0)
+        XCTAssertEqual(one.imbalance, 1)
+        XCTAssertEqual(one.description, "ranks: slowest 0 (compute 0.500 s, mean 0.500 s, imbalance 1.00); allreduce wait 0.001 s")
+        // A tie goes to the lowest rank.
+        XCTAssertEqual(RankTiming.summarize(computeSeconds: [1, 3, 3], allreduceSeconds: [0, 0, 0]).slowestRank, 1)
+        // Nothing timed: balanced, not NaN.
+        let zero = RankTiming.summarize(computeSeconds: [0, 0], allreduceSeconds: [0, 0])
+        XCTAssertEqual(zero.imbalance, 1)
+        XCTAssertEqual(zero.slowestRank, 0)
+    }
+
+    func testPerRankScalarsAreCapped() {
+        let many = RankTiming.summarize(computeSeconds: [Double](repeating: 1, count: RankTiming.perRankScalarLimit + 1),
+                                        allreduceSeconds: [Double](repeating: 0, count: RankTiming.perRankScalarLimit + 1))
+        XCTAssertNil(many.tensorBoardMetrics["rank_0_compute_s"])
+        XCTAssertEqual((many.metrics["rank_compute_s"] as? [Double])?.count, RankTiming.perRankScalarLimit + 1)
+    }
+}
+
+final class TensorBoardLoggerTests: XCTestCase {
+    func testTags() {
+        let expected = [
+            "loss": "train/loss", "grad_norm": "train/grad_norm", "clipped": "train/clip_rate", "lr": "train/lr",
+            "tokens_per_s": "perf/tokens_per_s", "allreduce_s": "perf/allreduce_s", "compute_s": "perf/compute_s",
+            "slowest_rank": "perf/slowest_rank", "imbalance": "perf/imbalance", "val_loss": "val/loss",
+            "grad_norm_distance_7": "diag/grad_norm_distance_7", "rank_12_compute_s": "perf/rank_12/compute_s",
+            "rank_0_allreduce_s": "perf/rank_0/allreduce_s", "rank_x_y": "other/rank_x_y", "mystery": "other/mystery",
+        ]
+        for (key, tag) in expected { XCTAssertEqual(TensorBoardLogger.tag(for: key), tag, key) }
+    }
+
+    func testScalarsAddBitsPerTokenAndLeaveOutStep() {
+        let scalars = TensorBoardLogger.scalars(for: ["step": 100, "loss": 2 * log(2.0), "val_loss": log(2.0), "lr": 0.003])
+        XCTAssertEqual(scalars.map(\.tag), ["train/bits_per_token", "train/loss", "train/lr", "val/bits_per_token", "val/loss"])
+        XCTAssertEqual(scalars[0].value, 2, accuracy: 1e-12)
+        XCTAssertEqual(scalars[3].value, 1, accuracy: 1e-12)
+    }
+
+    func testWritesAnEventFileAndReportsABadDirectory() throws {
+        let directory = try TemporaryDirectory()
+        let logger = try TensorBoardLogger(directory: directory.path + "/tb")
+        try logger.log(["loss": 1.5, "grad_norm": 0.25], step: 10)
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: logger.path)[.size] as? Int)
+        // file_version record (12 + 24 + 4) and the scalars record, flushed.
+        XCTAssertGreaterThan(size, 60)
+        try logger.close()
+        XCTAssertTrue(URL(fileURLWithPath: logger.path).lastPathComponent.hasPrefix("events.out.tfevents."))
+
+        let file = try directory.file("occupied", text: "")
+        assertThrows(try TensorBoardLogger(directory: file), containing: ["cannot create TensorBoard log directory", "occupied"])
+        do {
+            _ = try TensorBoardLogger(directory: file)
+        } catch let error as RunError {
+            XCTAssertEqual(error.exitCode, 1)
+        }
+    }
+
+    /// TensorBoard's own reader sees the logger's tags (installing the tensorboard package
+    /// with pip when it is missing; skipped, saying why, only when pip cannot).
+    func testTensorBoardReadsTheLoggerTags() throws {
+        guard let python = ProcessRunner.which("python3") else {
+            throw XCTSkip("python3 is not available, so TensorBoard's reader cannot run")
+        }
+        if (try? ProcessRunner.run(python, ["-c", "import tensorboard"]))?.status != 0 {
+            let pip = try ProcessRunner.run(python, ["-m", "pip", "install", "--quiet", "tensorboard"], timeout: 600)
+            guard pip.status == 0, (try? ProcessRunner.run(python, ["-c", "import tensorboard"]))?.status == 0 else {
+                throw XCTSkip("tensorboard is not installed and `python3 -m pip install tensorboard` failed (offline or no pip): "
+                    + pip.stderr.split(separator: "\n").suffix(2).joined(separator: " | "))
+            }
+        }
+        let directory = try TemporaryDirectory()
+        let logger = try TensorBoardLogger(directory: directory.path)
+        let timing = RankTiming.summarize(computeSeconds: [1, 2], allreduceSeconds: [0.5, 0.1])
+        var record: [String: Double] = ["loss": 1.25, "grad_norm": 0.5, "clipped": 0.1, "lr": 0.003,
+                                        "tokens_per_s": 123456, "allreduce_s": 0.3, "compute_s": 1.5,
+                                        "val_loss": 1.3, "grad_norm_distance_3": 0.01]
+        record.merge(timing.tensorBoardMetrics) { a, _ in a }
+        try logger.log(record, step: 50)
+        try logger.close()
+        let script = """
+        import sys
+        from tensorboard.backend.event_processing import event_accumulator as ea
+        acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.SCALARS: 0}); acc.Reload()
+        for tag in sorted(acc.Tags()["scalars"]):
+            for e in acc.Scalars(tag): print(tag, e.step, repr(e.value))
+        """
+        let result = try ProcessRunner.run(python, ["-c", script, directory.path], environment: ["TF_CPP_MIN_LOG_LEVEL": "3"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let expected = TensorBoardLogger.scalars(for: record)
+        XCTAssertEqual(lines.count, expected.count, result.stdout)
+        for (line, (tag, value)) in zip(lines, expected) {
+            let parts = line.split(separator: " ")
+            XCTAssertEqual(String(parts[0]), tag)
+            XCTAssertEqual(parts[1], "50")
+            XCTAssertEqual(Float(Double(parts[2])!), Float(value), tag)
+        }
+        for tag in ["train/loss", "train/bits_per_token", "train/grad_norm", "train/clip_rate", "train/lr", "val/loss",
+                    "perf/tokens_per_s", "perf/allreduce_s", "perf/slowest_rank", "perf/imbalance",
+                    "perf/rank_1/compute_s", "diag/grad_norm_distance_3"] {
+            XCTAssertTrue(lines.contains { $0.hasPrefix(tag + " ") }, "TensorBoard did not read \(tag)")
+        }
+    }
+}
+
+final class LiveStatusLineTests: XCTestCase {
+    func testRenderShortLine() {
+        XCTAssertEqual(LiveStatusLine.render("step 10/300  loss 1.2", width: 80), "\rstep 10/300  loss 1.2\u{1B}[K")
+    }
+
+    func testRenderTruncatesToWidthMinusOneWithEllipsis() {
+        let text = String(repeating: "x", count: 30)
+        let rendered = LiveStatusLine.render(text, width: 20)
+        XCTAssertEqual(rendered, "\r" + String(repeating: "x", count: 18) + "…\u{1B}[K")
+        // Exactly width − 1 characters fit untouched.
+        XCTAssertEqual(LiveStatusLine.render(String(repeating: "y", count: 19), width: 20),
+                       "\r" + String(repeating: "y", count: 19) + "\u{1B}[K")
+        // Characters, not bytes: the multi-byte |g| symbols and "…" count as one column each.
+        XCTAssertEqual(LiveStatusLine.render("‖g‖ 0.15 and more", width: 9), "\r‖g‖ 0.1…\u{1B}[K")
+    }
+
+    func testRenderFlattensNewlinesAndSurvivesTinyWidths() {
+        XCTAssertEqual(LiveStatusLine.render("a\nb\tc", width: 80), "\ra b c\u{1B}[K")
+        XCTAssertEqual(LiveStatusLine.render("abc", width: 1), "\r…\u{1B}[K")
+        XCTAssertEqual(LiveStatusLine.render("", width: 10), "\r\u{1B}[K")
+    }
+
+    func testUpdatePrintAboveAndFinishWriteToTheStream() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/out.txt"
+        let stream = try XCTUnwrap(fopen(path, "w"))
+        let line = LiveStatusLine(output: stream, width: 12)
+        line.update("step 1")
+        line.update("step 2 of a long run")
+        line.printAbove("checkpoint saved")
+        line.finish()
+        line.finish()
+        fclose(stream)
+        let written = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertEqual(written, "\rstep 1\u{1B}[K" + "\rstep 2 of …\u{1B}[K" + "\r\u{1B}[K" + "checkpoint saved\n"
+            + "\rstep 2 of …\u{1B}[K" + "\n")
+    }
+
+    func testTerminalWidthFallsBackWhenNotATerminal() throws {
+        let directory = try TemporaryDirectory()
+        let stream = try XCTUnwrap(fopen(directory.path + "/f", "w"))
+        defer { fclose(stream) }
+        XCTAssertEqual(LiveStatusLine.terminalWidth(descriptor: fileno(stream), fallback: 97), 97)
+    }
+}
