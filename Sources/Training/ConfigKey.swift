@@ -47,6 +47,8 @@ public struct ConfigKey: Sendable {
         int("keep-checkpoints", \.keepCheckpoints, minimum: 1, "how many checkpoints to keep"),
         optionalString("resume", \.resume, "resume from a checkpoint file, or the newest valid one in a folder"),
         optionalString("metrics", \.metrics, "JSON-lines metrics file (rank 0)"),
+        optionalString("tensorboard", \.tensorboard, "folder for TensorBoard event files (rank 0)"),
+        int("diagnose-every", \.diagnoseEvery, minimum: 0, "steps between gradient-flow diagnostics in the metrics (0: never)"),
         int("eval-every", \.evalEvery, minimum: 0, "steps between validation evaluations (0: only at the end)"),
         bool("keep-best", \.keepBest, "keep the parameters with the best validation loss as best.safetensors in checkpoint-dir"),
         int("log-every", \.logEvery, minimum: 1, "steps between progress lines"),

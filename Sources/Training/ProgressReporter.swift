@@ -16,29 +16,70 @@ struct IntervalReport {
     var skippedSteps: Int
     var secondsRemaining: Double
     var validationLoss: Double?
+    /// Rank 0 only: every rank's compute and allreduce time over the interval.
+    var timing: RankTiming?
+    /// Diagnostics, when they ran at this step: mean ‖dh‖ by distance from the loss, ρ(W_hh).
+    var gradientNormByDistance: [Double]?
+    var spectralRadius: Double?
 }
 
-/// Rank 0's progress lines (DESIGN §9) and metrics file.
+/// Rank 0's progress (DESIGN §9): a live status line on a terminal, a plain line per log
+/// step in a batch log, the metrics file and the TensorBoard event file.
 final class ProgressReporter {
     private let quiet: Bool
     private let entropyFloor: Double?
     private let metrics: MetricsWriter?
+    private let tensorBoard: TensorBoardLogger?
+    private let liveLine: LiveStatusLine?
 
-    init(quiet: Bool, entropyFloor: Double?, metricsPath: String?) throws {
+    init(quiet: Bool, entropyFloor: Double?, metricsPath: String?, tensorBoardDirectory: String?) throws {
         self.quiet = quiet
         self.entropyFloor = entropyFloor
         metrics = try metricsPath.map { try MetricsWriter(path: $0) }
+        tensorBoard = try tensorBoardDirectory.map { try TensorBoardLogger(directory: $0) }
+        liveLine = !quiet && LiveStatusLine.standardOutputIsTerminal ? LiveStatusLine() : nil
     }
 
+    var tensorBoardPath: String? { tensorBoard?.path }
+
+    /// A line of its own (above the live status line on a terminal).
     func say(_ text: String) {
         guard !quiet else { return }
-        print(text)
+        if let liveLine { liveLine.printAbove(text) } else { print(text) }
         fflush(stdout)
     }
 
-    func report(_ interval: IntervalReport) {
-        writeMetrics(interval)
+    /// Ends the live status line before the final summary.
+    func finish() {
+        liveLine?.finish()
+        try? tensorBoard?.close()
+    }
+
+    func report(_ interval: IntervalReport) throws {
+        let record = metricsRecord(interval)
+        metrics?.write(record)
+        if let tensorBoard {
+            var scalars = record.compactMapValues { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
+            scalars.merge(interval.timing?.tensorBoardMetrics ?? [:]) { $1 }
+            scalars["bits_per_token"] = interval.meanLoss / log(2.0)
+            for (distance, norm) in (interval.gradientNormByDistance ?? []).enumerated() {
+                scalars["grad_norm_distance_\(distance)"] = norm
+            }
+            scalars["step"] = nil
+            try tensorBoard.log(scalars, step: interval.step)
+        }
         guard !quiet else { return }
+        let line = progressLine(interval)
+        if let liveLine {
+            liveLine.update(line)
+            if let validation = interval.validationLoss { liveLine.printAbove(line + "  (validation \(format(validation, 4)))") }
+        } else {
+            print(line)
+        }
+        fflush(stdout)
+    }
+
+    private func progressLine(_ interval: IntervalReport) -> String {
         var line = "step \(pad(interval.step, to: interval.totalSteps))/\(interval.totalSteps)"
         line += "  epoch \(interval.epoch)"
         line += "  loss " + format(interval.meanLoss, 4)
@@ -53,15 +94,16 @@ final class ProgressReporter {
         if busy > 0 {
             line += "  compute \(format(100 * interval.computeSeconds / busy, 0))% / allreduce \(format(100 * interval.allreduceSeconds / busy, 0))%"
         }
+        if let timing = interval.timing, timing.computeSeconds.count > 1 {
+            line += "  slowest rank \(timing.slowestRank) (x\(format(timing.imbalance, 2)))"
+        }
         if interval.skippedSteps > 0 { line += "  skipped \(interval.skippedSteps)" }
         if let validation = interval.validationLoss { line += "  val " + format(validation, 4) }
         line += "  ETA " + duration(interval.secondsRemaining)
-        print(line)
-        fflush(stdout)
+        return line
     }
 
-    private func writeMetrics(_ interval: IntervalReport) {
-        guard let metrics else { return }
+    private func metricsRecord(_ interval: IntervalReport) -> [String: Any] {
         var record: [String: Any] = [
             "step": interval.step, "epoch": interval.epoch, "loss": finite(interval.meanLoss),
             "tokens": interval.tokensSeen, "grad_norm": finite(interval.gradientNormBeforeClip),
@@ -70,7 +112,10 @@ final class ProgressReporter {
             "allreduce_s": interval.allreduceSeconds, "skipped_steps": interval.skippedSteps,
         ]
         if let validation = interval.validationLoss { record["val_loss"] = finite(validation) }
-        metrics.write(record)
+        if let timing = interval.timing { record.merge(timing.metrics) { $1 } }
+        if let norms = interval.gradientNormByDistance { record["grad_norm_by_distance"] = norms.map(finite) }
+        if let radius = interval.spectralRadius { record["spectral_radius_w_hh"] = finite(radius) }
+        return record
     }
 
     /// JSON has no NaN or infinity: write null.

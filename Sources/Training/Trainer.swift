@@ -32,7 +32,8 @@ public final class Trainer {
         var reporter: ProgressReporter?
         try RankAgreement.agree(collectives, "output check") {
             reporter = try ProgressReporter(quiet: config.quiet || !world.isRoot, entropyFloor: data.corpus.entropyFloor,
-                                            metricsPath: world.isRoot ? config.metrics : nil)
+                                            metricsPath: world.isRoot ? config.metrics : nil,
+                                            tensorBoardDirectory: world.isRoot ? config.tensorboard : nil)
             if world.isRoot, let directory = config.checkpointDir {
                 try CheckpointStore(directory: directory, keep: config.keepCheckpoints).prepare()
             }
@@ -89,6 +90,9 @@ public final class Trainer {
             }
             var validationLoss: Double?
             if let evaluator, isLast || (config.evalEvery > 0 && completed % config.evalEvery == 0) {
+                // Evaluation time is not training time: keep it out of the interval's tokens/s.
+                let evaluationStart = BLAS.monotonicSeconds()
+                defer { intervalStart += BLAS.monotonicSeconds() - evaluationStart }
                 let validation = try evaluator.evaluate(parameters: parameters, collectives: collectives, step: completed)
                 validationLoss = validation.meanLoss
                 if isLast { summary.finalValidation = (validation.meanLoss, validation.bitsPerToken, validation.perplexity) }
@@ -101,9 +105,14 @@ public final class Trainer {
                 // One small allreduce per log step gives the global loss of the interval.
                 var reduced = [interval.lossSum, interval.computeSeconds, interval.allreduceSeconds]
                 try collectives.allreduce(&reduced, op: .sum, label: "loss allreduce", step: completed)
+                // One small gather: each rank's own times, so that a straggler is visible.
+                let timing = try collectives.watchdog.guarding("timing gather", step: completed) {
+                    try RankTiming.gather(world, computeSeconds: interval.computeSeconds, allreduceSeconds: interval.allreduceSeconds)
+                }
+                let diagnostics = try diagnosticsIfDue(step: completed, stepper: stepper, layout: layout)
                 let now = BLAS.monotonicSeconds()
                 let meanLoss = reduced[0] / Double(interval.steps * globalTokens)
-                progress.report(IntervalReport(
+                try progress.report(IntervalReport(
                     step: completed, totalSteps: data.totalSteps, epoch: data.batches.epoch(ofStep: step),
                     meanLoss: meanLoss, tokensSeen: completed * globalTokens,
                     gradientNormBeforeClip: interval.lastGradientNorm,
@@ -113,7 +122,8 @@ public final class Trainer {
                     computeSeconds: reduced[1] / Double(world.size), allreduceSeconds: reduced[2] / Double(world.size),
                     skippedSteps: interval.skippedSteps,
                     secondsRemaining: (now - runStart) / Double(completed - start) * Double(data.totalSteps - completed),
-                    validationLoss: validationLoss))
+                    validationLoss: validationLoss, timing: timing,
+                    gradientNormByDistance: diagnostics?.norms, spectralRadius: diagnostics?.radius))
                 summary.finalLoss = meanLoss
                 interval = IntervalAccumulator()
                 intervalStart = now
@@ -139,7 +149,19 @@ public final class Trainer {
             try checkpoints.write(step: summary.steps, parameters: parameters, optimizer: optimizer, stepper: stepper, summary: &summary)
         }
         if let path = config.save { try checkpoints.saveParameters(parameters, to: path, step: summary.steps) }
+        progress.finish()
+        summary.tensorBoardPath = progress.tensorBoardPath
         return summary
+    }
+
+    /// Gradient flow of the latest step (‖dh_t‖ by distance from the loss, this rank's batch)
+    /// and the spectral radius of W_hh, every `diagnose-every` steps; rank 0 only.
+    private func diagnosticsIfDue(step: Int, stepper: DataParallelStep, layout: ParameterLayout) throws -> (norms: [Double], radius: Double)? {
+        guard world.isRoot, config.diagnoseEvery > 0, step % config.diagnoseEvery == 0 else { return nil }
+        let flow = stepper.workspace.gradientFlow
+        let radius = SpectralAnalysis.spectralRadius(of: stepper.parameters, offset: layout.range(of: .W_hh).lowerBound,
+                                                     size: layout.shape.hiddenSize, iterations: 200)
+        return (flow.reversed(), radius)
     }
 
     /// Opens the per-rank files the debug options ask for.

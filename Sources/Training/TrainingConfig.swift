@@ -48,6 +48,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var keepCheckpoints = 3
     public var resume: String? = nil
     public var metrics: String? = nil
+    public var tensorboard: String? = nil
+    public var diagnoseEvery = 0
     public var evalEvery = 0
     public var keepBest = false
     // Output

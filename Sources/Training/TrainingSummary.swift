@@ -14,6 +14,7 @@ public struct TrainingSummary: Sendable {
     public var lastCheckpoint: String?
     public var finalValidation: (loss: Double, bitsPerToken: Double, perplexity: Double)?
     public var bestValidationLoss: Double?
+    public var tensorBoardPath: String?
     /// Tokens per second over the steps this process ran.
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
 }

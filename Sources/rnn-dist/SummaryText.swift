@@ -26,6 +26,7 @@ enum SummaryText {
         if let checkpoint = summary.lastCheckpoint { lines.append("last checkpoint: \(checkpoint)") }
         if let save = config.save { lines.append("parameters saved to \(save)") }
         if let metrics = config.metrics { lines.append("metrics written to \(metrics)") }
+        if let events = summary.tensorBoardPath { lines.append("TensorBoard events written to \(events)") }
         return lines.joined(separator: "\n")
     }
 

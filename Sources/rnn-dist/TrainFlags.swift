@@ -44,6 +44,8 @@ struct TrainFlags: ParsableArguments {
     @Option(name: .customLong("keep-checkpoints"), parsing: .unconditional, help: "How many checkpoints to keep.") var keepCheckpoints: Int?
     @Option(help: "Resume from a checkpoint file or the newest valid one in a folder.") var resume: String?
     @Option(help: "JSON-lines metrics file.") var metrics: String?
+    @Option(help: "Folder for TensorBoard event files.") var tensorboard: String?
+    @Option(name: .customLong("diagnose-every"), parsing: .unconditional, help: "Steps between gradient-flow diagnostics in the metrics (0: never).") var diagnoseEvery: Int?
     @Option(name: .customLong("log-every"), parsing: .unconditional, help: "Steps between progress lines.") var logEvery: Int?
     @Flag(help: "Print only errors and the final summary.") var quiet = false
 
@@ -68,6 +70,7 @@ struct TrainFlags: ParsableArguments {
         add("keep-checkpoints", keepCheckpoints); add("resume", resume); add("metrics", metrics)
         add("log-every", logEvery); add("bptt", bptt); add("bptt-steps", bpttSteps)
         add("eval-every", evalEvery); add("keep-best", keepBest)
+        add("tensorboard", tensorboard); add("diagnose-every", diagnoseEvery)
         if quiet { pairs.append(("quiet", .bool(true))) }
         return pairs
     }
