@@ -65,9 +65,9 @@ struct SampleCommand: ParsableCommand {
                 emit(stream.append(sampler.next(temperature: temperature, topK: k)))
             }
             emit(stream.flush())
-            // A terminal gets a final newline so that the prompt does not follow the text;
-            // a pipe or a file gets exactly the sampled text.
-            emit(isatty(STDOUT_FILENO) != 0 && !endsWithNewline ? "\n" : "", force: true)
+            // The text ends with a newline (one is added when the last token was not one), the
+            // same on a terminal, in a pipe and under mpirun.
+            emit(endsWithNewline ? "" : "\n", force: true)
         }
     }
 }
