@@ -206,7 +206,7 @@ public struct DiagnosticsReport: Sendable {
             ("spectral radius ρ(W_hh)", Self.fixed(spectralRadius, 6)),
             ("largest singular value σ_max(W_hh)", Self.fixed(largestSingularValue, 6)),
             ("Jacobian factor ‖W_hhᵀ diag(1−h²)‖, geometric mean per step", Self.fixed(jacobian.perStepFactor, 6)),
-            ("Jacobian product over \(jacobian.window) steps (mean of \(jacobian.windowCount) windows)",
+            ("Jacobian product over \(jacobian.window) steps (geometric mean, \(jacobian.windowCount) windows)",
              Self.scientific(jacobian.product) + "  → " + jacobianVerdict.rawValue),
             ("clipped steps", clippedDescription),
         ]
@@ -218,10 +218,12 @@ public struct DiagnosticsReport: Sendable {
             lines.append("(window shortened from \(requestedWindow) to the sequence length \(T))")
         }
         lines.append("verdict (Jacobian): \(jacobianVerdictDescription)")
+        lines.append("verdict: \(verdict)")
         return lines.joined(separator: "\n")
     }
 
-    /// One line, e.g. "vanishing: the backward signal shrinks ×0.61 per step, 10^-4.3 over 20 steps".
+    /// One line. The product of the factor norms bounds the propagated gradient from above
+    /// (‖J₁⋯J_W‖ ≤ ‖J₁‖⋯‖J_W‖): below 1 the gradient surely vanishes; above 1 it may explode.
     public var jacobianVerdictDescription: String {
         let factor = jacobian.perStepFactor
         guard factor.isFinite else {
@@ -231,9 +233,21 @@ public struct DiagnosticsReport: Sendable {
         let decades = jacobian.meanLogProduct / log(10)
         let over = "10^\(Self.fixed(decades, 1)) over \(jacobian.window) steps"
         switch jacobianVerdict {
-        case .vanishing: return "vanishing: the backward signal shrinks ×\(Self.fixed(factor, 3)) per step, \(over)"
-        case .exploding: return "exploding: the backward signal grows ×\(Self.fixed(factor, 3)) per step, \(over)"
+        case .vanishing:
+            return "vanishing: the backward signal shrinks at least ×\(Self.fixed(factor, 3)) per step, \(over)"
+        case .exploding:
+            return "exploding possible: the factor norms multiply to ×\(Self.fixed(factor, 3)) per step, \(over) "
+                + "(an upper bound on the growth; the profile shows whether it happens)"
         case .neutral: return "neutral: the backward signal keeps its size (×1 per step)"
+        }
+    }
+
+    /// The verdict for a title: "vanishing" when the Jacobian bound is below 1 (certain),
+    /// otherwise the profile's verdict (the bound above 1 only allows growth).
+    public var verdict: String {
+        switch jacobianVerdict {
+        case .vanishing: return GradientFlowProfile.Verdict.vanishing.rawValue
+        case .exploding, .neutral: return profile.verdict.rawValue
         }
     }
 

@@ -66,23 +66,23 @@ enum DiagnosticsPlot {
         var name = report.modelName.isEmpty ? "model" : URL(fileURLWithPath: report.modelName).lastPathComponent
         if name.count > 36 { name = String(name.prefix(17)) + "…" + String(name.suffix(18)) }
         let factor = report.jacobian.perStepFactor
-        let verdict = report.jacobianVerdict == .neutral ? report.profile.verdict.rawValue
-            : "\(report.jacobianVerdict.rawValue) (Jacobian ×\(String(format: "%.3f", factor))/step)"
+        let verdict = report.verdict + (factor.isFinite ? " (Jacobian ×\(String(format: "%.3f", factor))/step)" : "")
         var plot = LinePlot(title: "\(name) — \(verdict)",
                             xLabel: "distance from the loss (steps)", yLabel: "mean ‖∂L/∂h_t‖",
                             yScale: .log10, width: 760, height: 440)
-        plot.add(PlotSeries(name: "measured mean ‖∂L/∂h_t‖", x: distances, y: norms, color: "#1f77b4",
-                            markers: norms.count <= 40))
-        // ‖dh‖ at d = 0 times the per-step Jacobian factor^d: how the signal of one loss term
-        // propagates, kept within a decade of the measured range so that it does not squash it.
+        // ‖dh‖ at d = 0 times the per-step Jacobian factor^d: the most the signal of one loss term
+        // can grow (or the least it shrinks) by, kept within a decade of the measured range so that it does not squash it.
         let finite = norms.filter { $0.isFinite && $0 > 0 }
         if let start = norms.first, start.isFinite, start > 0, factor.isFinite, factor > 0,
            let low = finite.min(), let high = finite.max() {
             let predicted = distances.map { (d: $0, value: start * pow(factor, $0)) }
                 .filter { $0.value >= low / 10 && $0.value <= high * 10 }
-            plot.add(PlotSeries(name: "Jacobian prediction ‖dh₀‖ · \(String(format: "%.3f", factor))ᵈ",
+            plot.add(PlotSeries(name: "Jacobian bound ‖dh₀‖ · \(String(format: "%.3f", factor))ᵈ",
                                 x: predicted.map(\.d), y: predicted.map(\.value), color: "#d62728"))
         }
+        // Added last so that it is drawn over the prediction where the two coincide.
+        plot.add(PlotSeries(name: "measured mean ‖∂L/∂h_t‖", x: distances, y: norms, color: "#1f77b4",
+                            markers: norms.count <= 40))
         return plot
     }
 }

@@ -103,6 +103,8 @@ final class DiagnoseTests: XCTestCase {
         XCTAssertTrue(line("verdict (Jacobian)", in: large.stdout).contains("exploding"), large.stdout)
         XCTAssertGreaterThan(try value("Jacobian factor", in: large.stdout), 1.2, large.stdout)
         XCTAssertTrue(line("verdict (profile)", in: large.stdout).contains("exploding"), large.stdout)
+        XCTAssertEqual(line("verdict:", in: large.stdout), "verdict: exploding", large.stdout)
+        XCTAssertEqual(line("verdict:", in: small.stdout), "verdict: vanishing", small.stdout)
     }
 
     func testPlotIsWellFormedSVGWithAxisLabels() throws {
