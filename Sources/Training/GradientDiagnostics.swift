@@ -207,7 +207,7 @@ public struct DiagnosticsReport: Sendable {
             ("largest singular value σ_max(W_hh)", Self.fixed(largestSingularValue, 6)),
             ("Jacobian factor ‖W_hhᵀ diag(1−h²)‖, geometric mean per step", Self.fixed(jacobian.perStepFactor, 6)),
             ("Jacobian product over \(jacobian.window) steps (geometric mean, \(jacobian.windowCount) windows)",
-             Self.scientific(jacobian.product) + "  → " + jacobianVerdict.rawValue),
+             Self.scientific(jacobian.product) + "  → " + (jacobianVerdict == .exploding ? "may explode" : jacobianVerdict.rawValue)),
             ("clipped steps", clippedDescription),
         ]
         let width = rows.map { $0.0.count }.max()!
