@@ -1,5 +1,6 @@
 import Buffers
 import Foundation
+import MPI
 import RNN
 
 /// Validation loss computed in parallel (each rank a share of the batches, one allreduce),
@@ -7,12 +8,12 @@ import RNN
 /// `batchSize` sequences whatever the rank count, batch b is evaluated by rank b mod P, and
 /// the per-batch loss sums are summed in batch order after the allreduce, so every term and
 /// the order of the sum are the same for 1 or 8 ranks.
-final class Evaluator {
-    struct Result {
-        var meanLoss: Double
-        var tokens: Int
-        var bitsPerToken: Double { meanLoss / log(2.0) }
-        var perplexity: Double { exp(meanLoss) }
+public final class Evaluator {
+    public struct Result: Sendable {
+        public var meanLoss: Double
+        public var tokens: Int
+        public var bitsPerToken: Double { meanLoss / log(2.0) }
+        public var perplexity: Double { exp(meanLoss) }
     }
 
     let dataset: SequenceDataset
@@ -21,7 +22,7 @@ final class Evaluator {
     private let inputs: Buffer<Int32>
     private let targets: Buffer<Int32>
 
-    init(dataset: SequenceDataset, shape: RNNShape, batchSize: Int = 32) {
+    public init(dataset: SequenceDataset, shape: RNNShape, batchSize: Int = 32) {
         self.dataset = dataset
         self.batchSize = max(1, min(batchSize, dataset.count))
         workspace = BPTTWorkspace(shape: shape, maxBatchSize: self.batchSize, sequenceLength: dataset.sequenceLength)
@@ -31,7 +32,21 @@ final class Evaluator {
 
     var batchCount: Int { (dataset.count + batchSize - 1) / batchSize }
 
-    func evaluate(parameters: Buffer<Float>, collectives: Collectives, step: Int) throws -> Result {
+    /// `rnn-dist eval`: the validation split of `corpus` under `model`, on all ranks of `world`.
+    public static func evaluate(model: ModelFile, corpus: Corpus, sequenceLength: Int, world: Communicator,
+                                collectiveTimeout: Double = 300) throws -> Result {
+        let dataset = SequenceDataset(tokens: corpus.validationTokens, sequenceLength: sequenceLength)
+        guard dataset.count > 0 else {
+            throw RunError.badInput("the validation split of \(corpus.name) has \(corpus.validationTokens.count) tokens: "
+                + "fewer than one sequence of \(sequenceLength) + 1")
+        }
+        let watchdog = CollectiveWatchdog(world: world, timeoutSeconds: collectiveTimeout)
+        watchdog.start()
+        let collectives = Collectives(world: world, watchdog: watchdog, checkFingerprints: false)
+        return try Evaluator(dataset: dataset, shape: model.shape).evaluate(parameters: model.parameters, collectives: collectives, step: 0)
+    }
+
+    public func evaluate(parameters: Buffer<Float>, collectives: Collectives, step: Int) throws -> Result {
         var lossByBatch = [Double](repeating: 0, count: batchCount)
         for batch in stride(from: collectives.rank, to: batchCount, by: collectives.size) {
             let sequences = batch * batchSize ..< min(dataset.count, (batch + 1) * batchSize)

@@ -4,7 +4,14 @@ import MPI
 /// file, a checkpoint, writing a checkpoint) succeeded everywhere, so that no rank runs ahead
 /// into a collective that the others will never join. The lowest failing rank's message
 /// reaches rank 0, which reports it; the others exit with the same code, silently.
-enum RankAgreement {
+public enum RankAgreement {
+    /// The same, on a bare communicator (for subcommands that do not train).
+    public static func agree(_ world: Communicator, _ body: () throws -> Void) throws {
+        let collectives = Collectives(world: world, watchdog: CollectiveWatchdog(world: world, timeoutSeconds: 0),
+                                      checkFingerprints: false)
+        try agree(collectives, "agreement", body)
+    }
+
     static func agree(_ collectives: Collectives, _ label: String, step: Int = 0, _ body: () throws -> Void) throws {
         var localError: RunError?
         do { try body() } catch { localError = RunError.from(error) }

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import MPI
+import Training
+
+/// `rnn-dist eval`: validation loss of a saved model, computed in parallel on all ranks.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Validation loss, bits per token and perplexity of a checkpoint or parameters file.",
+        discussion: """
+        Runs under mpirun with any rank count (each rank evaluates a share of the batches; one \
+        allreduce); the result is identical whatever the rank count. --data, --seq-len and \
+        --validation-fraction default to the checkpoint's training settings.
+        """
+    )
+
+    @Option(help: "A checkpoint, a checkpoint folder (its newest valid checkpoint) or a --save parameters file.")
+    var checkpoint: String
+    @Option(help: "Corpus path or synthetic:NAME (default: the checkpoint's training data).") var data: String?
+    @Option(name: .customLong("seq-len"), parsing: .unconditional, help: "T of the evaluation sequences.") var seqLen: Int?
+    @Option(name: .customLong("validation-fraction"), parsing: .unconditional, help: "Tail fraction held out.") var validationFraction: Double?
+    @Flag(help: "Print JSON (rank 0).") var json = false
+
+    func run() throws {
+        let world = Communicator.world
+        try ExitReporter.run(world: world) {
+            var model: ModelFile?
+            var corpus: Corpus?
+            var sequenceLength = 0
+            // Every rank reads the files; a failure anywhere is reported once, by rank 0.
+            try RankAgreement.agree(world) {
+                let loaded = try ModelFile.load(path: checkpoint)
+                let config = loaded.config
+                guard let spec = data ?? config?.data else {
+                    throw RunError.badInput("\(checkpoint) records no training data: give --data")
+                }
+                sequenceLength = seqLen ?? config?.seqLen ?? 64
+                guard sequenceLength >= 1 else { throw RunError.badInput("--seq-len must be at least 1, got \(sequenceLength)") }
+                let fraction = validationFraction ?? config?.validationFraction ?? 0.1
+                corpus = try CorpusSource.load(spec: spec, tokenizer: loaded.vocabulary.tokenizer.rawValue,
+                                               validationFraction: fraction, vocabulary: loaded.vocabulary)
+                model = loaded
+            }
+            let result = try Evaluator.evaluate(model: model!, corpus: corpus!, sequenceLength: sequenceLength, world: world)
+            guard world.isRoot else { return }
+            if json {
+                let record: [String: Any] = ["loss": result.meanLoss, "bits_per_token": result.bitsPerToken,
+                                             "perplexity": result.perplexity, "tokens": result.tokens, "ranks": world.size,
+                                             "seq_len": sequenceLength]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print("validation of \(model!.path) on \(corpus!.name): \(result.tokens) tokens, T=\(sequenceLength), \(world.size) rank\(world.size == 1 ? "" : "s")")
+                print(String(format: "loss %.6f nats/token, %.4f bits/token, perplexity %.4f", result.meanLoss, result.bitsPerToken, result.perplexity))
+            }
+        }
+    }
+}

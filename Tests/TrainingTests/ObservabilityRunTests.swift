@@ -1,0 +1,56 @@
+import Foundation
+import TestSupport
+import Training
+import XCTest
+
+/// Metrics, TensorBoard events, diagnostics and the benchmark, from real runs.
+final class ObservabilityRunTests: XCTestCase {
+    private var run: RNNDistRun!
+
+    override func setUpWithError() throws { run = try RNNDistRun() }
+    override func tearDown() { run.remove() }
+
+    func testMetricsCarryTimingValidationAndDiagnostics() throws {
+        let metrics = run.path("m.jsonl"), events = run.path("tb")
+        let result = try run.run(ranks: 3, ["--steps", "40", "--log-every", "10", "--eval-every", "20", "--diagnose-every", "20",
+                                            "--metrics", metrics, "--tensorboard", events])
+        XCTAssertEqual(result.status, 0, result.output)
+        let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        XCTAssertEqual(records.compactMap { $0["step"] as? Int }, [10, 20, 30, 40])
+        for key in ["step", "epoch", "loss", "tokens", "grad_norm", "clipped", "lr", "tokens_per_s", "compute_s", "allreduce_s",
+                    "slowest_rank", "imbalance", "rank_compute_s"] {
+            XCTAssertNotNil(records[0][key], "metrics lack \(key)")
+        }
+        XCTAssertEqual((records[0]["rank_compute_s"] as? [Double])?.count, 3)
+        XCTAssertNotNil(records[1]["val_loss"])
+        XCTAssertNil(records[0]["val_loss"])
+        XCTAssertEqual((records[1]["grad_norm_by_distance"] as? [Double])?.count, 32)
+        XCTAssertNotNil(records[1]["spectral_radius_w_hh"])
+        let files = try FileManager.default.contentsOfDirectory(atPath: events)
+        XCTAssertEqual(files.filter { $0.hasPrefix("events.out.tfevents.") }.count, 1, "\(files)")
+        XCTAssertTrue(result.stdout.contains("slowest rank"), result.stdout)
+    }
+
+    func testBenchReportsTheRequiredKeys() throws {
+        let result = try run.run(ranks: 2, ["bench", "--hidden", "32", "--seq-len", "16", "--batch-per-rank", "4",
+                                            "--warmup", "2", "--timed", "5", "--json"])
+        XCTAssertEqual(result.status, 0, result.output)
+        let line = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, result.output)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        for key in ["tokens_per_s", "gflops", "sgemm_gflops_single_thread", "ranks", "forward_s", "backward_s", "allreduce_s",
+                    "optimizer_s", "allocations_per_step", "peak_rss_mib_per_rank", "percent_of_sgemm_ceiling"] {
+            XCTAssertNotNil(report[key], "bench JSON lacks \(key)")
+        }
+        XCTAssertEqual(report["ranks"] as? Int, 2)
+        XCTAssertGreaterThan(report["tokens_per_s"] as? Double ?? 0, 0)
+
+        let allreduce = try run.run(ranks: 2, ["bench", "--allreduce", "--json"])
+        XCTAssertEqual(allreduce.status, 0, allreduce.output)
+        let fit = try XCTUnwrap(allreduce.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, allreduce.output)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(fit.utf8)) as? [String: Any])
+        XCTAssertNotNil(object["alpha_us"])
+        XCTAssertGreaterThan((object["measurements"] as? [Any])?.count ?? 0, 10)
+    }
+}
