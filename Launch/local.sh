@@ -31,5 +31,8 @@ flags=(-np "$ranks" --bind-to none)
 [ "$ranks" -gt "$cores" ] && flags+=(--oversubscribe)
 threads=$(( cores / ranks )); [ "$threads" -lt 1 ] && threads=1
 flags+=(-x "OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}")
+# A live status line when this script's output is a terminal, plain lines in a log.
+if [ -t 1 ]; then progress=live; else progress=plain; fi
+flags+=(-x "RNN_DIST_PROGRESS=${RNN_DIST_PROGRESS:-$progress}")
 
 exec mpirun "${flags[@]}" "$binary" "$@"

@@ -37,7 +37,7 @@ final class ProgressReporter {
         self.entropyFloor = entropyFloor
         metrics = try metricsPath.map { try MetricsWriter(path: $0) }
         tensorBoard = try tensorBoardDirectory.map { try TensorBoardLogger(directory: $0) }
-        liveLine = !quiet && LiveStatusLine.standardOutputIsTerminal ? LiveStatusLine() : nil
+        liveLine = !quiet && LiveStatusLine.shouldUseLiveLine ? LiveStatusLine() : nil
     }
 
     var tensorBoardPath: String? { tensorBoard?.path }
