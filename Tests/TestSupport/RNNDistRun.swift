@@ -26,5 +26,18 @@ public struct RNNDistRun {
         try ProcessRunner.run(Self.binary, arguments, timeout: timeout, currentDirectory: directory)
     }
 
+    /// The pids the ranks wrote with --debug-pid-dir, once all `ranks` have (empty after a minute).
+    public func waitForPids(_ directory: String, ranks: Int, timeout: Double = 60) -> [Int32] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let pids = (0..<ranks).compactMap { rank in
+                (try? String(contentsOfFile: "\(directory)/rank-\(rank).pid", encoding: .utf8)).flatMap { Int32($0) }
+            }
+            if pids.count == ranks { return pids }
+            usleep(20_000)
+        }
+        return []
+    }
+
     public func remove() { try? FileManager.default.removeItem(atPath: directory) }
 }

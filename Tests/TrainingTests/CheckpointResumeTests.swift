@@ -20,19 +20,6 @@ final class CheckpointResumeTests: XCTestCase {
         return bytes
     }
 
-    /// Waits until every rank has written its pid file; returns the pids.
-    private func waitForPids(_ directory: String, ranks: Int, timeout: Double = 60) throws -> [Int32] {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            let pids = (0..<ranks).compactMap { rank in
-                (try? String(contentsOfFile: "\(directory)/rank-\(rank).pid", encoding: .utf8)).flatMap { Int32($0) }
-            }
-            if pids.count == ranks { return pids }
-            usleep(20_000)
-        }
-        throw XCTSkip("ranks did not start within \(timeout) s")
-    }
-
     /// Interrupted at a random step (by SIGUSR1 to the ranks, or SIGTERM to mpirun) and
     /// resumed, a run ends bit for bit where the uninterrupted run ends.
     func testInterruptAndResumeIsBitIdentical() throws {
@@ -49,7 +36,7 @@ final class CheckpointResumeTests: XCTestCase {
             var pids: [Int32] = []
             let interrupted = try run.run(ranks: 2, base + ["--steps", "\(steps)", "--checkpoint-dir", checkpoints,
                                                             "--debug-step-delay", "0.02", "--debug-pid-dir", pidDirectory]) { mpirun in
-                pids = (try? self.waitForPids(pidDirectory, ranks: 2)) ?? []
+                pids = self.run.waitForPids(pidDirectory, ranks: 2)
                 usleep(UInt32(delay * 1e6))
                 if how.hasPrefix("SIGUSR1") {
                     for pid in pids { kill(pid, SIGUSR1) }

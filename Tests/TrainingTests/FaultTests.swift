@@ -13,18 +13,6 @@ final class FaultTests: XCTestCase {
 
     private let small = ["--data", "synthetic:markov", "--hidden", "16", "--seq-len", "12", "--global-batch", "8"]
 
-    private func pids(_ directory: String, ranks: Int) -> [Int32] {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            let pids = (0..<ranks).compactMap { rank in
-                (try? String(contentsOfFile: "\(directory)/rank-\(rank).pid", encoding: .utf8)).flatMap { Int32($0) }
-            }
-            if pids.count == ranks { return pids }
-            usleep(20_000)
-        }
-        return []
-    }
-
     /// A rank killed with SIGKILL ends the whole job within seconds (OpenMPI notices the
     /// lost process and tears the job down), with a non-zero exit and a message naming it.
     func testKilledRankEndsTheJob() throws {
@@ -33,7 +21,7 @@ final class FaultTests: XCTestCase {
         var killedAt = Date()
         let result = try run.run(ranks: 4, small + ["--steps", "1000000", "--debug-step-delay", "0.005",
                                                     "--debug-pid-dir", pidDirectory, "--quiet"], timeout: 120) { _ in
-            let pids = self.pids(pidDirectory, ranks: 4)
+            let pids = self.run.waitForPids(pidDirectory, ranks: 4)
             usleep(300_000)
             killedAt = Date()
             if pids.count == 4 { kill(pids[2], SIGKILL) }
@@ -56,7 +44,7 @@ final class FaultTests: XCTestCase {
         let result = try run.run(ranks: 4, small + ["--steps", "1000000", "--debug-step-delay", "0.005",
                                                     "--collective-timeout", "3", "--debug-pid-dir", pidDirectory, "--quiet"],
                                  timeout: 120) { _ in
-            let pids = self.pids(pidDirectory, ranks: 4)
+            let pids = self.run.waitForPids(pidDirectory, ranks: 4)
             usleep(300_000)
             stoppedAt = Date()
             if pids.count == 4 { stopped = pids[1]; kill(stopped, SIGSTOP) }
