@@ -16,8 +16,9 @@
 #      (what `--signal=B:USR1@120` does: only the batch shell gets it and must forward it);
 #   4. `scancel --full --signal=USR1` with RNN_DIST_REQUEUE=0, then a resubmission with
 #      RNN_DIST_CHECKPOINT_DIR pointing at the first job's checkpoints;
-#   5. exit codes: a missing binary and a bad flag end the job with exit code 1;
-#   6. Launch/pbs.sh with PBS_* variables set by hand and a node file naming localhost twice:
+#   5. a plain `scancel`: the ranks checkpoint on SIGTERM, the job is not requeued;
+#   6. exit codes: a missing binary and a bad flag end the job with exit code 1;
+#   7. (run first) Launch/pbs.sh with PBS_* variables set by hand and a node file naming localhost twice:
 #      a full run, a stop by USR1 (continuation submitted through a stand-in qsub), the
 #      continuation, and a stop by TERM to the whole process group (as qdel does).
 # Every wait is bounded; the daemons it started are stopped on exit. The last line is
@@ -276,14 +277,24 @@ check "slurm 4: resubmitted job $job2 resumed from job $job's checkpoint" \
     has "$sub/rnn-dist-$job2.out" "resumed from $sub/runs/$job/checkpoints/checkpoint-[0-9]+.safetensors at step"
 check "slurm 4: and ends bit-identical to the uninterrupted run" same_result "$sub/rnn-dist-$job2.out"
 
-# 5. Exit codes reach Slurm.
+# 5. A plain scancel (SIGTERM to the shell and the ranks): a checkpoint, and no requeue.
+job="$(submit "$root/Launch/slurm.sbatch" "${slow[@]}")"
+out="$sub/rnn-dist-$job.out"
+wait_for 60 has "$out" "step 100/" && scancel "$job"
+wait_for 60 finished "$job"
+wait_for 30 has "$out" "stopped by SIGTERM"
+check "slurm 5: scancel: the ranks checkpointed (job $(job_state "$job"))" \
+    has "$out" "stopped by SIGTERM after step [0-9]+ of $steps; checkpoint written"
+check "slurm 5: scancel: not requeued (restarts $(job_field "$job" Restarts))" test "$(job_field "$job" Restarts)" = 0
+
+# 6. Exit codes reach Slurm.
 job="$(RNN_DIST_BIN="$tmp/no-such-binary" submit "$root/Launch/slurm.sbatch")"
 wait_for 60 finished "$job"
-check "slurm 5: missing binary: FAILED 1:0 with a message (got $(job_state "$job") $(job_field "$job" ExitCode))" \
+check "slurm 6: missing binary: FAILED 1:0 with a message (got $(job_state "$job") $(job_field "$job" ExitCode))" \
     test "$(job_field "$job" ExitCode)" = 1:0 -a "$(grep -c "no rnn-dist binary" "$sub/rnn-dist-$job.out")" -ge 1
 job="$(submit "$root/Launch/slurm.sbatch" --hidden 0)"
 wait_for 60 finished "$job"
-check "slurm 5: bad flag (--hidden 0): exit 1:0 (got $(job_state "$job") $(job_field "$job" ExitCode))" \
+check "slurm 6: bad flag (--hidden 0): exit 1:0 (got $(job_state "$job") $(job_field "$job" ExitCode))" \
     test "$(job_field "$job" ExitCode)" = 1:0
 
 finish
