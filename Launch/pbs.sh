@@ -22,6 +22,7 @@
 #   RNN_DIST_THREADS_PER_RANK BLAS threads per rank (default 1)
 #   RNN_DIST_RUNS             parent of the per-job folders (default $PBS_O_WORKDIR/runs)
 #   RNN_DIST_CHECKPOINT_DIR   checkpoint folder (default $RNN_DIST_RUNS/$PBS_JOBID/checkpoints)
+#                             (set this, not --checkpoint-dir: the script resumes from here)
 #   RNN_DIST_CHECKPOINT_EVERY steps between periodic checkpoints (default 200; empty: the
 #                             config's value)
 #   RNN_DIST_RESUBMIT         1 (default): after a stop by USR1, qsub the continuation; 0: no
