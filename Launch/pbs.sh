@@ -26,6 +26,8 @@
 #   RNN_DIST_CHECKPOINT_EVERY steps between periodic checkpoints (default 200; empty: the
 #                             config's value)
 #   RNN_DIST_RESUBMIT         1 (default): after a stop by USR1, qsub the continuation; 0: no
+#   RNN_DIST_SIGNAL_GRACE     seconds after the launch before a stop signal is passed on to
+#                             the ranks, which must be up to catch it (default 10)
 #   RNN_DIST_SCRIPT           this script, for the resubmission (default $PBS_O_WORKDIR/Launch/pbs.sh)
 #
 # How to submit (from the repository's root):
@@ -110,18 +112,29 @@ on_signal() {
     # before this shell's trap runs.
     touch -d "@$(( $(date +%s) - 2 ))" "$marker"
     say "got SIG$1: asking the ranks to checkpoint and stop"
-    [ -n "$launcher_pid" ] && kill -USR1 "$launcher_pid" 2>/dev/null
 }
 trap 'on_signal USR1' USR1
 trap 'on_signal TERM' TERM
 
 rm -f "$marker"
+grace="${RNN_DIST_SIGNAL_GRACE:-10}"
+launched=$SECONDS
 "${launcher[@]}" "$binary" "${flags[@]}" &
 launcher_pid=$!
-# `wait` returns early when a trap runs; wait again until mpirun has really ended.
-while :; do
+forwarded=""
+# `wait` returns early when a trap runs; forward the stop request, then wait again until
+# the mpirun has really ended. The ranks install their signal handler once they are up
+# (after MPI_Init): a USR1 before that would kill them, so the first RNN_DIST_SIGNAL_GRACE
+# seconds (default 10) after the launch it is held back.
+while kill -0 "$launcher_pid" 2>/dev/null; do
+    if [ -n "$stop_signal" ] && [ -z "$forwarded" ]; then
+        while [ $((SECONDS - launched)) -lt "$grace" ] && kill -0 "$launcher_pid" 2>/dev/null; do
+            sleep 1
+        done
+        kill -USR1 "$launcher_pid" 2>/dev/null
+        forwarded=1
+    fi
     wait "$launcher_pid"
-    kill -0 "$launcher_pid" 2>/dev/null || break
 done
 wait "$launcher_pid" 2>/dev/null
 status=$?

@@ -26,7 +26,7 @@
 # slurmctld cannot start here, it prints `slurm: skipped: <reason>` (after the PBS checks)
 # and exits 0.
 #
-# Run from anywhere, as root:  bash Tests/slurm/run.sh     (about 90 s, plus the apt-get install)
+# Run from anywhere, as root:  bash Tests/slurm/run.sh     (about 2.5 minutes, plus the apt-get install)
 # RNN_DIST_SLURM_KEEP=1 keeps the temporary folder (configs, daemon logs, job outputs).
 # shellcheck disable=SC2317  # helpers are called through check, wait_for and trap
 set -uo pipefail
@@ -130,7 +130,7 @@ check "pbs.sh: full run exits 0 (got $status)" test "$status" -eq 0
 check "pbs.sh: 2 ranks from the node file, same parameters as the reference" same_result "$pbs/full.out"
 check "pbs.sh: checkpoint in runs/4242/checkpoints" test -f "$pbs/runs/4242/checkpoints/checkpoint-00000300.safetensors"
 
-pbs_run 4243 "$pbs/stop.out" RNN_DIST_ARGS="--steps $steps --log-every 50 --debug-step-delay 0.03"
+pbs_run 4243 "$pbs/stop.out" RNN_DIST_ARGS="--steps $steps --log-every 50 --debug-step-delay 0.06"
 runner=$!
 if wait_for 30 has "$pbs/stop.out" "step 100/"; then
     kill -USR1 "$(job_pid)" 2>/dev/null   # the job shell only, as qsig does
@@ -146,7 +146,7 @@ check "pbs.sh: continuation resumed from the checkpoint" \
     has "$pbs/resume.out" "resumed from $pbs/runs/4243/checkpoints/checkpoint-[0-9]+.safetensors at step"
 check "pbs.sh: resumed run ends bit-identical to the reference" same_result "$pbs/resume.out"
 
-pbs_run 4245 "$pbs/term.out" RNN_DIST_ARGS="--steps $steps --log-every 50 --debug-step-delay 0.03"
+pbs_run 4245 "$pbs/term.out" RNN_DIST_ARGS="--steps $steps --log-every 50 --debug-step-delay 0.06"
 runner=$!
 if wait_for 30 has "$pbs/term.out" "step 100/"; then
     kill -TERM -- "-$(job_pid)" 2>/dev/null   # the whole job, as qdel does
@@ -252,7 +252,7 @@ preempt_and_resume() { # preempt_and_resume NAME JOB SCANCEL-FLAGS...
         test "$(job_state "$job"):$(job_field "$job" ExitCode)" = COMPLETED:0:0
     check "$name: resumed run ends bit-identical to the uninterrupted one" same_result "$out"
 }
-slow=(--steps "$steps" --log-every 50 --debug-step-delay 0.03)
+slow=(--steps "$steps" --log-every 50 --debug-step-delay 0.06)
 
 # 2. scancel --signal=USR1 JOB: the signal reaches the job steps (srun's ranks), not the shell.
 job="$(submit "$root/Launch/slurm.sbatch" "${slow[@]}")"
