@@ -1,0 +1,115 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The launch and test scripts: shellcheck-clean, and the batch scripts' own logic (refusing
+/// to run outside a job, a missing binary, resuming from the job's checkpoint folder) with
+/// SLURM_* / PBS_* variables set by hand. The real scheduler test is Tests/slurm/run.sh.
+final class LaunchScriptTests: XCTestCase {
+    private let root = MPIRun.packageRoot
+
+    /// Every shell script of the repository, as shellcheck would be run on it by hand.
+    private func shellScripts() throws -> [String] {
+        var scripts: [String] = []
+        let fileManager = FileManager.default
+        for name in try fileManager.contentsOfDirectory(atPath: "\(root)/Launch").sorted()
+        where name.hasSuffix(".sh") || name.hasSuffix(".sbatch") {
+            scripts.append("Launch/\(name)")
+        }
+        if let walker = fileManager.enumerator(atPath: "\(root)/Tests") {
+            for case let path as String in walker where path.hasSuffix(".sh") {
+                scripts.append("Tests/\(path)")
+            }
+        }
+        scripts.append(".ci/run")
+        return scripts.sorted()
+    }
+
+    func testScriptsAreShellcheckClean() throws {
+        guard let shellcheck = ProcessRunner.which("shellcheck") else {
+            throw XCTSkip("shellcheck is not installed (apt-get install shellcheck)")
+        }
+        let scripts = try shellScripts()
+        for required in ["Launch/local.sh", "Launch/slurm.sbatch", "Launch/pbs.sh", "Tests/run.sh", "Tests/slurm/run.sh"] {
+            XCTAssertTrue(scripts.contains(required), "\(required) is missing")
+        }
+        let result = try ProcessRunner.run(shellcheck, ["--shell=bash", "--external-sources"] + scripts,
+                                           timeout: 120, currentDirectory: root)
+        XCTAssertEqual(result.status, 0, "shellcheck found problems:\n\(result.output)")
+    }
+
+    func testEveryScriptStartsWithItsCommentBlock() throws {
+        for script in ["Launch/local.sh", "Launch/slurm.sbatch", "Launch/pbs.sh"] {
+            let text = try String(contentsOfFile: "\(root)/\(script)", encoding: .utf8)
+            let header = text.split(separator: "\n").prefix(40).joined(separator: "\n")
+            XCTAssertTrue(header.contains("What it does"), "\(script): no 'What it does' in its header")
+            XCTAssertTrue(header.contains("What to edit"), "\(script): no 'What to edit' in its header")
+        }
+    }
+
+    /// `env -u` so that a test suite running inside a real job does not look like one.
+    private func runScript(_ script: String, _ arguments: [String] = [], unset: [String] = [],
+                           environment: [String: String], in directory: String) throws -> ProcessResult {
+        let unsetArguments = unset.flatMap { ["-u", $0] }
+        return try ProcessRunner.run("/usr/bin/env", unsetArguments + ["bash", "\(root)/\(script)"] + arguments,
+                                     timeout: 120, environment: environment, currentDirectory: directory)
+    }
+
+    func testBatchScriptsRefuseToRunOutsideAJob() throws {
+        let folder = try TemporaryDirectory()
+        let slurm = try runScript("Launch/slurm.sbatch", unset: ["SLURM_JOB_ID"], environment: [:], in: folder.path)
+        XCTAssertEqual(slurm.status, 1)
+        XCTAssertTrue(slurm.stderr.contains("sbatch Launch/slurm.sbatch"), slurm.output)
+        let pbs = try runScript("Launch/pbs.sh", unset: ["PBS_JOBID"], environment: [:], in: folder.path)
+        XCTAssertEqual(pbs.status, 1)
+        XCTAssertTrue(pbs.stderr.contains("qsub Launch/pbs.sh"), pbs.output)
+    }
+
+    func testBatchScriptsNameAMissingBinary() throws {
+        let folder = try TemporaryDirectory()
+        let nodes = try folder.file("nodes", text: "localhost\nlocalhost\n")
+        let missing = folder.path + "/no-such-binary"
+        let slurm = try runScript("Launch/slurm.sbatch", environment: [
+            "SLURM_JOB_ID": "11", "SLURM_SUBMIT_DIR": folder.path, "RNN_DIST_BIN": missing], in: folder.path)
+        XCTAssertEqual(slurm.status, 1)
+        XCTAssertTrue(slurm.stderr.contains("no rnn-dist binary at \(missing)"), slurm.output)
+        let pbs = try runScript("Launch/pbs.sh", environment: [
+            "PBS_JOBID": "12.server", "PBS_NODEFILE": nodes, "PBS_O_WORKDIR": folder.path, "RNN_DIST_BIN": missing],
+            in: folder.path)
+        XCTAssertEqual(pbs.status, 1)
+        XCTAssertTrue(pbs.stderr.contains("no rnn-dist binary at \(missing)"), pbs.output)
+    }
+
+    /// slurm.sbatch with the variables Slurm would set (mpirun reads the allocation from
+    /// them), twice: the second start finds the first one's checkpoint and resumes from it.
+    func testSlurmScriptResumesFromTheJobsCheckpointFolder() throws {
+        let binary = RNNDistRun.binary
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("no rnn-dist binary at \(binary)") }
+        let folder = try TemporaryDirectory()
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count)
+        let hostname = String(cString: host)
+        let environment = [
+            "SLURM_JOB_ID": "77", "SLURM_JOBID": "77", "SLURM_SUBMIT_DIR": folder.path,
+            "SLURM_NODELIST": hostname, "SLURM_JOB_NODELIST": hostname, "SLURM_TASKS_PER_NODE": "2",
+            "SLURM_NTASKS": "2", "SLURM_JOB_NUM_NODES": "1", "SLURM_CPUS_PER_TASK": "1",
+            "RNN_DIST_LAUNCHER": "mpirun", "RNN_DIST_BIN": binary,
+        ]
+        let first = try runScript("Launch/slurm.sbatch", ["--steps", "20", "--log-every", "10"],
+                                  environment: environment, in: folder.path)
+        XCTAssertEqual(first.status, 0, first.output)
+        XCTAssertTrue(first.stdout.contains("rnn-dist: 2 ranks"), first.output)
+        let checkpoints = folder.path + "/runs/77/checkpoints"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoints + "/checkpoint-00000020.safetensors"))
+        XCTAssertFalse(first.stderr.contains("resuming"), first.output)
+
+        var restarted = environment
+        restarted["SLURM_RESTART_COUNT"] = "1"
+        let second = try runScript("Launch/slurm.sbatch", ["train", "--steps", "40", "--log-every", "10"],
+                                   environment: restarted, in: folder.path)
+        XCTAssertEqual(second.status, 0, second.output)
+        XCTAssertTrue(second.output.contains("resumed from \(checkpoints)/checkpoint-00000020.safetensors at step 20"),
+                      second.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.path + "/runs/77/metrics-1.jsonl"))
+    }
+}
