@@ -4,13 +4,16 @@ import Foundation
 final class MetricsWriter {
     private let handle: FileHandle
 
-    init(path: String) throws {
+    /// `append`: a resumed run continues the file of the run it resumes.
+    init(path: String, append: Bool = false) throws {
         let url = URL(fileURLWithPath: path)
         try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+        let exists = FileManager.default.fileExists(atPath: path)
+        guard (append && exists) || FileManager.default.createFile(atPath: path, contents: nil) else {
             throw RunError.badInput("cannot create metrics file \(path)")
         }
         handle = try FileHandle(forWritingTo: url)
+        if append { handle.seekToEndOfFile() }
     }
 
     func write(_ record: [String: Any]) {

@@ -32,10 +32,10 @@ final class ProgressReporter {
     private let tensorBoard: TensorBoardLogger?
     private let liveLine: LiveStatusLine?
 
-    init(quiet: Bool, entropyFloor: Double?, metricsPath: String?, tensorBoardDirectory: String?) throws {
+    init(quiet: Bool, entropyFloor: Double?, metricsPath: String?, appendMetrics: Bool = false, tensorBoardDirectory: String?) throws {
         self.quiet = quiet
         self.entropyFloor = entropyFloor
-        metrics = try metricsPath.map { try MetricsWriter(path: $0) }
+        metrics = try metricsPath.map { try MetricsWriter(path: $0, append: appendMetrics) }
         tensorBoard = try tensorBoardDirectory.map { try TensorBoardLogger(directory: $0) }
         liveLine = !quiet && LiveStatusLine.shouldUseLiveLine ? LiveStatusLine() : nil
     }

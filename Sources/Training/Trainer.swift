@@ -32,7 +32,7 @@ public final class Trainer {
         var reporter: ProgressReporter?
         try RankAgreement.agree(collectives, "output check") {
             reporter = try ProgressReporter(quiet: config.quiet || !world.isRoot, entropyFloor: data.corpus.entropyFloor,
-                                            metricsPath: world.isRoot ? config.metrics : nil,
+                                            metricsPath: world.isRoot ? config.metrics : nil, appendMetrics: config.resume != nil,
                                             tensorBoardDirectory: world.isRoot ? config.tensorboard : nil)
             if world.isRoot, let directory = config.checkpointDir {
                 try CheckpointStore(directory: directory, keep: config.keepCheckpoints).prepare()

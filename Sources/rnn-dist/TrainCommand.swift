@@ -20,6 +20,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("debug-mismatch-rank"), help: .hidden) var debugMismatchRank: Int?
 
     func run() throws {
+        // Before MPI starts: a batch system's USR1/TERM during start-up must not kill the rank.
+        StopSignal.install()
         let world = Communicator.world
         try ExitReporter.run(world: world) {
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: flags.overrides())
