@@ -109,7 +109,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
                       vocabulary: try Vocabulary(serialized: try field("vocabulary")),
                       shape: RNNShape(vocabularySize: vocabularySize, hiddenSize: hidden),
                       optimizer: optimizer, optimizerStepCount: optimizerSteps,
-                      config: try JSONDecoder().decode(TrainingConfig.self, from: Data(try field("config").utf8)),
+                      config: try Self.decodeConfig(try field("config")),
                       ranks: try integer("ranks"))
             clippedSteps = strings["clipped_steps"].flatMap { Int($0) } ?? 0
             skippedSteps = strings["skipped_steps"].flatMap { Int($0) } ?? 0
@@ -120,6 +120,15 @@ public struct CheckpointMetadata: Equatable, Sendable {
         } catch {
             throw CheckpointError.invalid(path: source, reason: "unreadable metadata: \(error)")
         }
+    }
+
+    /// The stored configuration over today's defaults: a checkpoint written before a key
+    /// existed still loads, with that key at its default.
+    static func decodeConfig(_ text: String) throws -> TrainingConfig {
+        let defaults = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(TrainingConfig())) as? [String: Any] ?? [:]
+        let stored = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
+        let merged = defaults.merging(stored) { $1 }
+        return try JSONDecoder().decode(TrainingConfig.self, from: try JSONSerialization.data(withJSONObject: merged))
     }
 
     private static func json(_ config: TrainingConfig) -> String {

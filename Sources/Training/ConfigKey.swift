@@ -50,6 +50,7 @@ public struct ConfigKey: Sendable {
         optionalString("tensorboard", \.tensorboard, "folder for TensorBoard event files (rank 0)"),
         int("diagnose-every", \.diagnoseEvery, minimum: 0, "steps between gradient-flow diagnostics in the metrics (0: never)"),
         int("eval-every", \.evalEvery, minimum: 0, "steps between validation evaluations (0: only at the end)"),
+        optionalInt("eval-seq-len", \.evalSeqLen, clears: \.evalSeqLen, minimum: 1, "length of the validation sequences (default: seq-len); longer ones start fewer tokens from h = 0"),
         bool("keep-best", \.keepBest, "keep the parameters with the best validation loss as best.safetensors in checkpoint-dir"),
         int("log-every", \.logEvery, minimum: 1, "steps between progress lines"),
         bool("quiet", \.quiet, "print only errors and the final summary"),

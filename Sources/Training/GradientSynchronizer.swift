@@ -16,6 +16,16 @@ struct GradientSynchronizer {
     let clipMode: String
     let clipThreshold: Double
     let clipScope: String
+    /// Preallocated ring allreduce over the gradient buffer's size.
+    let ring: RingAllreduce<Float>
+
+    init(collectives: Collectives, clipMode: String, clipThreshold: Double, clipScope: String, gradientCount: Int) {
+        self.collectives = collectives
+        self.clipMode = clipMode
+        self.clipThreshold = clipThreshold
+        self.clipScope = clipScope
+        ring = RingAllreduce(count: gradientCount, communicator: collectives.world)
+    }
 
     /// `localTokenFraction`: this rank's share of the global tokens; local clipping applies
     /// the threshold to the rank's own mean gradient, which is its share divided by it.
@@ -28,7 +38,7 @@ struct GradientSynchronizer {
             }
         }
         let start = BLAS.monotonicSeconds()
-        if collectives.size > 1 { try collectives.allreduce(gradients, op: .sum, label: "gradient allreduce", step: step) }
+        if collectives.size > 1 { try collectives.sum(gradients, ring: ring, label: "gradient allreduce", step: step) }
         let allreduceSeconds = BLAS.monotonicSeconds() - start
 
         let norm: Double

@@ -43,7 +43,8 @@ public final class Trainer {
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
-                                                clipThreshold: config.clip, clipScope: config.clipScope)
+                                                clipThreshold: config.clip, clipScope: config.clipScope,
+                                                gradientCount: layout.count)
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches, shape: shape,
                                        synchronizer: synchronizer, globalBatch: data.globalBatch)
         let checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)

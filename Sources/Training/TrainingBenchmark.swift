@@ -84,7 +84,7 @@ public struct TrainingBenchmark {
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let collectives = Collectives(world: world, watchdog: CollectiveWatchdog(world: world, timeoutSeconds: 0),
                                       checkFingerprints: false)
-        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: "norm", clipThreshold: 5, clipScope: "global")
+        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: "norm", clipThreshold: 5, clipScope: "global", gradientCount: layout.count)
         let batches = SequenceBatches(dataset: dataset, sampler: sampler)
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches, shape: shape,
                                        synchronizer: synchronizer, globalBatch: globalBatch)

@@ -51,6 +51,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var tensorboard: String? = nil
     public var diagnoseEvery = 0
     public var evalEvery = 0
+    public var evalSeqLen: Int? = nil
     public var keepBest = false
     // Output
     public var logEvery = 50

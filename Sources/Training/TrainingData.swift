@@ -28,7 +28,7 @@ struct TrainingData {
             let train = SequenceDataset(tokens: corpus.trainTokens, sequenceLength: config.seqLen)
             batches = SequenceBatches(dataset: train, sampler: sampler(train.count))
         }
-        let validationSet = SequenceDataset(tokens: corpus.validationTokens, sequenceLength: config.seqLen)
+        let validationSet = SequenceDataset(tokens: corpus.validationTokens, sequenceLength: config.evalSeqLen ?? config.seqLen)
         validation = validationSet.count > 0 ? validationSet : nil
         if let steps = config.steps {
             totalSteps = steps

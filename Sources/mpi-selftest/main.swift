@@ -74,6 +74,18 @@ func run() throws {
     try limited.broadcast(&splitBroadcast, root: 0)
     report("broadcast-split", splitBroadcast == Array(0..<8), "\(splitBroadcast)")
 
+    // The allocation-free ring allreduce: exact sums (small integers in Float) for sizes
+    // below, at and above the rank count, and the same bits as MPI_Allreduce.
+    var ringOK = true
+    for count in [0, 1, size - 1, size, 7, 1000, 12_345] where count >= 0 {
+        let ring = RingAllreduce<Float>(count: count, communicator: world)
+        let values = Buffer<Float>((0..<count).map { Float(($0 % 13) * (rank + 1)) })
+        try ring.sum(values)
+        let expected = (0..<count).map { Float(($0 % 13) * triangular) }
+        if values.toArray() != expected { ringOK = false }
+    }
+    report("ring-allreduce", ringOK)
+
     // Gather to root.
     let gathered = try world.gather([rank, rank * rank], root: 0)
     if rank == 0 {

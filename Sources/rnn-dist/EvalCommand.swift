@@ -35,7 +35,7 @@ struct EvalCommand: ParsableCommand {
                 guard let spec = data ?? config?.data else {
                     throw RunError.badInput("\(checkpoint) records no training data: give --data")
                 }
-                sequenceLength = seqLen ?? config?.seqLen ?? 64
+                sequenceLength = seqLen ?? config?.evalSeqLen ?? config?.seqLen ?? 64
                 guard sequenceLength >= 1 else { throw RunError.badInput("--seq-len must be at least 1, got \(sequenceLength)") }
                 let fraction = validationFraction ?? config?.validationFraction ?? 0.1
                 corpus = try CorpusSource.load(spec: spec, tokenizer: loaded.vocabulary.tokenizer.rawValue,

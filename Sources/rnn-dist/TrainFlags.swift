@@ -13,6 +13,7 @@ struct TrainFlags: ParsableArguments {
     @Option(help: "full or truncated backpropagation through time.") var bptt: String?
     @Option(name: .customLong("bptt-steps"), parsing: .unconditional, help: "k, chunk length of truncated BPTT (default: seq-len).") var bpttSteps: Int?
     @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Steps between validation evaluations (0: only at the end).") var evalEvery: Int?
+    @Option(name: .customLong("eval-seq-len"), parsing: .unconditional, help: "Length of the validation sequences (default: seq-len).") var evalSeqLen: Int?
     @Flag(inversion: .prefixedNo, help: "Keep best.safetensors (best validation loss) in the checkpoint directory.") var keepBest: Bool?
     @Option(parsing: .unconditional, help: "Optimizer steps.") var steps: Int?
     @Option(parsing: .unconditional, help: "Epochs (instead of steps).") var epochs: Int?
@@ -69,7 +70,7 @@ struct TrainFlags: ParsableArguments {
         add("checkpoint-dir", checkpointDir); add("checkpoint-every", checkpointEvery)
         add("keep-checkpoints", keepCheckpoints); add("resume", resume); add("metrics", metrics)
         add("log-every", logEvery); add("bptt", bptt); add("bptt-steps", bpttSteps)
-        add("eval-every", evalEvery); add("keep-best", keepBest)
+        add("eval-every", evalEvery); add("keep-best", keepBest); add("eval-seq-len", evalSeqLen)
         add("tensorboard", tensorboard); add("diagnose-every", diagnoseEvery)
         if quiet { pairs.append(("quiet", .bool(true))) }
         return pairs
