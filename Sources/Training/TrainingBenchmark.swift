@@ -103,9 +103,9 @@ public struct TrainingBenchmark {
             phases[1] += result.allreduceSeconds
             phases[2] += result.optimizerSeconds
         }
+        let allocations = Double(allocationCount() - allocationsBefore) / Double(options.timedSteps)
         try world.barrier()
         let elapsed = try world.allreduce(BLAS.monotonicSeconds() - start, op: .max)
-        let allocations = Double(allocationCount() - allocationsBefore) / Double(options.timedSteps)
 
         // The forward pass alone, on the same batches, to split compute into forward and backward.
         let forwardStart = BLAS.monotonicSeconds()
