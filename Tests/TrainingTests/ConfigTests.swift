@@ -13,7 +13,7 @@ final class ConfigTests: XCTestCase {
         let config = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/shakespeare.yaml",
                                            flags: [("data", .string("corpus.txt"))])
         XCTAssertEqual(config.data, "corpus.txt")
-        XCTAssertEqual(config.batchPerRank, 32)
+        XCTAssertEqual(config.batchPerRank, 16)
         XCTAssertNil(config.globalBatch, "batch-per-rank replaces the default global-batch")
     }
 
