@@ -58,19 +58,7 @@ final class GradientFlowProfileTests: XCTestCase {
     private let T = 30, B = 2
 
     private func model(spectralRadius s: Double) -> (parameters: Buffer<Double>, inputs: [Int32], targets: [Int32]) {
-        let H = shape.hiddenSize, V = shape.vocabularySize
-        let layout = ParameterLayout(shape: shape)
-        let parameters = Buffer<Double>(count: layout.count, repeating: 0)
-        let W_xh = layout.range(of: .W_xh).lowerBound, W_hh = layout.range(of: .W_hh).lowerBound
-        let W_hy = layout.range(of: .W_hy).lowerBound, b_y = layout.range(of: .b_y).lowerBound
-        for (i, v) in randomValues(count: H * V, seed: 81, scale: 1e-10).enumerated() { parameters[W_xh + i] = v }
-        for i in 0..<H { parameters[W_hh + i * H + (i + 1) % H] = i % 3 == 0 ? -s : s }
-        for (i, v) in randomValues(count: H, seed: 82, scale: 1).enumerated() { parameters[W_hy + i] = v }
-        parameters[b_y] = -30
-        let inputs = randomTokens(count: B * T, vocabularySize: V, seed: 83)
-        var targets = [Int32]()
-        for _ in 0..<B { targets += (0..<T).map { $0 == T - 1 ? 0 : Int32(1 + $0 % (V - 1)) } }
-        return (parameters, inputs, targets)
+        gradientFlowModel(shape: shape, sequenceLength: T, batchSize: B, spectralRadius: s)
     }
 
     private func diagnose(spectralRadius s: Double) -> (GradientFlowProfile, Double, JacobianProductStatistics) {

@@ -18,19 +18,8 @@ final class GradientFlowTests: XCTestCase {
     let T = 30, B = 2
 
     private func gradientFlow(spectralRadius s: Double) -> [Double] {
-        let H = shape.hiddenSize, V = shape.vocabularySize
+        let (parameters, inputs, targets) = gradientFlowModel(shape: shape, sequenceLength: T, batchSize: B, spectralRadius: s)
         let layout = ParameterLayout(shape: shape)
-        let parameters = Buffer<Double>(count: layout.count, repeating: 0)
-        let W_xh = layout.range(of: .W_xh).lowerBound, W_hh = layout.range(of: .W_hh).lowerBound
-        let W_hy = layout.range(of: .W_hy).lowerBound, b_y = layout.range(of: .b_y).lowerBound
-        for (i, v) in randomValues(count: H * V, seed: 81, scale: 1e-10).enumerated() { parameters[W_xh + i] = v }
-        for i in 0..<H { parameters[W_hh + i * H + (i + 1) % H] = i % 3 == 0 ? -s : s }
-        for (i, v) in randomValues(count: H, seed: 82, scale: 1).enumerated() { parameters[W_hy + i] = v }  // row 0
-        parameters[b_y] = -30
-        let inputs = randomTokens(count: B * T, vocabularySize: V, seed: 83)
-        var targets = [Int32]()
-        for _ in 0..<B { targets += (0..<T).map { $0 == T - 1 ? 0 : Int32(1 + $0 % (V - 1)) } }
-
         let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
         let gradients = Buffer<Double>(count: layout.count, repeating: 0)
         _ = workspace.forwardBackward(parameters: parameters, inputs: Buffer(inputs), targets: Buffer(targets),
