@@ -23,7 +23,11 @@ public struct Checkpoint {
 
     /// Reads and verifies a checkpoint file: format, metadata and data checksum.
     public static func read(path: String) throws -> Checkpoint {
-        let file = try SafetensorsFile.read(path: path)
+        try verified(try SafetensorsFile.read(path: path), path: path)
+    }
+
+    /// A checkpoint from an already parsed file, after the same checks as `read`.
+    public static func verified(_ file: SafetensorsFile, path: String) throws -> Checkpoint {
         let metadata = try CheckpointMetadata(strings: file.metadata, source: path)
         guard let stored = file.metadata["data_checksum"] else {
             throw CheckpointError.invalid(path: path, reason: "metadata has no 'data_checksum'")

@@ -66,6 +66,25 @@ public struct ModelFile {
         self.config = config
     }
 
+    /// A verified training checkpoint as a model (parsed once by the caller).
+    private static func load(checkpoint: Checkpoint) throws -> ModelFile {
+        let path = checkpoint.path
+        let metadata = checkpoint.metadata
+        let shape = try inferShape(checkpoint.file, path: path)
+        guard shape == metadata.shape else {
+            throw RunError.badInput("\(path): the tensors say H=\(shape.hiddenSize), V=\(shape.vocabularySize) "
+                + "but the checkpoint metadata says H=\(metadata.shape.hiddenSize), V=\(metadata.shape.vocabularySize)")
+        }
+        try checkVocabulary(metadata.vocabulary, shape: shape, path: path)
+        let parameters = Buffer<Float>(count: ParameterLayout(shape: shape).count, repeating: 0)
+        try ParameterFile.copy(from: checkpoint.file, source: path, layout: ParameterLayout(shape: shape), into: parameters)
+        return ModelFile(path: path, kind: .checkpoint, shape: shape, vocabulary: metadata.vocabulary,
+                         parameters: parameters, step: metadata.step,
+                         clippedSteps: try optionalInteger(checkpoint.file, "clipped_steps", path: path),
+                         skippedSteps: try optionalInteger(checkpoint.file, "skipped_steps", path: path),
+                         config: metadata.config)
+    }
+
     /// Reads a checkpoint, a checkpoint folder (its newest valid checkpoint) or a parameters
     /// file. Every problem is `RunError.badInput` with a message naming the file.
     public static func load(path: String) throws -> ModelFile {
@@ -74,14 +93,13 @@ public struct ModelFile {
             throw RunError.badInput("model file not found: \(path)")
         }
         if isDirectory.boolValue {
+            let checkpoint: Checkpoint
             do {
-                let checkpoint = try CheckpointStore.newestValid(at: path) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-                return try load(path: checkpoint.path)
-            } catch let error as RunError {
-                throw error
+                checkpoint = try CheckpointStore.newestValid(at: path) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             } catch {
                 throw RunError.badInput(String(describing: error))
             }
+            return try load(checkpoint: checkpoint)
         }
 
         let file: SafetensorsFile
@@ -94,26 +112,13 @@ public struct ModelFile {
         }
 
         if file.metadata["format"] == CheckpointMetadata.formatName {
-            let checkpoint: Checkpoint
             do {
-                checkpoint = try Checkpoint.read(path: path)
+                return try load(checkpoint: try Checkpoint.verified(file, path: path))
+            } catch let error as RunError {
+                throw error
             } catch {
                 throw RunError.badInput(String(describing: error))
             }
-            let metadata = checkpoint.metadata
-            let shape = try inferShape(file, path: path)
-            guard shape == metadata.shape else {
-                throw RunError.badInput("\(path): the tensors say H=\(shape.hiddenSize), V=\(shape.vocabularySize) "
-                    + "but the checkpoint metadata says H=\(metadata.shape.hiddenSize), V=\(metadata.shape.vocabularySize)")
-            }
-            try checkVocabulary(metadata.vocabulary, shape: shape, path: path)
-            let parameters = Buffer<Float>(count: ParameterLayout(shape: shape).count, repeating: 0)
-            try ParameterFile.copy(from: file, source: path, layout: ParameterLayout(shape: shape), into: parameters)
-            return ModelFile(path: path, kind: .checkpoint, shape: shape, vocabulary: metadata.vocabulary,
-                             parameters: parameters, step: metadata.step,
-                             clippedSteps: try optionalInteger(file, "clipped_steps", path: path),
-                             skippedSteps: try optionalInteger(file, "skipped_steps", path: path),
-                             config: metadata.config)
         }
 
         guard let serialized = file.metadata["vocabulary"] else {
