@@ -1,34 +1,36 @@
 import BLAS
 import Buffers
 import RNN
+import Optimizers
+import TextData
 
 /// One synchronous data-parallel training step on this rank (DESIGN §1, steps 2–4): fill
 /// the batch, forward and BPTT into the flat gradient buffer, one allreduce, clip, and the
 /// optimizer update. Every buffer is allocated once, here; a step allocates nothing.
-final class DataParallelStep {
-    struct Result {
+package final class DataParallelStep {
+    package struct Result {
         var lossSum: Double
         var batchSize: Int
         var outcome: GradientSynchronizer.Outcome
-        var computeSeconds: Double
-        var allreduceSeconds: Double
-        var optimizerSeconds: Double
+        package var computeSeconds: Double
+        package var allreduceSeconds: Double
+        package var optimizerSeconds: Double
     }
 
-    let parameters: Buffer<Float>
-    let gradients: Buffer<Float>
-    let optimizer: Optimizer
-    let batches: BatchSource
-    let workspace: BPTTWorkspace<Float>
-    let inputs: Buffer<Int32>
-    let targets: Buffer<Int32>
+    package let parameters: Buffer<Float>
+    package let gradients: Buffer<Float>
+    package let optimizer: Optimizer
+    package let batches: BatchSource
+    package let workspace: BPTTWorkspace<Float>
+    package let inputs: Buffer<Int32>
+    package let targets: Buffer<Int32>
     /// Truncated BPTT: each sequence's h_T, the next chunk's h_0 ([maxBatchSize, H]).
-    let carriedHidden: Buffer<Float>
-    let synchronizer: GradientSynchronizer
-    let globalTokens: Int
+    package let carriedHidden: Buffer<Float>
+    package let synchronizer: GradientSynchronizer
+    package let globalTokens: Int
     private var hiddenIsCarried = false
 
-    init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, shape: RNNShape,
+    package init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, shape: RNNShape,
          synchronizer: GradientSynchronizer, globalBatch: Int) {
         self.parameters = parameters
         self.optimizer = optimizer
@@ -43,13 +45,13 @@ final class DataParallelStep {
     }
 
     /// Installs carried hidden states (from a checkpoint) for the next step.
-    func restoreCarriedHidden(_ rows: [Float]) {
+    package func restoreCarriedHidden(_ rows: [Float]) {
         carriedHidden.copy(from: rows)
         hiddenIsCarried = true
     }
 
     /// Runs step `step` (0-based). `beforeAllreduce` lets tests corrupt the gradient on purpose.
-    func run(step: Int, learningRate: Double, beforeAllreduce: ((Buffer<Float>) throws -> Void)? = nil) throws -> Result {
+    package func run(step: Int, learningRate: Double, beforeAllreduce: ((Buffer<Float>) throws -> Void)? = nil) throws -> Result {
         let computeStart = BLAS.monotonicSeconds()
         let (batchSize, resetsHidden) = batches.fill(step: step, inputs: inputs, targets: targets)
         let initialHidden = resetsHidden || !hiddenIsCarried ? nil : carriedHidden

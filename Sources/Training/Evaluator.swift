@@ -2,6 +2,10 @@ import Buffers
 import Foundation
 import MPI
 import RNN
+import Checkpoints
+import Distributed
+import RunErrors
+import TextData
 
 /// Validation loss computed in parallel (each rank a share of the batches, one allreduce),
 /// identical whatever the rank count: the validation set is cut into fixed batches of

@@ -2,24 +2,25 @@ import BLAS
 import Buffers
 import MPI
 import RNN
+import Distributed
 
 /// The communication and gradient policy of one step (DESIGN §4): local clipping (if
 /// chosen), ONE in-place allreduce(SUM) of the flat gradient buffer, then the non-finite
 /// check and global clipping, identical on every rank because every rank holds the same sum.
-struct GradientSynchronizer {
-    enum Outcome {
+package struct GradientSynchronizer {
+    package enum Outcome {
         case apply(gradientNormBeforeClip: Double, clipped: Bool)
         case skip(gradientNormBeforeClip: Double)
     }
 
-    let collectives: Collectives
-    let clipMode: String
-    let clipThreshold: Double
-    let clipScope: String
+    package let collectives: Collectives
+    package let clipMode: String
+    package let clipThreshold: Double
+    package let clipScope: String
     /// Preallocated ring allreduce over the gradient buffer's size.
-    let ring: RingAllreduce<Float>
+    package let ring: RingAllreduce<Float>
 
-    init(collectives: Collectives, clipMode: String, clipThreshold: Double, clipScope: String, gradientCount: Int) {
+    package init(collectives: Collectives, clipMode: String, clipThreshold: Double, clipScope: String, gradientCount: Int) {
         self.collectives = collectives
         self.clipMode = clipMode
         self.clipThreshold = clipThreshold
@@ -29,7 +30,7 @@ struct GradientSynchronizer {
 
     /// `localTokenFraction`: this rank's share of the global tokens; local clipping applies
     /// the threshold to the rank's own mean gradient, which is its share divided by it.
-    func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int) throws -> (Outcome, allreduceSeconds: Double) {
+    package func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int) throws -> (Outcome, allreduceSeconds: Double) {
         if clipScope == "local", localTokenFraction > 0 {
             switch clipMode {
             case "norm": GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)

@@ -1,6 +1,8 @@
+import Config
+import Optimizers
 /// Builds the optimizer and learning-rate schedule a configuration names.
-enum OptimizerFactory {
-    static func make(config: TrainingConfig, count: Int) throws -> Optimizer {
+package enum OptimizerFactory {
+    package static func make(config: TrainingConfig, count: Int) throws -> Optimizer {
         switch config.optimizer {
         case "sgd":
             return try SGD(count: count, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay)
@@ -12,7 +14,7 @@ enum OptimizerFactory {
         }
     }
 
-    static func schedule(config: TrainingConfig, totalSteps: Int) -> LearningRateSchedule {
+    package static func schedule(config: TrainingConfig, totalSteps: Int) -> LearningRateSchedule {
         config.lrSchedule == "warmup-cosine"
             ? .warmupCosine(warmupSteps: config.warmupSteps, totalSteps: totalSteps, minimumFactor: config.minLrFactor)
             : .constant

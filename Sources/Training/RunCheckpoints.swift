@@ -2,12 +2,20 @@ import Buffers
 import Foundation
 import MPI
 import RNN
+import Checkpoints
+import Config
+import Distributed
+import Optimizers
+import Reporting
+import RunErrors
+import Safetensors
+import TextData
 
 /// A run's state on disk: starting from fresh, `init` or `resume`; periodic, final and
 /// preemption checkpoints; the best parameters by validation loss; the final `save`.
 /// Rank 0 reads and writes files; the other ranks receive what they need by broadcast, so
 /// no rank depends on seeing the same file system.
-struct RunCheckpoints {
+package struct RunCheckpoints {
     let config: TrainingConfig
     let data: TrainingData
     let layout: ParameterLayout

@@ -3,6 +3,12 @@ import Buffers
 import Foundation
 import MPI
 import RNN
+import Checkpoints
+import Config
+import Distributed
+import Reporting
+import RunErrors
+import TextData
 
 /// Synchronous data-parallel training (DESIGN §1): every rank runs forward and BPTT on its
 /// shard, one allreduce sums the token-weighted gradients, every rank applies the same step.

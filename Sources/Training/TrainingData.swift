@@ -1,15 +1,17 @@
 import Buffers
 import MPI
+import Config
+import TextData
 
 /// The corpus of a run, cut into sequences or streams, and this rank's share of it.
-struct TrainingData {
-    let corpus: Corpus
-    let batches: BatchSource
-    let validation: SequenceDataset?
-    let globalBatch: Int
-    let totalSteps: Int
+package struct TrainingData {
+    package let corpus: Corpus
+    package let batches: BatchSource
+    package let validation: SequenceDataset?
+    package let globalBatch: Int
+    package let totalSteps: Int
 
-    init(config: TrainingConfig, world: Communicator) throws {
+    package init(config: TrainingConfig, world: Communicator) throws {
         corpus = try CorpusSource.load(spec: config.data, tokenizer: config.tokenizer,
                                        validationFraction: config.validationFraction)
         let globalBatch = config.globalBatch ?? (config.batchPerRank! * world.size)
@@ -40,7 +42,7 @@ struct TrainingData {
     }
 
     /// Training sequences (full BPTT) or stream positions (truncated) per epoch, for messages.
-    var describeEpoch: String {
+    package var describeEpoch: String {
         if let streams = batches as? StreamBatches {
             return "\(streams.streamCount) streams x \(streams.chunksPerEpoch) chunks of \(streams.chunkLength) per epoch"
         }

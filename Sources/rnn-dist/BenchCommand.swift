@@ -5,6 +5,7 @@ import Foundation
 import MPI
 import RNN
 import Training
+import Benchmarks
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,10 @@ import Foundation
 import Plot
 import RNN
 import Training
+import Checkpoints
+import Diagnostics
+import RunErrors
+import TextData
 
 struct DiagnoseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

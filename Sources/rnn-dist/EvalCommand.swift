@@ -2,6 +2,10 @@ import ArgumentParser
 import Foundation
 import MPI
 import Training
+import Checkpoints
+import Distributed
+import RunErrors
+import TextData
 
 /// `rnn-dist eval`: validation loss of a saved model, computed in parallel on all ranks.
 struct EvalCommand: ParsableCommand {

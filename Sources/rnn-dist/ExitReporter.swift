@@ -2,6 +2,7 @@ import MPI
 import Training
 #if canImport(Glibc)
 import Glibc
+import RunErrors
 #endif
 
 /// Turns a failed run into DESIGN §9's exit codes with one message, from rank 0.

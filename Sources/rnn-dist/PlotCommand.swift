@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Plot
 import Training
+import Reporting
+import RunErrors
 
 /// `rnn-dist plot METRICS.jsonl -o curves.svg`: a run's curves on one SVG page. No MPI.
 struct PlotCommand: ParsableCommand {

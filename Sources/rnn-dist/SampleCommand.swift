@@ -3,6 +3,9 @@ import BLAS
 import Foundation
 import RNN
 import Training
+import Checkpoints
+import RunErrors
+import TextData
 
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import RunErrors
 
 /// For the one-process subcommands (sample, diagnose): they never initialize MPI. Launched
 /// under mpirun with several ranks, rank 0 alone does the work and the others return at once;

@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Config
 
 /// The final summary rank 0 prints.
 enum SummaryText {

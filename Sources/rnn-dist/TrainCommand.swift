@@ -2,6 +2,8 @@ import ArgumentParser
 import BLAS
 import MPI
 import Training
+import Config
+import Distributed
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Training
+import Config
 
 /// The flags of DESIGN §9 (and a few more), each overriding the config key of the same name.
 struct TrainFlags: ParsableArguments {

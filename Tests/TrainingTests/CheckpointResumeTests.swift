@@ -2,6 +2,8 @@ import Foundation
 import TestSupport
 import Training
 import XCTest
+import Checkpoints
+import Safetensors
 
 /// Checkpoints, exact resume and preemption, on real ranks (DESIGN §7, §8).
 final class CheckpointResumeTests: XCTestCase {

@@ -1,6 +1,8 @@
 import TestSupport
 @testable import Training
 import XCTest
+import Checkpoints
+import Config
 
 final class ConfigTests: XCTestCase {
     /// configs/default.yaml documents the built-in defaults: the two must not drift apart.

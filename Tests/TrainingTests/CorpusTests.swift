@@ -1,6 +1,7 @@
 import Foundation
 import Training
 import XCTest
+import TextData
 
 final class CorpusTests: XCTestCase {
     func testCharsCorpusSplitsTailAndKeepsValidationSymbolsInVocabulary() throws {

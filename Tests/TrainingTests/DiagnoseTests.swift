@@ -7,6 +7,9 @@ import RNN
 import TestSupport
 import Training
 import XCTest
+import Checkpoints
+import Safetensors
+import TextData
 
 /// `rnn-dist diagnose` on models whose recurrence is known: W_hh = r × a signed permutation
 /// (every eigenvalue has modulus r and every singular value is r), tiny inputs so that

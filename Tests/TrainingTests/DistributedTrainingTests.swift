@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import Training
 import XCTest
+import Safetensors
 
 /// The trainer on real ranks: the real binary under mpirun -np 1, 2, 3, 4 and 8.
 final class DistributedTrainingTests: XCTestCase {

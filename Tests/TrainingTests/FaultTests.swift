@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import Training
 import XCTest
+import Checkpoints
 
 /// Faults and bad input on real ranks (DESIGN §8): nothing hangs, one clear message, the
 /// documented exit code, nothing half-written.

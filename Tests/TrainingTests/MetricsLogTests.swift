@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+import Reporting
 @testable import Training
 
 final class MetricsLogTests: XCTestCase {

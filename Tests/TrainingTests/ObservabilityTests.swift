@@ -1,6 +1,9 @@
 import Foundation
 import TestSupport
 import XCTest
+import Distributed
+import Reporting
+import RunErrors
 @testable import Training
 
 final class RankTimingTests: XCTestCase {

@@ -2,6 +2,7 @@ import Buffers
 import Foundation
 import Training
 import XCTest
+import Optimizers
 
 /// Expected values are worked out by hand (or with an independent Python line, quoted) and
 /// written as literals, so the tests do not share code with the optimizers.

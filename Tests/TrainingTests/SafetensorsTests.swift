@@ -1,6 +1,7 @@
 import Foundation
 import Training
 import XCTest
+import Safetensors
 
 final class SafetensorsTests: XCTestCase {
     private func sample() throws -> SafetensorsFile {

@@ -2,6 +2,8 @@ import Foundation
 import TestSupport
 import Training
 import XCTest
+import Checkpoints
+import TextData
 
 /// `rnn-dist sample` on models trained by the real binary.
 final class SampleCommandTests: XCTestCase {

@@ -2,6 +2,7 @@ import Buffers
 import Foundation
 import Training
 import XCTest
+import TextData
 
 final class SamplerTests: XCTestCase {
     func testSequenceLayoutAndFill() {

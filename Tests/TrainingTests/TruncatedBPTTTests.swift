@@ -4,6 +4,8 @@ import RNN
 import TestSupport
 import Training
 import XCTest
+import Checkpoints
+import Safetensors
 
 /// Truncated BPTT (DESIGN §6) and evaluation, on real ranks.
 final class TruncatedBPTTTests: XCTestCase {

@@ -1,0 +1,166 @@
+import BLAS
+import Buffers
+import Foundation
+import MPI
+import RNN
+import Config
+import Distributed
+import RunErrors
+import TextData
+import Training
+
+/// `rnn-dist bench`: real data-parallel training steps (the trainer's own DataParallelStep)
+/// timed per phase on every rank, against the single-thread sgemm rate measured in the same
+/// run on every rank at once (so the ceiling is measured under the same load).
+public struct TrainingBenchmark {
+    public struct Options: Sendable {
+        public var hidden = 256
+        public var seqLen = 64
+        public var batchPerRank = 32
+        public var vocabularySize = 65
+        public var data: String?
+        public var optimizer = "adam"
+        public var warmupSteps = 5
+        public var timedSteps = 30
+        public init() {}
+    }
+
+    public struct Report: Codable, Sendable {
+        public var ranks: Int
+        public var hidden: Int
+        public var seqLen: Int
+        public var batchPerRank: Int
+        public var vocab: Int
+        public var optimizer: String
+        public var timedSteps: Int
+        public var tokensPerSecond: Double
+        public var flopsPerToken: Double
+        public var gflops: Double
+        public var sgemmGFLOPsSingleThread: Double
+        public var percentOfSgemmCeiling: Double
+        public var secondsPerStep: Double
+        public var forwardSeconds: Double
+        public var backwardSeconds: Double
+        public var allreduceSeconds: Double
+        public var optimizerSeconds: Double
+        public var allreducePlusOptimizerPercent: Double
+        public var allocationsPerStep: Double
+        public var peakRSSMiBPerRank: Double
+        public var modelStateMiB: Double
+        public var activationsMiB: Double
+
+        enum CodingKeys: String, CodingKey {
+            case ranks, hidden, vocab, optimizer, gflops
+            case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
+            case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token"
+            case sgemmGFLOPsSingleThread = "sgemm_gflops_single_thread", percentOfSgemmCeiling = "percent_of_sgemm_ceiling"
+            case secondsPerStep = "seconds_per_step", forwardSeconds = "forward_s", backwardSeconds = "backward_s"
+            case allreduceSeconds = "allreduce_s", optimizerSeconds = "optimizer_s"
+            case allreducePlusOptimizerPercent = "allreduce_plus_optimizer_percent"
+            case allocationsPerStep = "allocations_per_step", peakRSSMiBPerRank = "peak_rss_mib_per_rank"
+            case modelStateMiB = "model_state_mib", activationsMiB = "activations_mib"
+        }
+    }
+
+    public let options: Options
+    public let world: Communicator
+    /// Process-wide allocation calls so far (the executable interposes malloc to count them).
+    public let allocationCount: () -> UInt64
+
+    public init(options: Options, world: Communicator, allocationCount: @escaping () -> UInt64) {
+        self.options = options
+        self.world = world
+        self.allocationCount = allocationCount
+    }
+
+    public func run() throws -> Report {
+        let (tokens, vocabularySize) = try corpusTokens()
+        let shape = RNNShape(vocabularySize: vocabularySize, hiddenSize: options.hidden)
+        let layout = ParameterLayout(shape: shape)
+        let globalBatch = options.batchPerRank * world.size
+        let dataset = SequenceDataset(tokens: tokens, sequenceLength: options.seqLen)
+        guard dataset.count >= 1 else { throw RunError.badInput("the benchmark corpus is shorter than one sequence") }
+        let sampler = DistributedSampler(datasetCount: dataset.count, globalBatch: globalBatch, rankCount: world.size,
+                                         rank: world.rank, shuffle: true, seed: 1)
+        let parameters = Buffer<Float>(count: layout.count, repeating: 0)
+        ParameterInitializer.initialize(parameters, layout: layout, scheme: .torch, seed: 1)
+        var config = TrainingConfig()
+        config.optimizer = options.optimizer
+        let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
+        let collectives = Collectives(world: world, watchdog: CollectiveWatchdog(world: world, timeoutSeconds: 0),
+                                      checkFingerprints: false)
+        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: "norm", clipThreshold: 5, clipScope: "global", gradientCount: layout.count)
+        let batches = SequenceBatches(dataset: dataset, sampler: sampler)
+        let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches, shape: shape,
+                                       synchronizer: synchronizer, globalBatch: globalBatch)
+
+        // The ceiling: single-thread sgemm, measured on every rank at the same time.
+        let sgemm = try world.allreduce(BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5), op: .sum) / Double(world.size)
+
+        for step in 0..<options.warmupSteps { _ = try stepper.run(step: step, learningRate: 1e-3) }
+        try world.barrier()
+        var phases = [0.0, 0.0, 0.0] // compute (forward+backward), allreduce, optimizer
+        let allocationsBefore = allocationCount()
+        let start = BLAS.monotonicSeconds()
+        for step in options.warmupSteps ..< options.warmupSteps + options.timedSteps {
+            let result = try stepper.run(step: step, learningRate: 1e-3)
+            phases[0] += result.computeSeconds
+            phases[1] += result.allreduceSeconds
+            phases[2] += result.optimizerSeconds
+        }
+        let allocations = Double(allocationCount() - allocationsBefore) / Double(options.timedSteps)
+        try world.barrier()
+        let elapsed = try world.allreduce(BLAS.monotonicSeconds() - start, op: .max)
+
+        // The forward pass alone, on the same batches, to split compute into forward and backward.
+        let forwardStart = BLAS.monotonicSeconds()
+        for step in 0..<options.timedSteps {
+            let (batchSize, _) = batches.fill(step: step, inputs: stepper.inputs, targets: stepper.targets)
+            _ = stepper.workspace.forward(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
+                                          batchSize: batchSize, initialHidden: nil)
+        }
+        let forward = BLAS.monotonicSeconds() - forwardStart
+
+        var perRank = [phases[0], phases[1], phases[2], forward]
+        try world.allreduce(&perRank, op: .sum)
+        let steps = Double(options.timedSteps * world.size)
+        let (compute, allreduce, update, forwardMean) = (perRank[0] / steps, perRank[1] / steps, perRank[2] / steps, perRank[3] / steps)
+        let peakRSS = try world.allreduce(Self.peakResidentMiB(), op: .max)
+        let secondsPerStep = elapsed / Double(options.timedSteps)
+        let tokensPerSecond = Double(globalBatch * options.seqLen) / secondsPerStep
+        let flopsPerToken = Double(6 * options.hidden * options.hidden + 6 * options.hidden * vocabularySize)
+        let gflops = tokensPerSecond * flopsPerToken / 1e9
+        let stateTensors = 2 + optimizer.stateTensors.count // parameters, gradients, optimizer state
+        let rows = Double(options.batchPerRank * options.seqLen)
+        return Report(
+            ranks: world.size, hidden: options.hidden, seqLen: options.seqLen, batchPerRank: options.batchPerRank,
+            vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
+            tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
+            sgemmGFLOPsSingleThread: sgemm, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),
+            secondsPerStep: secondsPerStep, forwardSeconds: forwardMean, backwardSeconds: compute - forwardMean,
+            allreduceSeconds: allreduce, optimizerSeconds: update,
+            allreducePlusOptimizerPercent: 100 * (allreduce + update) / secondsPerStep,
+            allocationsPerStep: allocations, peakRSSMiBPerRank: peakRSS,
+            modelStateMiB: Double(stateTensors * layout.count * 4) / 1_048_576,
+            // h and a (or da) per row, and logits/probabilities per row, in Float.
+            activationsMiB: rows * Double(3 * options.hidden + 2 * vocabularySize) * 4 / 1_048_576)
+    }
+
+    /// Training tokens: a corpus file, or uniform random tokens over the vocabulary size.
+    private func corpusTokens() throws -> ([Int32], Int) {
+        if let data = options.data {
+            let corpus = try CorpusSource.load(spec: data, tokenizer: "chars", validationFraction: 0)
+            return (corpus.trainTokens, corpus.vocabulary.count)
+        }
+        var generator = SeededGenerator(seed: 7)
+        let count = max(4, options.warmupSteps + options.timedSteps) * options.batchPerRank * world.size * options.seqLen + 1
+        let tokens = (0..<count).map { _ in Int32(generator.next() % UInt64(options.vocabularySize)) }
+        return (tokens, options.vocabularySize)
+    }
+
+    static func peakResidentMiB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024 // kilobytes on Linux
+    }
+}

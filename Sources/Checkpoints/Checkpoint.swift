@@ -1,0 +1,69 @@
+import Buffers
+import RNN
+import Optimizers
+import Safetensors
+import TextData
+
+/// A training checkpoint (DESIGN §7): the parameters under their §2 names, the optimizer
+/// state as `adam.m.W_xh`, `sgd.momentum.W_hh`, …, and the metadata with a checksum of the
+/// data section. Any safetensors reader opens it; `--init` takes its parameters too.
+public struct Checkpoint {
+    public var metadata: CheckpointMetadata
+    public var file: SafetensorsFile
+    public let path: String
+
+    /// The file for the current state of a run.
+    public static func make(metadata: CheckpointMetadata, parameters: Buffer<Float>, layout: ParameterLayout,
+                            optimizer: Optimizer) -> SafetensorsFile {
+        var tensors = ParameterFile.tensors(parameters, layout: layout)
+        for state in optimizer.stateTensors {
+            tensors.merge(ParameterFile.tensors(state.buffer, layout: layout, prefix: state.prefix + ".")) { $1 }
+        }
+        var file = SafetensorsFile(tensors: tensors, metadata: metadata.strings)
+        file.metadata["data_checksum"] = file.dataChecksum()
+        return file
+    }
+
+    /// Reads and verifies a checkpoint file: format, metadata and data checksum.
+    public static func read(path: String) throws -> Checkpoint {
+        try verified(try SafetensorsFile.read(path: path), path: path)
+    }
+
+    /// A checkpoint from an already parsed file, after the same checks as `read`.
+    public static func verified(_ file: SafetensorsFile, path: String) throws -> Checkpoint {
+        let metadata = try CheckpointMetadata(strings: file.metadata, source: path)
+        guard let stored = file.metadata["data_checksum"] else {
+            throw CheckpointError.invalid(path: path, reason: "metadata has no 'data_checksum'")
+        }
+        let computed = file.dataChecksum()
+        guard stored == computed else {
+            throw CheckpointError.checksumMismatch(path: path, stored: stored, computed: computed)
+        }
+        return Checkpoint(metadata: metadata, file: file, path: path)
+    }
+
+    /// Checks that this checkpoint fits the run about to continue from it.
+    public func verifyCompatible(shape: RNNShape, vocabulary: Vocabulary, optimizer: String) throws {
+        if metadata.shape.hiddenSize != shape.hiddenSize {
+            throw CheckpointError.mismatch(path: path, what: "hidden size H", checkpoint: String(metadata.shape.hiddenSize),
+                                           config: String(shape.hiddenSize))
+        }
+        if metadata.vocabulary != vocabulary {
+            throw CheckpointError.mismatch(path: path, what: "the vocabulary",
+                                           checkpoint: "\(metadata.vocabulary.count) symbols (\(metadata.vocabulary.tokenizer.rawValue))",
+                                           config: "\(vocabulary.count) symbols (\(vocabulary.tokenizer.rawValue)) from the corpus")
+        }
+        if metadata.optimizer != optimizer {
+            throw CheckpointError.mismatch(path: path, what: "the optimizer", checkpoint: metadata.optimizer, config: optimizer)
+        }
+    }
+
+    /// Copies the parameters and the optimizer state into the run's buffers.
+    public func restore(parameters: Buffer<Float>, layout: ParameterLayout, optimizer: Optimizer) throws {
+        try ParameterFile.copy(from: file, source: path, layout: layout, into: parameters)
+        for state in optimizer.stateTensors {
+            try ParameterFile.copy(from: file, source: path, prefix: state.prefix + ".", layout: layout, into: state.buffer)
+        }
+        optimizer.stepCount = metadata.optimizerStepCount
+    }
+}

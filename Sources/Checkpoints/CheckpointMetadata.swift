@@ -1,0 +1,141 @@
+import Foundation
+import RNN
+import Config
+import TextData
+
+/// What a checkpoint says about itself beside its tensors (the safetensors `__metadata__`,
+/// a flat map of strings, DESIGN §7).
+public struct CheckpointMetadata: Equatable, Sendable {
+    public static let formatName = "rnn-dist-checkpoint"
+    public static let formatVersion = 1
+
+    /// Optimizer steps completed (skipped non-finite steps included): the run resumes at this step.
+    public var step: Int
+    public var epoch: Int
+    /// Sequences consumed so far (step × global batch): where the sampler continues.
+    public var dataCursor: Int
+    public var globalBatch: Int
+    /// The shuffle permutations are drawn from (seed, epoch) alone; this is the whole RNG state.
+    public var seed: Int
+    public var vocabulary: Vocabulary
+    public var shape: RNNShape
+    public var optimizer: String
+    public var optimizerStepCount: Int
+    public var config: TrainingConfig
+    public var ranks: Int
+    /// Steps whose gradient was clipped / skipped as non-finite, over the whole run.
+    public var clippedSteps = 0
+    public var skippedSteps = 0
+    /// Best validation loss so far (keep-best compares against it after a resume).
+    public var bestValidationLoss: Double?
+    /// Truncated BPTT: the chunk the streams continue from (step mod chunks per epoch).
+    public var streamCursor: Int?
+
+    public init(step: Int, epoch: Int, dataCursor: Int, globalBatch: Int, seed: Int, vocabulary: Vocabulary,
+                shape: RNNShape, optimizer: String, optimizerStepCount: Int, config: TrainingConfig, ranks: Int) {
+        self.step = step
+        self.epoch = epoch
+        self.dataCursor = dataCursor
+        self.globalBatch = globalBatch
+        self.seed = seed
+        self.vocabulary = vocabulary
+        self.shape = shape
+        self.optimizer = optimizer
+        self.optimizerStepCount = optimizerStepCount
+        self.config = config
+        self.ranks = ranks
+    }
+
+    /// The string map stored in the file (without the data checksum, which the writer adds).
+    public var strings: [String: String] {
+        [
+            "format": Self.formatName,
+            "format_version": String(Self.formatVersion),
+            "step": String(step),
+            "epoch": String(epoch),
+            "data_cursor": String(dataCursor),
+            "global_batch": String(globalBatch),
+            "rng_state": #"{"seed":\#(seed),"shuffle":"permutation per epoch drawn from (seed, epoch)"}"#,
+            "vocabulary": vocabulary.serialized,
+            "model": #"{"cell":"tanh","hidden":\#(shape.hiddenSize),"vocabulary_size":\#(shape.vocabularySize)}"#,
+            "optimizer": #"{"name":"\#(optimizer)","step_count":\#(optimizerStepCount)}"#,
+            "config": Self.json(config),
+            "ranks": String(ranks),
+            "clipped_steps": String(clippedSteps),
+            "skipped_steps": String(skippedSteps),
+        ].merging(optionalStrings) { $1 }
+    }
+
+    private var optionalStrings: [String: String] {
+        var strings: [String: String] = [:]
+        if let bestValidationLoss { strings["best_val_loss"] = String(bestValidationLoss) }
+        if let streamCursor { strings["stream_cursor"] = String(streamCursor) }
+        return strings
+    }
+
+    /// Reads the map back; `source` names the file in errors.
+    public init(strings: [String: String], source: String) throws {
+        func field(_ key: String) throws -> String {
+            guard let value = strings[key] else { throw CheckpointError.invalid(path: source, reason: "metadata has no '\(key)'") }
+            return value
+        }
+        func integer(_ key: String) throws -> Int {
+            guard let value = Int(try field(key)) else { throw CheckpointError.invalid(path: source, reason: "metadata '\(key)' is not an integer") }
+            return value
+        }
+        func object(_ key: String) throws -> [String: Any] {
+            guard let data = try field(key).data(using: .utf8),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw CheckpointError.invalid(path: source, reason: "metadata '\(key)' is not a JSON object")
+            }
+            return object
+        }
+        guard strings["format"] == Self.formatName else {
+            throw CheckpointError.invalid(path: source, reason: "not an rnn-dist checkpoint (a parameters-only file belongs to --init)")
+        }
+        let version = try integer("format_version")
+        guard version == Self.formatVersion else {
+            throw CheckpointError.invalid(path: source, reason: "checkpoint format version \(version); this rnn-dist reads version \(Self.formatVersion)")
+        }
+        let model = try object("model")
+        let optimizerInfo = try object("optimizer")
+        let rng = try object("rng_state")
+        guard let hidden = model["hidden"] as? Int, let vocabularySize = model["vocabulary_size"] as? Int,
+              let optimizer = optimizerInfo["name"] as? String, let optimizerSteps = optimizerInfo["step_count"] as? Int,
+              let seed = rng["seed"] as? Int else {
+            throw CheckpointError.invalid(path: source, reason: "metadata 'model', 'optimizer' or 'rng_state' lacks a field")
+        }
+        do {
+            self.init(step: try integer("step"), epoch: try integer("epoch"), dataCursor: try integer("data_cursor"),
+                      globalBatch: try integer("global_batch"), seed: seed,
+                      vocabulary: try Vocabulary(serialized: try field("vocabulary")),
+                      shape: RNNShape(vocabularySize: vocabularySize, hiddenSize: hidden),
+                      optimizer: optimizer, optimizerStepCount: optimizerSteps,
+                      config: try Self.decodeConfig(try field("config")),
+                      ranks: try integer("ranks"))
+            clippedSteps = strings["clipped_steps"].flatMap { Int($0) } ?? 0
+            skippedSteps = strings["skipped_steps"].flatMap { Int($0) } ?? 0
+            bestValidationLoss = strings["best_val_loss"].flatMap { Double($0) }
+            streamCursor = strings["stream_cursor"].flatMap { Int($0) }
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw CheckpointError.invalid(path: source, reason: "unreadable metadata: \(error)")
+        }
+    }
+
+    /// The stored configuration over today's defaults: a checkpoint written before a key
+    /// existed still loads, with that key at its default.
+    package static func decodeConfig(_ text: String) throws -> TrainingConfig {
+        let defaults = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(TrainingConfig())) as? [String: Any] ?? [:]
+        let stored = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
+        let merged = defaults.merging(stored) { $1 }
+        return try JSONDecoder().decode(TrainingConfig.self, from: try JSONSerialization.data(withJSONObject: merged))
+    }
+
+    private static func json(_ config: TrainingConfig) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

@@ -1,0 +1,177 @@
+import Buffers
+import Foundation
+import RNN
+import Config
+import Safetensors
+import TextData
+import RunErrors
+
+/// A trained model read from disk for `rnn-dist sample` and `rnn-dist diagnose`: either a
+/// training checkpoint (format "rnn-dist-checkpoint", checksum verified) or a parameters file
+/// written by `--save` (the five tensors plus "vocabulary" metadata). H and V come from the
+/// tensor shapes and are checked against each other and against the vocabulary.
+public struct ModelFile {
+    public enum Kind: String, Sendable {
+        /// A training checkpoint (`--checkpoint-dir`), verified by its data checksum.
+        case checkpoint
+        /// A parameters file (`--save`, or made elsewhere with "vocabulary" metadata).
+        case parameters
+    }
+
+    /// The file actually read (for a checkpoint folder: its newest valid checkpoint).
+    public let path: String
+    public let kind: Kind
+    public let shape: RNNShape
+    public let vocabulary: Vocabulary
+    /// The five tensors in ParameterLayout order.
+    public let parameters: Buffer<Float>
+    /// Optimizer steps completed, when the file records it.
+    public let step: Int?
+    /// Steps whose gradient was clipped / skipped (non-finite), when the file records them
+    /// (checkpoint metadata `clipped_steps`, `skipped_steps`).
+    public let clippedSteps: Int?
+    public let skippedSteps: Int?
+    /// The training configuration (checkpoints only).
+    public let config: TrainingConfig?
+
+    public var layout: ParameterLayout { ParameterLayout(shape: shape) }
+
+    /// Steps the clipped count refers to: `step` (skipped steps included), when known.
+    public var totalSteps: Int? { step }
+
+    /// clippedSteps / totalSteps, nil when either is unknown or no step was taken.
+    public var clippedFraction: Double? {
+        guard let clipped = clippedSteps, let total = totalSteps, total > 0 else { return nil }
+        return Double(clipped) / Double(total)
+    }
+
+    /// The clipped fraction for people: "0.133 (4 of 30 steps)" or
+    /// "unknown (not recorded in this file)".
+    public var clippedFractionDescription: String {
+        guard let clipped = clippedSteps, let total = totalSteps, let fraction = clippedFraction else {
+            return "unknown (not recorded in this file)"
+        }
+        var text = String(format: "%.3f", fraction) + " (\(clipped) of \(total) steps)"
+        if let skipped = skippedSteps, skipped > 0 { text += ", \(skipped) skipped (non-finite)" }
+        return text
+    }
+
+    public init(path: String, kind: Kind, shape: RNNShape, vocabulary: Vocabulary, parameters: Buffer<Float>,
+                step: Int? = nil, clippedSteps: Int? = nil, skippedSteps: Int? = nil, config: TrainingConfig? = nil) {
+        precondition(parameters.count == ParameterLayout(shape: shape).count, "parameters do not fit the shape")
+        self.path = path
+        self.kind = kind
+        self.shape = shape
+        self.vocabulary = vocabulary
+        self.parameters = parameters
+        self.step = step
+        self.clippedSteps = clippedSteps
+        self.skippedSteps = skippedSteps
+        self.config = config
+    }
+
+    /// A verified training checkpoint as a model (parsed once by the caller).
+    private static func load(checkpoint: Checkpoint) throws -> ModelFile {
+        let path = checkpoint.path
+        let metadata = checkpoint.metadata
+        let shape = try inferShape(checkpoint.file, path: path)
+        guard shape == metadata.shape else {
+            throw RunError.badInput("\(path): the tensors say H=\(shape.hiddenSize), V=\(shape.vocabularySize) "
+                + "but the checkpoint metadata says H=\(metadata.shape.hiddenSize), V=\(metadata.shape.vocabularySize)")
+        }
+        try checkVocabulary(metadata.vocabulary, shape: shape, path: path)
+        let parameters = Buffer<Float>(count: ParameterLayout(shape: shape).count, repeating: 0)
+        try ParameterFile.copy(from: checkpoint.file, source: path, layout: ParameterLayout(shape: shape), into: parameters)
+        return ModelFile(path: path, kind: .checkpoint, shape: shape, vocabulary: metadata.vocabulary,
+                         parameters: parameters, step: metadata.step,
+                         clippedSteps: try optionalInteger(checkpoint.file, "clipped_steps", path: path),
+                         skippedSteps: try optionalInteger(checkpoint.file, "skipped_steps", path: path),
+                         config: metadata.config)
+    }
+
+    /// Reads a checkpoint, a checkpoint folder (its newest valid checkpoint) or a parameters
+    /// file. Every problem is `RunError.badInput` with a message naming the file.
+    public static func load(path: String) throws -> ModelFile {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw RunError.badInput("model file not found: \(path)")
+        }
+        if isDirectory.boolValue {
+            let checkpoint: Checkpoint
+            do {
+                checkpoint = try CheckpointStore.newestValid(at: path) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            } catch {
+                throw RunError.badInput(String(describing: error))
+            }
+            return try load(checkpoint: checkpoint)
+        }
+
+        let file: SafetensorsFile
+        do {
+            file = try SafetensorsFile.read(path: path)
+        } catch SafetensorsError.invalid(_, let problem) {
+            throw RunError.badInput("\(path) is not a safetensors model file (\(problem))")
+        } catch {
+            throw RunError.badInput("cannot read \(path): \(error)")
+        }
+
+        if file.metadata["format"] == CheckpointMetadata.formatName {
+            do {
+                return try load(checkpoint: try Checkpoint.verified(file, path: path))
+            } catch let error as RunError {
+                throw error
+            } catch {
+                throw RunError.badInput(String(describing: error))
+            }
+        }
+
+        guard let serialized = file.metadata["vocabulary"] else {
+            throw RunError.badInput("\(path) has no vocabulary: save it with rnn-dist --save or use a checkpoint")
+        }
+        let vocabulary: Vocabulary
+        do {
+            vocabulary = try Vocabulary(serialized: serialized)
+        } catch {
+            throw RunError.badInput("\(path): \(error)")
+        }
+        let shape = try inferShape(file, path: path)
+        try checkVocabulary(vocabulary, shape: shape, path: path)
+        let parameters = Buffer<Float>(count: ParameterLayout(shape: shape).count, repeating: 0)
+        try ParameterFile.copy(from: file, source: path, layout: ParameterLayout(shape: shape), into: parameters)
+        return ModelFile(path: path, kind: .parameters, shape: shape, vocabulary: vocabulary, parameters: parameters,
+                         step: try optionalInteger(file, "step", path: path),
+                         clippedSteps: try optionalInteger(file, "clipped_steps", path: path),
+                         skippedSteps: try optionalInteger(file, "skipped_steps", path: path))
+    }
+
+    /// H from W_hh [H, H], V from W_xh [H, V]; the other tensors are checked by ParameterFile.copy.
+    package static func inferShape(_ file: SafetensorsFile, path: String) throws -> RNNShape {
+        let present = file.tensors.keys.sorted().joined(separator: ", ")
+        for name in ParameterName.allCases where file.tensors[name.rawValue] == nil {
+            throw RunError.badInput("\(path) has no tensor '\(name.rawValue)' (it has: \(present.isEmpty ? "none" : present))")
+        }
+        let W_hh = file.tensors["W_hh"]!.shape, W_xh = file.tensors["W_xh"]!.shape
+        guard W_hh.count == 2, W_hh[0] == W_hh[1], W_hh[0] > 0 else {
+            throw RunError.badInput("\(path): tensor 'W_hh' has shape \(W_hh), expected a square [H, H]")
+        }
+        let H = W_hh[0]
+        guard W_xh.count == 2, W_xh[0] == H, W_xh[1] > 0 else {
+            throw RunError.badInput("\(path): tensor 'W_xh' has shape \(W_xh), expected [H, V] with H=\(H) (from W_hh)")
+        }
+        return RNNShape(vocabularySize: W_xh[1], hiddenSize: H)
+    }
+
+    private static func checkVocabulary(_ vocabulary: Vocabulary, shape: RNNShape, path: String) throws {
+        guard vocabulary.count == shape.vocabularySize else {
+            throw RunError.badInput("\(path): the vocabulary has \(vocabulary.count) symbols but the tensors have V=\(shape.vocabularySize)")
+        }
+    }
+
+    private static func optionalInteger(_ file: SafetensorsFile, _ key: String, path: String) throws -> Int? {
+        guard let text = file.metadata[key] else { return nil }
+        guard let value = Int(text), value >= 0 else {
+            throw RunError.badInput("\(path): metadata '\(key)' is not a non-negative integer: \(text)")
+        }
+        return value
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// The token alphabet: the sorted distinct symbols (Unicode scalar values or byte values)
+/// of a corpus. Token id = index in `symbols`. Stored in checkpoints so that sampling and
+/// resuming use exactly the ids the model was trained with.
+public struct Vocabulary: Codable, Equatable, Sendable {
+    public let tokenizer: Tokenizer
+    /// Strictly increasing.
+    public let symbols: [UInt32]
+
+    /// The vocabulary of the distinct values in `symbols` (any order, repeats allowed).
+    public init(tokenizer: Tokenizer, symbols: some Sequence<UInt32>) {
+        self.tokenizer = tokenizer
+        self.symbols = Array(Set(symbols)).sorted()
+    }
+
+    /// Decoding checks what the lookup relies on: sorted, distinct, within the tokenizer's range.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        tokenizer = try container.decode(Tokenizer.self, forKey: .tokenizer)
+        symbols = try container.decode([UInt32].self, forKey: .symbols)
+        for (previous, next) in zip(symbols, symbols.dropFirst()) where previous >= next {
+            throw DecodingError.dataCorruptedError(forKey: .symbols, in: container,
+                debugDescription: "vocabulary symbols must be strictly increasing")
+        }
+        if let last = symbols.last, last > tokenizer.maximumSymbol {
+            throw DecodingError.dataCorruptedError(forKey: .symbols, in: container,
+                debugDescription: "symbol \(last) is out of range for tokenizer \(tokenizer.rawValue)")
+        }
+    }
+
+    public var count: Int { symbols.count }
+
+    /// The id of `symbol`, or nil if it is not in the vocabulary (binary search).
+    public func id(of symbol: UInt32) -> Int32? {
+        var low = 0
+        var high = symbols.count
+        while low < high {
+            let middle = (low + high) / 2
+            if symbols[middle] < symbol { low = middle + 1 } else { high = middle }
+        }
+        return low < symbols.count && symbols[low] == symbol ? Int32(low) : nil
+    }
+
+    /// Ids of symbols known to be in the vocabulary (the corpus they came from built it).
+    package func ids(ofKnown symbols: [UInt32]) -> [Int32] {
+        var table = [UInt32: Int32](minimumCapacity: self.symbols.count)
+        for (index, symbol) in self.symbols.enumerated() { table[symbol] = Int32(index) }
+        return symbols.map { table[$0]! }
+    }
+
+    /// The ids of `text` (e.g. a sampling prime); throws naming the first unknown character.
+    public func encode(_ text: String) throws -> [Int32] {
+        let values: [UInt32] = tokenizer == .chars ? text.unicodeScalars.map(\.value) : text.utf8.map { UInt32($0) }
+        return try values.enumerated().map { position, value in
+            guard let id = id(of: value) else {
+                throw VocabularyError.unknownSymbol(Self.describe(value, tokenizer: tokenizer), position: position)
+            }
+            return id
+        }
+    }
+
+    /// The text of `ids`; `bytes` vocabularies decode as lossy UTF-8, ids out of range
+    /// become U+FFFD.
+    public func decode(_ ids: [Int32]) -> String {
+        switch tokenizer {
+        case .chars:
+            var scalars = String.UnicodeScalarView()
+            for id in ids {
+                let value = id >= 0 && Int(id) < symbols.count ? symbols[Int(id)] : 0xFFFD
+                scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+            }
+            return String(scalars)
+        case .bytes:
+            var bytes = [UInt8]()
+            var text = ""
+            for id in ids {
+                if id >= 0 && Int(id) < symbols.count {
+                    bytes.append(UInt8(truncatingIfNeeded: symbols[Int(id)]))
+                } else {
+                    text += String(decoding: bytes, as: UTF8.self) + "\u{FFFD}"
+                    bytes.removeAll()
+                }
+            }
+            return text + String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// A compact, stable text form for checkpoint metadata:
+    /// `{"symbols":[10,32,...],"tokenizer":"chars"}`.
+    public var serialized: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding integers and a string enum cannot fail.
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Restores a vocabulary written by `serialized`.
+    public init(serialized: String) throws {
+        do {
+            self = try JSONDecoder().decode(Vocabulary.self, from: Data(serialized.utf8))
+        } catch {
+            throw VocabularyError.invalidSerialization(String(describing: error))
+        }
+    }
+
+    /// A symbol for humans: `'a' (U+0061)`, `'\n' (U+000A)`, `byte 0xFF`.
+    package static func describe(_ symbol: UInt32, tokenizer: Tokenizer) -> String {
+        if tokenizer == .bytes {
+            let hex = String(symbol, radix: 16, uppercase: true)
+            return "byte 0x\(hex.count < 2 ? "0" + hex : hex)"
+        }
+        let hex = String(symbol, radix: 16, uppercase: true)
+        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        guard let scalar = Unicode.Scalar(symbol) else { return code }
+        return "'\(scalar.escaped(asASCII: false))' (\(code))"
+    }
+}
+
+/// A text that does not fit a vocabulary, or a stored vocabulary that cannot be read.
+public enum VocabularyError: Error, Equatable, CustomStringConvertible {
+    case unknownSymbol(String, position: Int)
+    case invalidSerialization(String)
+
+    public var description: String {
+        switch self {
+        case .unknownSymbol(let symbol, let position):
+            return "character \(symbol) at position \(position) is not in the model's vocabulary"
+        case .invalidSerialization(let reason):
+            return "invalid stored vocabulary: \(reason)"
+        }
+    }
+}
+
+// Foundation's `localizedDescription` shows the same one-line message as `description`.
+extension VocabularyError: LocalizedError { public var errorDescription: String? { description } }
