@@ -13,7 +13,7 @@ import PackageDescription
 //   TensorBoard                              standalone TensorBoard event-file writer
 //   Safetensors  -> Buffers, FileIO          the safetensors file format
 //   TextData     -> Buffers, FileIO          corpus, vocabulary, tokenizer, synthetic tasks, batches
-//   Config       -> Yams                     TrainingConfig, its keys, YAML loading
+//   Config       -> TextData, RNN, Yams      TrainingConfig, its keys and choice enums, YAML, flags, reference
 //   Optimizers   -> Buffers                  SGD, Adam, Adagrad, learning-rate schedules
 //   Checkpoints  -> Buffers, FileIO, Safetensors, TextData, Config, RNN
 //                                            checkpoint files, their metadata, the store
@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "FileIO"),
         .target(name: "Safetensors", dependencies: ["Buffers", "FileIO"]),
         .target(name: "TextData", dependencies: ["Buffers", "FileIO"]),
-        .target(name: "Config", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["TextData", "RNN", .product(name: "Yams", package: "Yams")]),
         .target(name: "Optimizers", dependencies: ["Buffers"]),
         .target(name: "Checkpoints", dependencies: ["RunErrors", "Buffers", "FileIO", "Safetensors", "TextData", "Config", "RNN", "Optimizers"]),
         .target(name: "Distributed", dependencies: ["RunErrors", "MPI", "Buffers", "BLAS"]),

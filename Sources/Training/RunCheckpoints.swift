@@ -48,7 +48,7 @@ package struct RunCheckpoints {
                 let metadata = checkpoint.metadata
                 counters = [metadata.step, metadata.optimizerStepCount, metadata.clippedSteps, metadata.skippedSteps, 0]
                 bestLoss = [metadata.bestValidationLoss ?? .infinity]
-                if let hidden = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == "truncated" {
+                if let hidden = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == .truncated {
                     guard hidden.shape == [data.globalBatch, layout.shape.hiddenSize] else {
                         throw CheckpointError.mismatch(path: checkpoint.path, what: "the carried hidden state (streams x H)",
                                                        checkpoint: "\(hidden.shape)", config: "[\(data.globalBatch), \(layout.shape.hiddenSize)]")
@@ -66,7 +66,7 @@ package struct RunCheckpoints {
                 try ParameterFile.load(path: path, layout: layout, into: parameters)
             } else {
                 ParameterInitializer.initialize(parameters, layout: layout,
-                                                scheme: InitializationScheme(rawValue: config.initScheme) ?? .torch,
+                                                scheme: config.initScheme,
                                                 seed: UInt64(config.seed))
             }
         }

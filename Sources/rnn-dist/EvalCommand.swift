@@ -42,7 +42,7 @@ struct EvalCommand: ParsableCommand {
                 sequenceLength = seqLen ?? config?.evalSeqLen ?? config?.seqLen ?? 64
                 guard sequenceLength >= 1 else { throw RunError.badInput("--seq-len must be at least 1, got \(sequenceLength)") }
                 let fraction = validationFraction ?? config?.validationFraction ?? 0.1
-                corpus = try CorpusSource.load(spec: spec, tokenizer: loaded.vocabulary.tokenizer.rawValue,
+                corpus = try CorpusSource.load(spec: spec, tokenizer: loaded.vocabulary.tokenizer,
                                                validationFraction: fraction, vocabulary: loaded.vocabulary)
                 model = loaded
             }

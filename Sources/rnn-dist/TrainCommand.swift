@@ -9,7 +9,8 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a tanh RNN language model (the default subcommand).",
-        discussion: "Flags override the --config file, which overrides the built-in defaults (configs/default.yaml)."
+        discussion: "Flags override the --config file, which overrides the built-in defaults (configs/default.yaml).\n\n"
+            + TrainFlags.help
     )
 
     @Option(help: "YAML config file (see configs/).") var config: String?
@@ -20,13 +21,15 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("debug-nan-at-step"), help: .hidden) var debugNanAtStep: Int?
     @Option(name: .customLong("debug-step-delay"), help: .hidden) var debugStepDelay: Double?
     @Option(name: .customLong("debug-mismatch-rank"), help: .hidden) var debugMismatchRank: Int?
+    @Flag(name: .customLong("print-config-reference"), help: .hidden) var printConfigReference = false
 
     func run() throws {
+        if printConfigReference { return print(ConfigReference.markdown, terminator: "") }
         // Before MPI starts: a batch system's USR1/TERM during start-up must not kill the rank.
         StopSignal.install()
         let world = Communicator.world
         try ExitReporter.run(world: world) {
-            let trainingConfig = try ConfigLoader.load(configPath: config, flags: flags.overrides())
+            let trainingConfig = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
             let debug = TrainingDebugOptions(perturbRank: debugPerturbRank, traceShardsDirectory: debugTraceShards,
                                              pidDirectory: debugPidDirectory, nanAtStep: debugNanAtStep,
