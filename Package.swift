@@ -1,28 +1,34 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Architecture: one module per concern. The arrows are the only imports allowed
-// (ArchitectureTests reads every `import` under Sources/ and fails on any other).
-//   CMPI, CBLAS        thin C shims over OpenMPI and OpenBLAS
-//   Buffers            aligned, fixed-size numeric storage
-//   FileIO             whole-file reads, atomic writes (temp file, fsync, rename)
-//   MPI          -> CMPI, Buffers            communicator, collectives, ring allreduce, errors
-//   BLAS         -> CBLAS, Buffers           gemm over row-major buffers, thread count, clock
-//   RNN          -> BLAS, Buffers            the model: forward pass, BPTT, clipping, sampling
-//   Plot                                     standalone SVG line plots
-//   TensorBoard                              standalone TensorBoard event-file writer
-//   Safetensors  -> Buffers, FileIO          the safetensors file format
-//   TextData     -> Buffers, FileIO          corpus, vocabulary, tokenizer, synthetic tasks, batches
-//   Config       -> TextData, RNN, Yams      TrainingConfig, its keys and choice enums, YAML, flags, reference
-//   Optimizers   -> Buffers                  SGD, Adam, Adagrad, learning-rate schedules
-//   Checkpoints  -> Buffers, FileIO, Safetensors, TextData, Config, RNN
-//                                            checkpoint files, their metadata, the store
-//   Distributed  -> MPI, Buffers, BLAS       guarded collectives, watchdog, agreement, checksum, stop signal
-//   Reporting    -> TensorBoard, Distributed progress line, metrics, TensorBoard logging
-//   Training     -> all of the above but Plot   the loop and the data-parallel step
-//   Benchmarks   -> Training and its parts   `rnn-dist bench`
-//   Diagnostics  -> RNN, Buffers             gradient flow and spectra of a trained model
-//   rnn-dist     -> everything               the command line: the only place that prints or exits
+// The map: one module per concern. Each line names a module, then `->` and the only modules
+// it may import (ArchitectureTests reads every `import` under Sources/ and fails on any
+// import this map does not draw, and on an arrow no file uses).
+//
+//   CMPI                                   C shims over OpenMPI's handle macros (system library)
+//   CBLAS                                  OpenBLAS's CBLAS interface (system library)
+//   CAllocationCounter                     counts heap allocations (malloc interposer for bench)
+//   Buffers                                aligned, fixed-size numeric storage
+//   Clock                                  the monotonic clock
+//   RunErrors                              how a failure is classified (bad input, fault, preempted)
+//   FileIO                                 whole-file reads, atomic writes
+//   Plot                                   SVG line plots
+//   TensorBoard                            TensorBoard event files (TFRecord, CRC-32C, protobuf)
+//   MPI -> CMPI, Buffers                   communicator, collectives, ring allreduce, MPI errors
+//   BLAS -> CBLAS, Buffers, Clock          gemm on row-major buffers, thread count
+//   RNN -> BLAS, Buffers, Clock            the model: forward, BPTT, clipping, sampling, spectra
+//   Safetensors -> Buffers, FileIO         the safetensors format
+//   TextData -> Buffers, FileIO            corpus, vocabulary, tokenizer, synthetic tasks, batches
+//   Config -> RNN, TextData, Yams          TrainingConfig, its keys and choice enums, YAML, flags, the reference
+//   Optimizers -> Buffers                  SGD, Adam, Adagrad, learning-rate schedules
+//   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
+//   Distributed -> Buffers, Clock, MPI, RunErrors    guarded collectives, watchdog, agreement, checksum, stop signal
+//   Reporting -> Distributed, RunErrors, TensorBoard    progress line, metrics, TensorBoard logging
+//   Training -> Buffers, Checkpoints, Clock, Config, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData    the loop and the data-parallel step
+//   Benchmarks -> BLAS, Buffers, Clock, Config, Distributed, MPI, RNN, RunErrors, TextData, Training    `rnn-dist bench`
+//   Diagnostics -> Buffers, Checkpoints, RNN, TextData    gradient flow and spectra of a trained model
+//   mpi-selftest -> Buffers, MPI           exercises the MPI wrapper on real ranks (the MPI tests run it)
+//   rnn-dist -> ArgumentParser, BLAS, Benchmarks, CAllocationCounter, Checkpoints, Config, Diagnostics, Distributed, MPI, Plot, RNN, Reporting, RunErrors, TextData, Training    the command line: the only module that prints or exits
 let package = Package(
     name: "rnn-dist",
     platforms: [.macOS(.v13)],
@@ -34,60 +40,51 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CMPI",
-            pkgConfig: "ompi-c",
-            providers: [.apt(["libopenmpi-dev"])]
-        ),
-        .systemLibrary(
-            name: "CBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]
-        ),
-        .target(name: "Buffers"),
-        // Counts heap allocations process-wide for `rnn-dist bench` (linked into rnn-dist only).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CAllocationCounter"),
-        .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
-        .target(name: "BLAS", dependencies: ["CBLAS", "Buffers"]),
-        .target(name: "RNN", dependencies: ["BLAS", "Buffers"]),
-        .target(name: "Plot"),
-        .target(name: "TensorBoard"),
+        .target(name: "Buffers"),
+        .target(name: "Clock"),
         .target(name: "RunErrors"),
         .target(name: "FileIO"),
+        .target(name: "Plot"),
+        .target(name: "TensorBoard"),
+        .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
+        .target(name: "BLAS", dependencies: ["CBLAS", "Buffers", "Clock"]),
+        .target(name: "RNN", dependencies: ["BLAS", "Buffers", "Clock"]),
         .target(name: "Safetensors", dependencies: ["Buffers", "FileIO"]),
         .target(name: "TextData", dependencies: ["Buffers", "FileIO"]),
-        .target(name: "Config", dependencies: ["TextData", "RNN", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["RNN", "TextData", .product(name: "Yams", package: "Yams")]),
         .target(name: "Optimizers", dependencies: ["Buffers"]),
-        .target(name: "Checkpoints", dependencies: ["RunErrors", "Buffers", "FileIO", "Safetensors", "TextData", "Config", "RNN", "Optimizers"]),
-        .target(name: "Distributed", dependencies: ["RunErrors", "MPI", "Buffers", "BLAS"]),
-        .target(name: "Reporting", dependencies: ["RunErrors", "TensorBoard", "Distributed"]),
-        .target(
-            name: "Training",
-            dependencies: ["RunErrors", "MPI", "BLAS", "RNN", "Buffers", "FileIO", "TextData", "Config", "Optimizers",
-                           "Checkpoints", "Distributed", "Reporting"]
-        ),
-        .target(name: "Benchmarks", dependencies: ["RunErrors", "Training", "MPI", "BLAS", "RNN", "Buffers", "TextData",
-                                                   "Config", "Optimizers", "Distributed"]),
-        .target(name: "Diagnostics", dependencies: ["RNN", "Buffers", "TextData", "Checkpoints"]),
+        .target(name: "Checkpoints", dependencies: ["Buffers", "Config", "FileIO", "Optimizers", "RNN", "RunErrors",
+                                                    "Safetensors", "TextData"]),
+        .target(name: "Distributed", dependencies: ["Buffers", "Clock", "MPI", "RunErrors"]),
+        .target(name: "Reporting", dependencies: ["Distributed", "RunErrors", "TensorBoard"]),
+        .target(name: "Training", dependencies: ["Buffers", "Checkpoints", "Clock", "Config", "Distributed", "MPI",
+                                                 "Optimizers", "RNN", "Reporting", "RunErrors", "Safetensors", "TextData"]),
+        .target(name: "Benchmarks", dependencies: ["BLAS", "Buffers", "Clock", "Config", "Distributed", "MPI", "RNN",
+                                                   "RunErrors", "TextData", "Training"]),
+        .target(name: "Diagnostics", dependencies: ["Buffers", "Checkpoints", "RNN", "TextData"]),
+        .executableTarget(name: "mpi-selftest", dependencies: ["Buffers", "MPI"]),
         .executableTarget(
             name: "rnn-dist",
-            dependencies: ["Training", "MPI", "RNN", "BLAS", "Buffers", "CAllocationCounter", "Plot", "FileIO", "Safetensors",
-                           "TextData", "Config", "Optimizers", "Checkpoints", "Distributed", "Reporting", "RunErrors",
-                           "Benchmarks", "Diagnostics",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"), "BLAS", "Benchmarks",
+                           "CAllocationCounter", "Checkpoints", "Config", "Diagnostics", "Distributed", "MPI", "Plot",
+                           "RNN", "Reporting", "RunErrors", "TextData", "Training"]
         ),
-        // A small program that exercises the MPI wrapper; the MPI tests run it under mpirun.
-        .executableTarget(name: "mpi-selftest", dependencies: ["MPI"]),
-        // Runs real processes (mpirun, the rnn-dist binary) for the tests; not shipped.
+
+        // Tests. TestSupport runs real processes (mpirun, the rnn-dist binary); not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "MPI", "Buffers", "TestSupport", "FileIO",
-                                                         "Safetensors", "TextData", "Config", "Optimizers", "Checkpoints",
-                                                         "Distributed", "Reporting", "Benchmarks", "Diagnostics", "RunErrors"]),
+        .testTarget(name: "TrainingTests", dependencies: [
+            "Training", "RNN", "MPI", "Buffers", "TestSupport", "FileIO", "Safetensors", "TextData", "Config",
+            "Optimizers", "Checkpoints", "Distributed", "Reporting", "Benchmarks", "Diagnostics", "RunErrors",
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

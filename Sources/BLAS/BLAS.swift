@@ -1,4 +1,5 @@
 import Buffers
+import Clock
 import CBLAS
 #if canImport(Glibc)
 import Glibc
@@ -63,17 +64,10 @@ public enum BLAS {
         gemm(m: n, n: n, k: n, a: a, b: b, c: c) // warm-up: thread start, page faults
         var best = Double.infinity
         for _ in 0..<repeats {
-            let start = monotonicSeconds()
+            let start = MonotonicClock.seconds()
             gemm(m: n, n: n, k: n, a: a, b: b, c: c)
-            best = min(best, monotonicSeconds() - start)
+            best = min(best, MonotonicClock.seconds() - start)
         }
         return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
-    }
-
-    /// Monotonic wall clock in seconds.
-    public static func monotonicSeconds() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 }

@@ -26,8 +26,6 @@ where Self.RawSignificand: FixedWidthInteger {
     static func tanh(_ x: Self) -> Self
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
-    /// A short name for messages and file formats ("F32", "F64").
-    static var safetensorsDType: String { get }
 }
 
 extension Float: BLASScalar {
@@ -46,7 +44,6 @@ extension Float: BLASScalar {
     @inlinable public static func tanh(_ x: Float) -> Float { tanhf(x) }
     @inlinable public static func exp(_ x: Float) -> Float { expf(x) }
     @inlinable public static func log(_ x: Float) -> Float { logf(x) }
-    public static var safetensorsDType: String { "F32" }
 }
 
 extension Double: BLASScalar {
@@ -65,5 +62,4 @@ extension Double: BLASScalar {
     @inlinable public static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
     @inlinable public static func exp(_ x: Double) -> Double { Glibc.exp(x) }
     @inlinable public static func log(_ x: Double) -> Double { Glibc.log(x) }
-    public static var safetensorsDType: String { "F64" }
 }

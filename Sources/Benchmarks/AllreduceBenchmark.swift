@@ -1,4 +1,4 @@
-import BLAS
+import Clock
 import Buffers
 import Foundation
 import MPI
@@ -58,9 +58,9 @@ public struct AllreduceBenchmark {
             var times: [Double] = []
             for _ in 0..<repeats {
                 try world.barrier()
-                let start = BLAS.monotonicSeconds()
+                let start = MonotonicClock.seconds()
                 try world.allreduce(buffer, op: .sum)
-                times.append(BLAS.monotonicSeconds() - start)
+                times.append(MonotonicClock.seconds() - start)
             }
             // The collective ends when the slowest rank ends.
             var slowest = times.sorted()

@@ -1,3 +1,4 @@
+import Clock
 import BLAS
 import Buffers
 import Foundation
@@ -101,7 +102,7 @@ public struct TrainingBenchmark {
         try world.barrier()
         var phases = [0.0, 0.0, 0.0] // compute (forward+backward), allreduce, optimizer
         let allocationsBefore = allocationCount()
-        let start = BLAS.monotonicSeconds()
+        let start = MonotonicClock.seconds()
         for step in options.warmupSteps ..< options.warmupSteps + options.timedSteps {
             let result = try stepper.run(step: step, learningRate: 1e-3)
             phases[0] += result.computeSeconds
@@ -110,16 +111,16 @@ public struct TrainingBenchmark {
         }
         let allocations = Double(allocationCount() - allocationsBefore) / Double(options.timedSteps)
         try world.barrier()
-        let elapsed = try world.allreduce(BLAS.monotonicSeconds() - start, op: .max)
+        let elapsed = try world.allreduce(MonotonicClock.seconds() - start, op: .max)
 
         // The forward pass alone, on the same batches, to split compute into forward and backward.
-        let forwardStart = BLAS.monotonicSeconds()
+        let forwardStart = MonotonicClock.seconds()
         for step in 0..<options.timedSteps {
             let (batchSize, _) = batches.fill(step: step, inputs: stepper.inputs, targets: stepper.targets)
             _ = stepper.workspace.forward(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
                                           batchSize: batchSize, initialHidden: nil)
         }
-        let forward = BLAS.monotonicSeconds() - forwardStart
+        let forward = MonotonicClock.seconds() - forwardStart
 
         var perRank = [phases[0], phases[1], phases[2], forward]
         try world.allreduce(&perRank, op: .sum)

@@ -90,8 +90,9 @@ public struct ModelFile {
     }
 
     /// Reads a checkpoint, a checkpoint folder (its newest valid checkpoint) or a parameters
-    /// file. Every problem is `RunError.badInput` with a message naming the file.
-    public static func load(path: String) throws -> ModelFile {
+    /// file. Every problem is `RunError.badInput` with a message naming the file. `warning`
+    /// hears of corrupt checkpoints skipped in a folder.
+    public static func load(path: String, warning: (String) -> Void = { _ in }) throws -> ModelFile {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw RunError.badInput("model file not found: \(path)")
@@ -99,7 +100,7 @@ public struct ModelFile {
         if isDirectory.boolValue {
             let checkpoint: Checkpoint
             do {
-                checkpoint = try CheckpointStore.newestValid(at: path) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+                checkpoint = try CheckpointStore.newestValid(at: path, warn: warning)
             } catch {
                 throw RunError.badInput(String(describing: error))
             }

@@ -1,3 +1,4 @@
+import Clock
 import Foundation
 import MPI
 import Synchronization
@@ -15,6 +16,24 @@ public final class CollectiveWatchdog: @unchecked Sendable {
     private let labelIndex = Atomic<Int>(0)
     private let labels: Mutex<[String]> = Mutex([])
     private var thread: Thread?
+
+    /// What the watchdog does with what it finds. The executable installs them once at start
+    /// (as swift-log's LoggingSystem.bootstrap does); this module only composes the messages.
+    public struct Actions: Sendable {
+        /// Ends the whole job after saying `message` (e.g. print it, then MPI_Abort).
+        public var abortJob: @Sendable (_ world: Communicator, _ message: String) -> Never
+
+        public init(abortJob: @escaping @Sendable (Communicator, String) -> Never) {
+            self.abortJob = abortJob
+        }
+    }
+
+    private static let actions = Mutex(Actions(abortJob: { world, _ in world.abort(code: 1) }))
+
+    /// Installs the actions (before any watchdog starts).
+    public static func bootstrap(_ actions: Actions) {
+        self.actions.withLock { $0 = actions }
+    }
 
     public init(world: Communicator, timeoutSeconds: Double) {
         self.world = world
@@ -39,7 +58,7 @@ public final class CollectiveWatchdog: @unchecked Sendable {
         }
         labelIndex.store(index, ordering: .relaxed)
         self.step.store(step, ordering: .relaxed)
-        startedAt.store(Self.now().bitPattern, ordering: .releasing)
+        startedAt.store(MonotonicClock.seconds().bitPattern, ordering: .releasing)
         defer { startedAt.store(0, ordering: .releasing) }
         return try body()
     }
@@ -50,20 +69,13 @@ public final class CollectiveWatchdog: @unchecked Sendable {
             Thread.sleep(forTimeInterval: interval)
             let bits = startedAt.load(ordering: .acquiring)
             guard bits != 0 else { continue }
-            let waited = Self.now() - Double(bitPattern: bits)
+            let waited = MonotonicClock.seconds() - Double(bitPattern: bits)
             // Ranks fire a little apart (rank 0 first) so that one clear message leads.
             guard waited > timeoutSeconds + 0.25 * Double(world.rank % 8) else { continue }
             let label = labels.withLock { $0[labelIndex.load(ordering: .relaxed)] }
-            let message = "rnn-dist: rank \(world.rank): \(label) at step \(step.load(ordering: .relaxed)) has not completed after "
-                + "\(Int(waited)) s (collective-timeout \(Int(timeoutSeconds)) s): another rank is stalled or dead; aborting the job\n"
-            FileHandle.standardError.write(Data(message.utf8))
-            world.abort(code: 2)
+            let message = "rank \(world.rank): \(label) at step \(step.load(ordering: .relaxed)) has not completed after "
+                + "\(Int(waited)) s (collective-timeout \(Int(timeoutSeconds)) s): another rank is stalled or dead; aborting the job"
+            Self.actions.withLock { $0 }.abortJob(world, message)
         }
-    }
-
-    private static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 }

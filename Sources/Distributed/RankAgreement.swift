@@ -4,36 +4,30 @@ import RunErrors
 /// Makes every rank agree on whether a step that can fail locally (reading a corpus, an init
 /// file, a checkpoint, writing a checkpoint) succeeded everywhere, so that no rank runs ahead
 /// into a collective that the others will never join. The lowest failing rank's message
-/// reaches rank 0, which reports it; the others exit with the same code, silently.
+/// reaches rank 0, which throws it; the others throw `RunError.peerFailed` of the same kind.
 public enum RankAgreement {
     /// The same, on a bare communicator (for subcommands that do not train).
-    public static func agree(_ world: Communicator, _ body: () throws -> Void) throws {
+    public static func agree<Value>(_ world: Communicator, _ body: () throws -> Value) throws -> Value {
         let collectives = Collectives(world: world, watchdog: CollectiveWatchdog(world: world, timeoutSeconds: 0),
                                       checkFingerprints: false)
-        try agree(collectives, "agreement", body)
+        return try agree(collectives, "agreement", body)
     }
 
-    package static func agree(_ collectives: Collectives, _ label: String, step: Int = 0, _ body: () throws -> Void) throws {
-        var localError: RunError?
-        do { try body() } catch { localError = RunError.from(error) }
+    /// Runs `body` on this rank and returns its value once every rank's `body` succeeded.
+    package static func agree<Value>(_ collectives: Collectives, _ label: String, step: Int = 0,
+                                     _ body: () throws -> Value) throws -> Value {
+        let outcome = Result { try body() }.mapError(RunError.from)
         let world = collectives.world
-        guard world.size > 1 else {
-            if let localError { throw localError }
-            return
-        }
+        guard world.size > 1 else { return try outcome.get() }
+        let localError: RunError? = if case .failure(let error) = outcome { error } else { nil }
         let firstFailingRank = try collectives.allreduce(localError == nil ? world.size : world.rank, op: .min,
                                                          label: label, step: step)
-        guard firstFailingRank < world.size else { return }
-        let code = try collectives.allreduce(Int(localError?.exitCode ?? 0), op: .max, label: label, step: step)
+        guard firstFailingRank < world.size else { return try outcome.get() }
+        let kindValue = try collectives.allreduce(localError?.kind.rawValue ?? 0, op: .max, label: label, step: step)
+        let kind = RunError.Kind(rawValue: kindValue) ?? .badInput
         let message = try world.broadcast(string: localError.map { String(describing: $0) } ?? "", root: firstFailingRank)
-        if world.isRoot {
-            let origin = firstFailingRank == 0 ? "" : " (on rank \(firstFailingRank))"
-            switch code {
-            case 2: throw RunError.fault(message + origin)
-            case 3: throw RunError.preempted(message + origin)
-            default: throw RunError.badInput(message + origin)
-            }
-        }
-        throw RunError.peerFailed(code: Int32(code))
+        guard world.isRoot else { throw RunError.peerFailed(kind) }
+        let origin = firstFailingRank == 0 ? "" : " (on rank \(firstFailingRank))"
+        throw RunError(kind, message + origin)
     }
 }

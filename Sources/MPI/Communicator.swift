@@ -16,25 +16,31 @@ public struct Communicator {
     public var maxElementsPerCall: Int = Int(Int32.max)
 
     /// MPI_COMM_WORLD, with errors returned to the caller instead of aborting the job.
-    public static let world: Communicator = {
-        _ = MPIRuntime.initialized
-        let comm = cmpi_comm_world()!
-        var rank: Int32 = 0
-        var size: Int32 = 1
-        // Failures here are not recoverable: nothing has run yet.
-        if MPI_Comm_set_errhandler(comm, cmpi_errors_return()) != cmpi_success()
-            || MPI_Comm_rank(comm, &rank) != cmpi_success()
-            || MPI_Comm_size(comm, &size) != cmpi_success() {
-            fputs("rnn-dist: cannot query MPI_COMM_WORLD\n", stderr)
-            exit(2)
+    /// The first use initializes MPI; a failure there is thrown (to every later caller too).
+    public static var world: Communicator {
+        get throws { try worldResult.get() }
+    }
+
+    private static let worldResult: Result<Communicator, MPIError> = {
+        do {
+            try MPIRuntime.initialized.get()
+            let comm = cmpi_comm_world()!
+            var rank: Int32 = 0
+            var size: Int32 = 1
+            try MPIError.check(MPI_Comm_set_errhandler(comm, cmpi_errors_return()), "MPI_Comm_set_errhandler")
+            try MPIError.check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank")
+            try MPIError.check(MPI_Comm_size(comm, &size), "MPI_Comm_size")
+            return .success(Communicator(handle: comm, rank: Int(rank), size: Int(size)))
+        } catch let error as MPIError {
+            return .failure(error)
+        } catch {
+            fatalError("only MPI calls throw here: \(error)")
         }
-        return Communicator(handle: comm, rank: Int(rank), size: Int(size))
     }()
 
-    /// Seconds since an arbitrary origin (MPI_Wtime).
+    /// Seconds since an arbitrary origin (MPI_Wtime); valid once `world` has been obtained.
     public static func wallTime() -> Double {
-        _ = MPIRuntime.initialized
-        return MPI_Wtime()
+        MPI_Wtime()
     }
 
     public var isRoot: Bool { rank == 0 }
@@ -47,7 +53,7 @@ public struct Communicator {
     public func abort(code: Int32) -> Never {
         MPIRuntime.aborted = true
         MPI_Abort(handle, code)
-        exit(code) // MPI_Abort should not return; make sure this process ends regardless.
+        fatalError("MPI_Abort(\(code)) returned") // it never does: the runtime kills every process
     }
 
     // MARK: allreduce

@@ -1,3 +1,4 @@
+import Clock
 import BLAS
 import Buffers
 
@@ -31,9 +32,9 @@ public enum KernelBenchmark {
                                           tokenCountForMean: tokenCount, gradients: gradients)
         }
         for _ in 0..<warmupSteps { step() }
-        let start = BLAS.monotonicSeconds()
+        let start = MonotonicClock.seconds()
         for _ in 0..<timedSteps { step() }
-        let seconds = (BLAS.monotonicSeconds() - start) / Double(timedSteps)
+        let seconds = (MonotonicClock.seconds() - start) / Double(timedSteps)
 
         let H = Double(shape.hiddenSize), Vd = Double(shape.vocabularySize)
         let flopsPerToken = 6 * H * H + 6 * H * Vd

@@ -3,18 +3,20 @@ import Foundation
 import Glibc
 #endif
 
-/// One status line redrawn in place on a terminal (rank 0's live progress): each `update`
-/// returns the cursor to column 0, writes the text cut to the terminal's width, and clears
-/// the rest of the line. `printAbove` puts an ordinary line above it; `finish` ends it with
-/// a newline. Only for a terminal: in a batch log use plain lines instead.
-public final class LiveStatusLine {
-    private let output: UnsafeMutablePointer<FILE>
+/// One status line redrawn in place on a terminal (rank 0's live progress), as the text to
+/// write: each `update` returns the cursor to column 0, writes the text cut to the terminal's
+/// width, and clears the rest of the line. `printAbove` puts an ordinary line above it;
+/// `finish` ends it with a newline. It only composes text: whoever owns the terminal writes it
+/// (the executable's progress output), so this module never prints.
+public struct LiveStatusLine {
     private let fixedWidth: Int?
+    private let descriptor: Int32
     private var current: String?
 
-    /// `width` nil: the terminal's width, asked again at every update (it follows resizes).
-    public init(output: UnsafeMutablePointer<FILE> = stdout, width: Int? = nil) {
-        self.output = output
+    /// `width` nil: the width of the terminal on `descriptor`, asked again at every update
+    /// (it follows resizes).
+    public init(descriptor: Int32 = 1, width: Int? = nil) {
+        self.descriptor = descriptor
         self.fixedWidth = width
     }
 
@@ -52,28 +54,24 @@ public final class LiveStatusLine {
         return "\r" + shown + "\u{1B}[K"
     }
 
-    /// Redraws the line with `text`.
-    public func update(_ text: String) {
+    /// The text that redraws the line with `text`.
+    public mutating func update(_ text: String) -> String {
         current = text
-        write(Self.render(text, width: fixedWidth ?? Self.terminalWidth(descriptor: fileno(output))))
+        return Self.render(text, width: fixedWidth ?? Self.terminalWidth(descriptor: descriptor))
     }
 
-    /// Prints `line` as an ordinary line above the status line, which is then redrawn.
-    public func printAbove(_ line: String) {
-        if current != nil { write("\r\u{1B}[K") }
-        write(line + "\n")
-        if let current { update(current) }
+    /// The text that prints `line` as an ordinary line above the status line, then redraws it.
+    public mutating func printAbove(_ line: String) -> String {
+        var text = current == nil ? "" : "\r\u{1B}[K"
+        text += line + "\n"
+        if let current { text += update(current) }
+        return text
     }
 
-    /// Ends the live line with a newline (once; nothing if nothing was drawn).
-    public func finish() {
-        guard current != nil else { return }
+    /// The text that ends the live line with a newline (once; nothing if nothing was drawn).
+    public mutating func finish() -> String {
+        guard current != nil else { return "" }
         current = nil
-        write("\n")
-    }
-
-    private func write(_ text: String) {
-        fputs(text, output)
-        fflush(output)
+        return "\n"
     }
 }

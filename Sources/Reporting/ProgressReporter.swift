@@ -44,21 +44,38 @@ package struct IntervalReport {
     }
 }
 
-/// Rank 0's progress (DESIGN §9): a live status line on a terminal, a plain line per log
-/// step in a batch log, the metrics file and the TensorBoard event file.
+/// Where rank 0's progress goes. The executable decides how it is shown (a live status line
+/// on a terminal, plain lines in a batch log); the libraries only compose the text.
+public protocol ProgressOutput: AnyObject {
+    /// True when `status` redraws one line in place (a terminal): a line worth keeping, such
+    /// as one with a validation figure, is then also written above it with `line`.
+    var redrawsInPlace: Bool { get }
+    /// A line of its own.
+    func line(_ text: String)
+    /// The progress line of the latest log step.
+    func status(_ text: String)
+    /// Something the user should know that is not an error (shown even with --quiet).
+    func warning(_ text: String)
+    /// Ends the status line before the final summary.
+    func finish()
+}
+
+/// Rank 0's progress (DESIGN §9): the progress line for the output the executable passed in,
+/// the metrics file and the TensorBoard event file. Other ranks have no output.
 package final class ProgressReporter {
+    private let output: ProgressOutput?
     private let quiet: Bool
     private let entropyFloor: Double?
     private let metrics: MetricsWriter?
     private let tensorBoard: TensorBoardLogger?
-    private let liveLine: LiveStatusLine?
 
-    package init(quiet: Bool, entropyFloor: Double?, metricsPath: String?, appendMetrics: Bool = false, tensorBoardDirectory: String?) throws {
+    package init(output: ProgressOutput?, quiet: Bool, entropyFloor: Double?, metricsPath: String?, appendMetrics: Bool = false,
+                 tensorBoardDirectory: String?) throws {
+        self.output = output
         self.quiet = quiet
         self.entropyFloor = entropyFloor
         metrics = try metricsPath.map { try MetricsWriter(path: $0, append: appendMetrics) }
         tensorBoard = try tensorBoardDirectory.map { try TensorBoardLogger(directory: $0) }
-        liveLine = !quiet && LiveStatusLine.shouldUseLiveLine ? LiveStatusLine() : nil
     }
 
     package var tensorBoardPath: String? { tensorBoard?.path }
@@ -66,13 +83,17 @@ package final class ProgressReporter {
     /// A line of its own (above the live status line on a terminal).
     package func say(_ text: String) {
         guard !quiet else { return }
-        if let liveLine { liveLine.printAbove(text) } else { print(text) }
-        fflush(stdout)
+        output?.line(text)
+    }
+
+    /// A warning: shown even when quiet.
+    package func warn(_ text: String) {
+        output?.warning(text)
     }
 
     /// Ends the live status line before the final summary.
     package func finish() {
-        liveLine?.finish()
+        output?.finish()
         try? tensorBoard?.close()
     }
 
@@ -89,15 +110,12 @@ package final class ProgressReporter {
             scalars["step"] = nil
             try tensorBoard.log(scalars, step: interval.step)
         }
-        guard !quiet else { return }
+        guard !quiet, let output else { return }
         let line = progressLine(interval)
-        if let liveLine {
-            liveLine.update(line)
-            if let validation = interval.validationLoss { liveLine.printAbove(line + "  (validation \(format(validation, 4)))") }
-        } else {
-            print(line)
+        output.status(line)
+        if output.redrawsInPlace, let validation = interval.validationLoss {
+            output.line(line + "  (validation \(format(validation, 4)))")
         }
-        fflush(stdout)
     }
 
     private func progressLine(_ interval: IntervalReport) -> String {

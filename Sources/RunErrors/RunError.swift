@@ -1,27 +1,44 @@
-/// Why a run ended early, with the exit code DESIGN §9 gives it.
+/// Why a run ended early, classified as DESIGN §9's exit codes need it. Libraries only
+/// classify; the executable maps each kind to its exit code (rnn-dist/ExitStatus.swift).
 public enum RunError: Error, CustomStringConvertible {
-    /// Bad configuration, corpus, init file or checkpoint: exit 1.
+    /// Bad configuration, corpus, init file or checkpoint.
     case badInput(String)
-    /// Something failed while running (I/O, a lost or stalled rank, non-finite values): exit 2.
+    /// Something failed while running (I/O, a lost or stalled rank, non-finite values).
     case fault(String)
-    /// Stopped by SIGTERM/SIGUSR1 after writing a checkpoint: exit 3.
+    /// Stopped by SIGTERM/SIGUSR1 after writing a checkpoint.
     case preempted(String)
-    /// Another rank failed and rank 0 reports it; this rank only exits with the same code.
-    case peerFailed(code: Int32)
+    /// Another rank failed with this kind of error; rank 0 reports it, this rank only ends
+    /// the same way.
+    case peerFailed(Kind)
 
-    public var exitCode: Int32 {
+    /// The classification alone. Ordered by precedence: when ranks fail differently, the
+    /// job ends as the highest kind says (a preemption outranks a fault, a fault bad input).
+    public enum Kind: Int, Comparable, Sendable, CaseIterable {
+        case badInput, fault, preempted
+        public static func < (a: Kind, b: Kind) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    public var kind: Kind {
         switch self {
-        case .badInput: return 1
-        case .fault: return 2
-        case .preempted: return 3
-        case .peerFailed(let code): return code
+        case .badInput: return .badInput
+        case .fault: return .fault
+        case .preempted: return .preempted
+        case .peerFailed(let kind): return kind
+        }
+    }
+
+    public init(_ kind: Kind, _ message: String) {
+        switch kind {
+        case .badInput: self = .badInput(message)
+        case .fault: self = .fault(message)
+        case .preempted: self = .preempted(message)
         }
     }
 
     public var description: String {
         switch self {
         case .badInput(let message), .fault(let message), .preempted(let message): return message
-        case .peerFailed(let code): return "another rank failed (exit \(code))"
+        case .peerFailed(let kind): return "another rank failed (\(kind))"
         }
     }
 

@@ -1,4 +1,4 @@
-import BLAS
+import Clock
 import Buffers
 import RNN
 import Optimizers
@@ -50,9 +50,11 @@ package final class DataParallelStep {
         hiddenIsCarried = true
     }
 
-    /// Runs step `step` (0-based). `beforeAllreduce` lets tests corrupt the gradient on purpose.
-    package func run(step: Int, learningRate: Double, beforeAllreduce: ((Buffer<Float>) throws -> Void)? = nil) throws -> Result {
-        let computeStart = BLAS.monotonicSeconds()
+    /// Runs step `step` (0-based): sample → forward/backward → allreduce → clip → optimizer step.
+    /// `beforeAllreduce` sees this rank's gradient (the run's hooks; a non-escaping closure, so
+    /// the call allocates nothing).
+    package func run(step: Int, learningRate: Double, beforeAllreduce: (Buffer<Float>) throws -> Void = { _ in }) throws -> Result {
+        let computeStart = MonotonicClock.seconds()
         let (batchSize, resetsHidden) = batches.fill(step: step, inputs: inputs, targets: targets)
         let initialHidden = resetsHidden || !hiddenIsCarried ? nil : carriedHidden
         let lossSum = workspace.forwardBackward(
@@ -63,17 +65,17 @@ package final class DataParallelStep {
             carriedHidden.baseAddress.update(from: workspace.finalHidden.baseAddress, count: batchSize * workspace.shape.hiddenSize)
             hiddenIsCarried = true
         }
-        try beforeAllreduce?(gradients)
-        let computeSeconds = BLAS.monotonicSeconds() - computeStart
+        try beforeAllreduce(gradients)
+        let computeSeconds = MonotonicClock.seconds() - computeStart
 
         let localFraction = Double(batchSize * batches.sequenceLength) / Double(globalTokens)
         let (outcome, allreduceSeconds) = try synchronizer.synchronize(gradients, localTokenFraction: localFraction, step: step + 1)
 
-        let optimizerStart = BLAS.monotonicSeconds()
+        let optimizerStart = MonotonicClock.seconds()
         if case .apply = outcome {
             optimizer.step(parameters: parameters, gradients: gradients, learningRate: Float(learningRate))
         }
         return Result(lossSum: lossSum, batchSize: batchSize, outcome: outcome, computeSeconds: computeSeconds,
-                      allreduceSeconds: allreduceSeconds, optimizerSeconds: BLAS.monotonicSeconds() - optimizerStart)
+                      allreduceSeconds: allreduceSeconds, optimizerSeconds: MonotonicClock.seconds() - optimizerStart)
     }
 }

@@ -1,4 +1,4 @@
-import BLAS
+import Clock
 import Buffers
 import MPI
 import RNN
@@ -39,9 +39,9 @@ package struct GradientSynchronizer {
             case .none: break
             }
         }
-        let start = BLAS.monotonicSeconds()
+        let start = MonotonicClock.seconds()
         if collectives.size > 1 { try collectives.sum(gradients, ring: ring, label: "gradient allreduce", step: step) }
-        let allreduceSeconds = BLAS.monotonicSeconds() - start
+        let allreduceSeconds = MonotonicClock.seconds() - start
 
         let norm: Double
         var clipped = false

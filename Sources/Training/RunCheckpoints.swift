@@ -31,66 +31,94 @@ package struct RunCheckpoints {
         self.collectives = collectives
     }
 
+    /// Where a run starts, as rank 0 read it from a checkpoint (or zero for a fresh run), then
+    /// broadcast so that every rank continues identically.
+    private struct StartingPoint {
+        var step = 0
+        var optimizerSteps = 0
+        var clippedSteps = 0
+        var skippedSteps = 0
+        var carriesHidden = false
+        var bestValidationLoss = Double.infinity
+        var path: String?
+
+        /// Rank 0's values on every rank (the path stays on rank 0, which alone reports it).
+        mutating func broadcast(_ world: Communicator) throws {
+            var counts = [step, optimizerSteps, clippedSteps, skippedSteps, carriesHidden ? 1 : 0]
+            var loss = [bestValidationLoss]
+            try world.broadcast(&counts, root: 0)
+            try world.broadcast(&loss, root: 0)
+            (step, optimizerSteps, clippedSteps, skippedSteps, carriesHidden) = (counts[0], counts[1], counts[2], counts[3], counts[4] == 1)
+            bestValidationLoss = loss[0]
+        }
+    }
+
     /// Fresh parameters (rank 0 initializes or loads `init`) or a checkpoint (`resume`),
     /// broadcast from rank 0 so that every rank starts identical. Returns the first step.
     func initialize(parameters: Buffer<Float>, optimizer: Optimizer, stepper: DataParallelStep,
                     summary: inout TrainingSummary, progress: ProgressReporter) throws -> Int {
-        var counters = [0, 0, 0, 0, 0] // first step, optimizer steps, clipped, skipped, has carried hidden
-        var bestLoss = [Double.infinity]
         let globalHidden = Buffer<Float>(count: data.globalBatch * layout.shape.hiddenSize, repeating: 0)
-        var resumedFrom: String?
-        try RankAgreement.agree(collectives, "initial state") {
-            guard world.isRoot else { return }
+        var start = try RankAgreement.agree(collectives, "initial state") { () -> StartingPoint in
+            guard world.isRoot else { return StartingPoint() }
             if let resume = config.resume {
-                let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in fputs(warning + "\n", stderr) }
-                try checkpoint.verifyCompatible(shape: layout.shape, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
-                try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
-                let metadata = checkpoint.metadata
-                counters = [metadata.step, metadata.optimizerStepCount, metadata.clippedSteps, metadata.skippedSteps, 0]
-                bestLoss = [metadata.bestValidationLoss ?? .infinity]
-                if let hidden = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == .truncated {
-                    guard hidden.shape == [data.globalBatch, layout.shape.hiddenSize] else {
-                        throw CheckpointError.mismatch(path: checkpoint.path, what: "the carried hidden state (streams x H)",
-                                                       checkpoint: "\(hidden.shape)", config: "[\(data.globalBatch), \(layout.shape.hiddenSize)]")
-                    }
-                    globalHidden.copy(from: try hidden.floats())
-                    counters[4] = 1
-                }
-                resumedFrom = checkpoint.path
-                var note = "resumed from \(checkpoint.path) at step \(metadata.step)"
-                if metadata.globalBatch != data.globalBatch {
-                    note += " (warning: its global batch was \(metadata.globalBatch), now \(data.globalBatch): the trajectory changes)"
-                }
-                progress.say(note)
-            } else if let path = config.initFile {
+                return try restore(from: resume, parameters: parameters, optimizer: optimizer, hidden: globalHidden, progress: progress)
+            }
+            if let path = config.initFile {
                 try ParameterFile.load(path: path, layout: layout, into: parameters)
             } else {
                 ParameterInitializer.initialize(parameters, layout: layout,
                                                 scheme: config.initScheme,
                                                 seed: UInt64(config.seed))
             }
+            return StartingPoint()
         }
-        try world.broadcast(&counters, root: 0)
-        try world.broadcast(&bestLoss, root: 0)
-        try collectives.broadcast(parameters, root: 0, label: "parameter broadcast", step: counters[0])
+        try start.broadcast(world)
+        try collectives.broadcast(parameters, root: 0, label: "parameter broadcast", step: start.step)
         for state in optimizer.stateTensors {
-            try collectives.broadcast(state.buffer, root: 0, label: "optimizer state broadcast", step: counters[0])
+            try collectives.broadcast(state.buffer, root: 0, label: "optimizer state broadcast", step: start.step)
         }
-        optimizer.stepCount = counters[1]
-        if counters[4] == 1, let streams = data.batches as? StreamBatches {
-            try collectives.broadcast(globalHidden, root: 0, label: "hidden state broadcast", step: counters[0])
+        optimizer.stepCount = start.optimizerSteps
+        if start.carriesHidden, let streams = data.batches as? StreamBatches {
+            try collectives.broadcast(globalHidden, root: 0, label: "hidden state broadcast", step: start.step)
             let hidden = layout.shape.hiddenSize
             stepper.restoreCarriedHidden(globalHidden.toArray(range: streams.streams.lowerBound * hidden ..< streams.streams.upperBound * hidden))
         }
         if config.resume != nil {
-            summary.resumedFromStep = counters[0]
-            summary.resumedFromPath = resumedFrom
-            summary.clippedSteps = counters[2]
-            summary.skippedSteps = counters[3]
-            summary.bestValidationLoss = bestLoss[0].isFinite ? bestLoss[0] : nil
+            summary.resumedFromStep = start.step
+            summary.resumedFromPath = start.path
+            summary.clippedSteps = start.clippedSteps
+            summary.skippedSteps = start.skippedSteps
+            summary.bestValidationLoss = start.bestValidationLoss.isFinite ? start.bestValidationLoss : nil
         }
-        summary.steps = counters[0]
-        return counters[0]
+        summary.steps = start.step
+        return start.step
+    }
+
+    /// Rank 0: the newest valid checkpoint at `resume` into the parameters, the optimizer state
+    /// and (truncated BPTT) the carried hidden state of every stream.
+    private func restore(from resume: String, parameters: Buffer<Float>, optimizer: Optimizer, hidden: Buffer<Float>,
+                         progress: ProgressReporter) throws -> StartingPoint {
+        let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in progress.warn(warning) }
+        try checkpoint.verifyCompatible(shape: layout.shape, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
+        try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
+        let metadata = checkpoint.metadata
+        var start = StartingPoint(step: metadata.step, optimizerSteps: metadata.optimizerStepCount,
+                                  clippedSteps: metadata.clippedSteps, skippedSteps: metadata.skippedSteps,
+                                  bestValidationLoss: metadata.bestValidationLoss ?? .infinity, path: checkpoint.path)
+        if let carried = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == .truncated {
+            guard carried.shape == [data.globalBatch, layout.shape.hiddenSize] else {
+                throw CheckpointError.mismatch(path: checkpoint.path, what: "the carried hidden state (streams x H)",
+                                               checkpoint: "\(carried.shape)", config: "[\(data.globalBatch), \(layout.shape.hiddenSize)]")
+            }
+            hidden.copy(from: try carried.floats())
+            start.carriesHidden = true
+        }
+        var note = "resumed from \(checkpoint.path) at step \(metadata.step)"
+        if metadata.globalBatch != data.globalBatch {
+            note += " (warning: its global batch was \(metadata.globalBatch), now \(data.globalBatch): the trajectory changes)"
+        }
+        progress.say(note)
+        return start
     }
 
     /// Writes the checkpoint of `step` (rank 0), all ranks agreeing on the outcome.
@@ -106,17 +134,15 @@ package struct RunCheckpoints {
         metadata.skippedSteps = summary.skippedSteps
         metadata.bestValidationLoss = summary.bestValidationLoss
         if let streams = data.batches as? StreamBatches { metadata.streamCursor = streams.chunk(ofStep: step) }
-        var written: String?
-        try RankAgreement.agree(collectives, "checkpoint write", step: step) {
-            guard world.isRoot else { return }
+        summary.lastCheckpoint = try RankAgreement.agree(collectives, "checkpoint write", step: step) { () -> String? in
+            guard world.isRoot else { return nil }
             var file = Checkpoint.make(metadata: metadata, parameters: parameters, layout: layout, optimizer: optimizer)
             if let carried {
                 file.tensors[Self.hiddenTensor] = SafetensorsTensor(floats: carried, shape: [data.globalBatch, layout.shape.hiddenSize])
                 file.metadata["data_checksum"] = file.dataChecksum()
             }
-            written = try store.write(file, step: step)
+            return try store.write(file, step: step)
         }
-        summary.lastCheckpoint = written
     }
 
     /// The parameters with the best validation loss so far, as `best.safetensors` beside the checkpoints.

@@ -7,7 +7,13 @@ import MPI
 import Glibc
 #endif
 
-let world = Communicator.world
+let world: Communicator
+do {
+    world = try Communicator.world
+} catch {
+    print("rank ? check init FAILED: \(error)")
+    exit(1)
+}
 let rank = world.rank
 let size = world.size
 var failures = 0

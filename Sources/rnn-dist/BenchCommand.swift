@@ -39,9 +39,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if kernel { return try runKernel() }
-        let world = Communicator.world
         BLAS.threadCount = 1
-        try ExitReporter.run(world: world) {
+        ExitReporter.run { world in
             if allreduce {
                 let report = try AllreduceBenchmark(world: world).run()
                 guard world.isRoot else { return }

@@ -27,26 +27,22 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print JSON (rank 0).") var json = false
 
     func run() throws {
-        let world = Communicator.world
-        try ExitReporter.run(world: world) {
-            var model: ModelFile?
-            var corpus: Corpus?
-            var sequenceLength = 0
+        ExitReporter.run { world in
             // Every rank reads the files; a failure anywhere is reported once, by rank 0.
-            try RankAgreement.agree(world) {
-                let loaded = try ModelFile.load(path: checkpoint)
-                let config = loaded.config
+            let (model, corpus, sequenceLength) = try RankAgreement.agree(world) { () -> (ModelFile, Corpus, Int) in
+                let model = try ModelFile.load(path: checkpoint, warning: Warnings.print)
+                let config = model.config
                 guard let spec = data ?? config?.data else {
                     throw RunError.badInput("\(checkpoint) records no training data: give --data")
                 }
-                sequenceLength = seqLen ?? config?.evalSeqLen ?? config?.seqLen ?? 64
+                let sequenceLength = seqLen ?? config?.evalSeqLen ?? config?.seqLen ?? 64
                 guard sequenceLength >= 1 else { throw RunError.badInput("--seq-len must be at least 1, got \(sequenceLength)") }
                 let fraction = validationFraction ?? config?.validationFraction ?? 0.1
-                corpus = try CorpusSource.load(spec: spec, tokenizer: loaded.vocabulary.tokenizer,
-                                               validationFraction: fraction, vocabulary: loaded.vocabulary)
-                model = loaded
+                let corpus = try CorpusSource.load(spec: spec, tokenizer: model.vocabulary.tokenizer,
+                                                   validationFraction: fraction, vocabulary: model.vocabulary)
+                return (model, corpus, sequenceLength)
             }
-            let result = try Evaluator.evaluate(model: model!, corpus: corpus!, sequenceLength: sequenceLength, world: world)
+            let result = try Evaluator.evaluate(model: model, corpus: corpus, sequenceLength: sequenceLength, world: world)
             guard world.isRoot else { return }
             if json {
                 let record: [String: Any] = ["loss": result.meanLoss, "bits_per_token": result.bitsPerToken,
@@ -54,7 +50,7 @@ struct EvalCommand: ParsableCommand {
                                              "seq_len": sequenceLength]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
             } else {
-                print("validation of \(model!.path) on \(corpus!.name): \(result.tokens) tokens, T=\(sequenceLength), \(world.size) rank\(world.size == 1 ? "" : "s")")
+                print("validation of \(model.path) on \(corpus.name): \(result.tokens) tokens, T=\(sequenceLength), \(world.size) rank\(world.size == 1 ? "" : "s")")
                 print(String(format: "loss %.6f nats/token, %.4f bits/token, perplexity %.4f", result.meanLoss, result.bitsPerToken, result.perplexity))
             }
         }

@@ -1,23 +1,31 @@
+import Foundation
 import MPI
-import Training
+import RunErrors
 #if canImport(Glibc)
 import Glibc
-import RunErrors
 #endif
 
-/// Turns a failed run into DESIGN §9's exit codes with one message, from rank 0.
+/// Runs an MPI subcommand and turns a failure into DESIGN §9's exit codes with one message,
+/// from rank 0.
 ///
 /// Training's errors are symmetric: every rank reaches the same verdict (RankAgreement, or a
 /// decision taken on allreduced values), so each rank can exit on its own and rank 0 alone
 /// speaks. An MPI error is not: it may strike one rank while the others wait in a
 /// collective, so it aborts the whole job.
 enum ExitReporter {
-    static func run(world: Communicator, _ body: () throws -> Void) throws {
+    static func run(_ body: (Communicator) throws -> Void) {
+        Bootstrap.installActions()
+        let world: Communicator
         do {
-            try body()
+            world = try Communicator.world
+        } catch {
+            fail("cannot start MPI: \(error)", code: ExitStatus.code(for: error))
+        }
+        do {
+            try body(world)
         } catch let error as MPIError {
             fputs("rnn-dist: rank \(world.rank): \(error.description); aborting the job\n", stderr)
-            world.abort(code: 2)
+            world.abort(code: ExitStatus.code(for: error))
         } catch {
             let runError = RunError.from(error)
             var isPeerFailure = false
@@ -26,7 +34,14 @@ enum ExitReporter {
                 fputs("rnn-dist: \(runError.description)\n", stderr)
             }
             fflush(stdout)
-            exit(runError.exitCode)
+            exit(ExitStatus.code(for: runError.kind))
         }
+    }
+
+    /// One line on standard error and the exit code.
+    static func fail(_ message: String, code: Int32) -> Never {
+        fflush(stdout)
+        FileHandle.standardError.write(Data("rnn-dist: \(message)\n".utf8))
+        exit(code)
     }
 }

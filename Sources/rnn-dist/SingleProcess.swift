@@ -21,10 +21,7 @@ enum SingleProcess {
         do {
             try body()
         } catch {
-            let runError = RunError.from(error)
-            fflush(stdout)
-            FileHandle.standardError.write(Data("rnn-dist: \(runError.description)\n".utf8))
-            exit(runError.exitCode)
+            ExitReporter.fail(RunError.from(error).description, code: ExitStatus.code(for: error))
         }
     }
 }

@@ -1,9 +1,9 @@
 import ArgumentParser
 import BLAS
-import MPI
-import Training
 import Config
 import Distributed
+import MPI
+import Training
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,26 +16,19 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "YAML config file (see configs/).") var config: String?
     @OptionGroup var flags: TrainFlags
-    @Option(name: .customLong("debug-perturb-rank"), help: .hidden) var debugPerturbRank: Int?
-    @Option(name: .customLong("debug-trace-shards"), help: .hidden) var debugTraceShards: String?
-    @Option(name: .customLong("debug-pid-dir"), help: .hidden) var debugPidDirectory: String?
-    @Option(name: .customLong("debug-nan-at-step"), help: .hidden) var debugNanAtStep: Int?
-    @Option(name: .customLong("debug-step-delay"), help: .hidden) var debugStepDelay: Double?
-    @Option(name: .customLong("debug-mismatch-rank"), help: .hidden) var debugMismatchRank: Int?
+    @OptionGroup var debug: DebugFlags
     @Flag(name: .customLong("print-config-reference"), help: .hidden) var printConfigReference = false
 
     func run() throws {
         if printConfigReference { return print(ConfigReference.markdown, terminator: "") }
         // Before MPI starts: a batch system's USR1/TERM during start-up must not kill the rank.
         StopSignal.install()
-        let world = Communicator.world
-        try ExitReporter.run(world: world) {
+        ExitReporter.run { world in
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
-            let debug = TrainingDebugOptions(perturbRank: debugPerturbRank, traceShardsDirectory: debugTraceShards,
-                                             pidDirectory: debugPidDirectory, nanAtStep: debugNanAtStep,
-                                             stepDelay: debugStepDelay, mismatchRank: debugMismatchRank)
-            let summary = try Trainer(config: trainingConfig, world: world, debug: debug).run()
+            let output = TerminalProgress()
+            let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks())
+            let summary = try trainer.run()
             if world.isRoot {
                 print(SummaryText.describe(summary, config: trainingConfig, ranks: world.size))
             }

@@ -1,0 +1,262 @@
+import Clock
+import Buffers
+import Checkpoints
+import Config
+import Distributed
+import MPI
+import Optimizers
+import Reporting
+import RNN
+import RunErrors
+import TextData
+
+/// One training run's state and the phases of its loop (Trainer.run calls them in order).
+/// Every phase is collective: all ranks call it for every step, and take the same branches,
+/// because every decision rests on values that are identical on all ranks.
+final class TrainingRun {
+    let config: TrainingConfig
+    let collectives: Collectives
+    let hooks: TrainingHooks
+    let data: TrainingData
+    let layout: ParameterLayout
+    let progress: ProgressReporter
+    let stepper: DataParallelStep
+    let checkpoints: RunCheckpoints
+    let schedule: LearningRateSchedule
+    let evaluator: Evaluator?
+    let firstStep: Int
+    private(set) var summary: TrainingSummary
+    private var interval = IntervalAccumulator()
+    private var learningRate = 0.0
+    private let runStart: Double
+    private var intervalStart: Double
+    private var world: Communicator { collectives.world }
+    private var parameters: Buffer<Float> { stepper.parameters }
+    private var globalTokens: Int { data.globalBatch * data.batches.sequenceLength }
+
+    /// The steps this process runs (a resumed run starts past 0).
+    var steps: Range<Int> { firstStep ..< max(firstStep, data.totalSteps) }
+
+    /// Reads the data, opens the outputs, and starts from fresh parameters, `init` or `resume`.
+    init(config: TrainingConfig, collectives: Collectives, output: ProgressOutput?, hooks: TrainingHooks) throws {
+        self.config = config
+        self.collectives = collectives
+        self.hooks = hooks
+        let world = collectives.world
+        let data = try RankAgreement.agree(collectives, "corpus check") { try TrainingData(config: config, world: world) }
+        self.data = data
+        let shape = RNNShape(vocabularySize: data.corpus.vocabulary.count, hiddenSize: config.hidden)
+        layout = ParameterLayout(shape: shape)
+        progress = try RankAgreement.agree(collectives, "output check") {
+            if world.isRoot, let directory = config.checkpointDir {
+                try CheckpointStore(directory: directory, keep: config.keepCheckpoints).prepare()
+            }
+            return try ProgressReporter(output: world.isRoot ? output : nil, quiet: config.quiet,
+                                        entropyFloor: data.corpus.entropyFloor,
+                                        metricsPath: world.isRoot ? config.metrics : nil, appendMetrics: config.resume != nil,
+                                        tensorBoardDirectory: world.isRoot ? config.tensorboard : nil)
+        }
+
+        let parameters = Buffer<Float>(count: layout.count, repeating: 0)
+        let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
+        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
+                                                clipThreshold: config.clip, clipScope: config.clipScope,
+                                                gradientCount: layout.count)
+        stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches, shape: shape,
+                                   synchronizer: synchronizer, globalBatch: data.globalBatch)
+        checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)
+        var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
+        firstStep = try checkpoints.initialize(parameters: parameters, optimizer: optimizer, stepper: stepper,
+                                               summary: &summary, progress: progress)
+        self.summary = summary
+        schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
+        evaluator = data.validation.map { Evaluator(dataset: $0, shape: shape) }
+        runStart = MonotonicClock.seconds()
+        intervalStart = runStart
+        progress.say(header)
+        try hooks.runStarting?(world.rank, (data.batches as? SequenceBatches)?.dataset.count ?? 0)
+    }
+
+    // MARK: - The phases of one step
+
+    /// Sample → forward/backward → allreduce → clip → optimizer step.
+    func trainStep(_ step: Int) throws {
+        learningRate = schedule.learningRate(base: config.lr, step: step)
+        let result = try stepper.run(step: step, learningRate: learningRate) { _ in
+            try hooks.gradientsComputed?(hookStep(step))
+        }
+        interval.add(result)
+        switch result.outcome {
+        case .apply(_, let clipped):
+            if clipped { summary.clippedSteps += 1 }
+        case .skip(let norm):
+            summary.skippedSteps += 1
+            if config.onNonfinite == .stop {
+                throw RunError.fault("non-finite gradient (norm \(norm)) at step \(step + 1); stopping (on-nonfinite: stop)")
+            }
+        }
+        summary.steps = step + 1
+        try hooks.stepFinished?(hookStep(step))
+    }
+
+    /// Every `checksum-every` steps and at the end: the parameters must be identical on all ranks.
+    func verifyChecksumIfDue(_ step: Int) throws {
+        let completed = step + 1
+        guard config.checksumEvery > 0 && completed % config.checksumEvery == 0 || isLast(step) else { return }
+        summary.parameterChecksum = try ParameterChecksum.verify(parameters, collectives: collectives, step: completed)
+    }
+
+    /// Every `eval-every` steps and at the end: the validation loss (and `keep-best`).
+    func evaluateIfDue(_ step: Int) throws -> Double? {
+        let completed = step + 1
+        guard let evaluator, isLast(step) || (config.evalEvery > 0 && completed % config.evalEvery == 0) else { return nil }
+        // Evaluation time is not training time: keep it out of the interval's tokens/s.
+        let evaluationStart = MonotonicClock.seconds()
+        defer { intervalStart += MonotonicClock.seconds() - evaluationStart }
+        let validation = try evaluator.evaluate(parameters: parameters, collectives: collectives, step: completed)
+        if isLast(step) { summary.finalValidation = (validation.meanLoss, validation.bitsPerToken, validation.perplexity) }
+        if validation.meanLoss < summary.bestValidationLoss ?? .infinity {
+            summary.bestValidationLoss = validation.meanLoss
+            if config.keepBest { try checkpoints.writeBest(parameters: parameters, step: completed, loss: validation.meanLoss) }
+        }
+        return validation.meanLoss
+    }
+
+    /// Every `log-every` steps, at the end and after an evaluation: the global loss of the
+    /// interval (one small allreduce), each rank's times (one small gather), the progress line.
+    func reportIfDue(_ step: Int, validationLoss: Double?) throws {
+        let completed = step + 1
+        guard completed % config.logEvery == 0 || isLast(step) || validationLoss != nil else { return }
+        let totals = try interval.totals.summed(over: collectives, step: completed)
+        let timing = try collectives.watchdog.guarding("timing gather", step: completed) {
+            try RankTiming.gather(world, computeSeconds: interval.totals.computeSeconds,
+                                  allreduceSeconds: interval.totals.allreduceSeconds)
+        }
+        let diagnostics = diagnosticsIfDue(completed)
+        let now = MonotonicClock.seconds()
+        let meanLoss = totals.lossSum / Double(interval.steps * globalTokens)
+        try progress.report(IntervalReport(
+            step: completed, totalSteps: data.totalSteps, epoch: data.batches.epoch(ofStep: step),
+            meanLoss: meanLoss, tokensSeen: completed * globalTokens,
+            gradientNormBeforeClip: interval.lastGradientNorm,
+            clippedFraction: Double(interval.clippedSteps) / Double(interval.steps),
+            learningRate: learningRate,
+            tokensPerSecond: Double(interval.steps * globalTokens) / max(1e-9, now - intervalStart),
+            computeSeconds: totals.computeSeconds / Double(world.size), allreduceSeconds: totals.allreduceSeconds / Double(world.size),
+            skippedSteps: interval.skippedSteps,
+            secondsRemaining: (now - runStart) / Double(completed - firstStep) * Double(data.totalSteps - completed),
+            validationLoss: validationLoss, timing: timing,
+            gradientNormByDistance: diagnostics?.norms, spectralRadius: diagnostics?.radius))
+        summary.finalLoss = meanLoss
+        interval = IntervalAccumulator()
+        intervalStart = now
+    }
+
+    /// Every `checkpoint-every` steps (the final checkpoint is `finish`'s).
+    func checkpointIfDue(_ step: Int) throws {
+        let completed = step + 1
+        guard config.checkpointEvery > 0, completed % config.checkpointEvery == 0, !isLast(step) else { return }
+        try writeCheckpoint(step: completed)
+    }
+
+    /// Preemption: every rank learns of a signal any rank received, at the same step, writes
+    /// the checkpoint and stops.
+    func stopIfSignalled(_ step: Int) throws {
+        let completed = step + 1
+        let signal = try collectives.allreduce(Int(StopSignal.pending), op: .max, label: "stop agreement", step: completed)
+        guard signal != 0 && !isLast(step) else { return }
+        try writeCheckpoint(step: completed)
+        let saved = summary.lastCheckpoint.map { "checkpoint written to \($0); resume with --resume \(config.checkpointDir!)" }
+            ?? (config.checkpointDir == nil ? "no checkpoint-dir was set, so nothing was saved" : "checkpoint written by rank 0")
+        throw RunError.preempted("stopped by \(StopSignal.name(Int32(signal))) after step \(completed) of \(data.totalSteps); \(saved)")
+    }
+
+    /// The final checksum, checkpoint and `save`.
+    func finish() throws -> TrainingSummary {
+        summary.seconds = MonotonicClock.seconds() - runStart
+        summary.tokens = (summary.steps - firstStep) * globalTokens
+        if summary.steps == firstStep {
+            summary.parameterChecksum = try ParameterChecksum.verify(parameters, collectives: collectives, step: firstStep)
+        }
+        if config.checkpointDir != nil, summary.steps > firstStep || summary.lastCheckpoint == nil {
+            try writeCheckpoint(step: summary.steps)
+        }
+        if let path = config.save { try checkpoints.saveParameters(parameters, to: path, step: summary.steps) }
+        progress.finish()
+        summary.tensorBoardPath = progress.tensorBoardPath
+        return summary
+    }
+
+    // MARK: - Helpers
+
+    private func isLast(_ step: Int) -> Bool { step + 1 == data.totalSteps }
+
+    private func writeCheckpoint(step: Int) throws {
+        try checkpoints.write(step: step, parameters: parameters, optimizer: stepper.optimizer, stepper: stepper, summary: &summary)
+    }
+
+    private func hookStep(_ step: Int) -> TrainingHooks.Step {
+        TrainingHooks.Step(step: step, firstStep: firstStep, rank: world.rank, parameters: parameters,
+                           gradients: stepper.gradients, shard: data.batches.lastIndices, collectives: collectives)
+    }
+
+    /// Gradient flow of the latest step (‖dh_t‖ by distance from the loss, this rank's batch)
+    /// and the spectral radius of W_hh, every `diagnose-every` steps; rank 0 only.
+    private func diagnosticsIfDue(_ completed: Int) -> (norms: [Double], radius: Double)? {
+        guard world.isRoot, config.diagnoseEvery > 0, completed % config.diagnoseEvery == 0 else { return nil }
+        let radius = SpectralAnalysis.spectralRadius(of: parameters, offset: layout.range(of: .W_hh).lowerBound,
+                                                     size: layout.shape.hiddenSize, iterations: 200)
+        return (stepper.workspace.gradientFlow.reversed(), radius)
+    }
+
+    private var header: String {
+        let perRank = data.globalBatch / world.size
+        let remainder = data.globalBatch % world.size
+        let unit = config.bptt == .truncated ? "streams" : "global batch"
+        let length = config.bptt == .truncated ? "truncated BPTT k=\(data.batches.sequenceLength)" : "T=\(config.seqLen)"
+        return """
+        rnn-dist: \(world.size) rank\(world.size == 1 ? "" : "s"); data: \(data.corpus.summary)
+        model: tanh RNN H=\(config.hidden), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
+        (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
+        optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
+        """
+    }
+}
+
+/// What one logging interval summed on this rank.
+private struct IntervalAccumulator {
+    var steps = 0
+    var totals = IntervalTotals()
+    var lastGradientNorm = 0.0
+    var clippedSteps = 0
+    var skippedSteps = 0
+
+    mutating func add(_ result: DataParallelStep.Result) {
+        steps += 1
+        totals.lossSum += result.lossSum
+        totals.computeSeconds += result.computeSeconds + result.optimizerSeconds
+        totals.allreduceSeconds += result.allreduceSeconds
+        switch result.outcome {
+        case .apply(let norm, let clipped):
+            lastGradientNorm = norm
+            if clipped { clippedSteps += 1 }
+        case .skip(let norm):
+            lastGradientNorm = norm
+            skippedSteps += 1
+        }
+    }
+}
+
+/// The sums of an interval that are added over the ranks for the progress line.
+private struct IntervalTotals {
+    var lossSum = 0.0
+    var computeSeconds = 0.0
+    var allreduceSeconds = 0.0
+
+    /// The same sums over all ranks: one allreduce of three numbers.
+    func summed(over collectives: Collectives, step: Int) throws -> IntervalTotals {
+        var values = [lossSum, computeSeconds, allreduceSeconds]
+        try collectives.allreduce(&values, op: .sum, label: "loss allreduce", step: step)
+        return IntervalTotals(lossSum: values[0], computeSeconds: values[1], allreduceSeconds: values[2])
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+
+/// The module map in Package.swift's header is the architecture: every module's imports must
+/// be exactly the arrows it draws, and the targets' declared dependencies must match too.
+final class ArchitectureTests: XCTestCase {
+    /// Imports that are the platform's, not the project's architecture.
+    static let platformModules: Set<String> = ["Foundation", "FoundationXML", "Glibc", "Darwin", "Synchronization", "Dispatch"]
+
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// module → the modules its header line allows.
+    func headerMap() throws -> [String: Set<String>] {
+        let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        var map: [String: Set<String>] = [:]
+        for line in manifest.split(separator: "\n") where line.hasPrefix("//   ") {
+            // "//   Name -> A, B    description": the part before two spaces is the arrow.
+            let body = line.dropFirst(5)
+            guard let first = body.components(separatedBy: "  ").first, !first.isEmpty else { continue }
+            let parts = first.components(separatedBy: " -> ")
+            let name = parts[0].trimmingCharacters(in: .whitespaces)
+            let imports = parts.count > 1 ? parts[1].components(separatedBy: ", ").map { $0.trimmingCharacters(in: .whitespaces) } : []
+            XCTAssertNil(map[name], "Package.swift's header names \(name) twice")
+            map[name] = Set(imports)
+        }
+        return map
+    }
+
+    /// module → the project modules its Swift files import.
+    func importsBySourceModule() throws -> [String: Set<String>] {
+        let sources = root.appendingPathComponent("Sources")
+        var result: [String: Set<String>] = [:]
+        for module in try FileManager.default.contentsOfDirectory(atPath: sources.path).sorted() {
+            var imports: Set<String> = []
+            let directory = sources.appendingPathComponent(module)
+            guard let files = FileManager.default.enumerator(atPath: directory.path) else { continue }
+            for case let file as String in files where file.hasSuffix(".swift") {
+                let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+                for line in text.split(separator: "\n") {
+                    let words = line.split(separator: " ")
+                    guard let index = words.firstIndex(of: "import"), words[..<index].allSatisfy({ $0.hasPrefix("@") }),
+                          index + 1 < words.count else { continue }
+                    let module = String(words[index + 1].split(separator: ".")[0])
+                    if !Self.platformModules.contains(module) { imports.insert(module) }
+                }
+            }
+            result[module] = imports
+        }
+        return result
+    }
+
+    func testEveryModuleImportsExactlyTheArrowsOfTheMap() throws {
+        let map = try headerMap()
+        let actual = try importsBySourceModule()
+        XCTAssertEqual(Set(map.keys), Set(actual.keys), "the header must list every folder of Sources/, and nothing else")
+        for (module, imports) in actual.sorted(by: { $0.key < $1.key }) {
+            let allowed = map[module] ?? []
+            XCTAssertEqual(imports.subtracting(allowed).sorted(), [], "\(module) imports modules its header line does not draw")
+            XCTAssertEqual(allowed.subtracting(imports).sorted(), [], "\(module)'s header line draws arrows no file of it uses")
+        }
+    }
+
+    func testTheTargetsDependOnExactlyTheArrowsOfTheMap() throws {
+        let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let map = try headerMap()
+        // `.target(name: "X", dependencies: [...])` and executable targets, flattened onto one line.
+        let flat = manifest.replacingOccurrences(of: "\n", with: " ")
+        let pattern = try NSRegularExpression(
+            pattern: #"\.(?:target|executableTarget)\(\s*name: "([^"]+)"(?:,\s*dependencies: \[([^\]]*)\])?"#)
+        var checked = 0
+        for match in pattern.matches(in: flat, range: NSRange(flat.startIndex..., in: flat)) {
+            let name = String(flat[Range(match.range(at: 1), in: flat)!])
+            guard let allowed = map[name] else { continue } // test support targets are not in the map
+            var dependencies: Set<String> = []
+            if let range = Range(match.range(at: 2), in: flat) {
+                let list = String(flat[range])
+                let product = try NSRegularExpression(pattern: #"\.product\(name: "([^"]+)""#)
+                for found in product.matches(in: list, range: NSRange(list.startIndex..., in: list)) {
+                    dependencies.insert(String(list[Range(found.range(at: 1), in: list)!]))
+                }
+                let plain = try NSRegularExpression(pattern: #"(?:^|[\[,]\s*)"([^"]+)""#)
+                for found in plain.matches(in: list, range: NSRange(list.startIndex..., in: list)) {
+                    dependencies.insert(String(list[Range(found.range(at: 1), in: list)!]))
+                }
+            }
+            XCTAssertEqual(dependencies, allowed, "Package.swift: \(name)'s dependencies differ from its header line")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 20, "the manifest's targets were not found")
+    }
+
+    /// Libraries report; only the executables print or exit (DESIGN: one place decides what the user sees).
+    func testNoLibraryPrintsOrExits() throws {
+        let sources = root.appendingPathComponent("Sources")
+        let forbidden = try NSRegularExpression(pattern: #"(^|[^.A-Za-z_])(print|fputs|exit)\(|FileHandle\.standard(Error|Output)"#)
+        var offenders: [String] = []
+        for module in try FileManager.default.contentsOfDirectory(atPath: sources.path) where !["rnn-dist", "mpi-selftest"].contains(module) {
+            let directory = sources.appendingPathComponent(module)
+            guard let files = FileManager.default.enumerator(atPath: directory.path) else { continue }
+            for case let file as String in files where file.hasSuffix(".swift") {
+                let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+                for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                    let code = String(line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                    if forbidden.firstMatch(in: code, range: NSRange(code.startIndex..., in: code)) != nil {
+                        offenders.append("\(module)/\(file):\(number + 1): \(line.trimmingCharacters(in: .whitespaces))")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(offenders, [], "library code that prints or exits")
+    }
+}
