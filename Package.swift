@@ -3,9 +3,10 @@ import PackageDescription
 
 // Architecture (one module per concern; arrows are the only allowed imports):
 //   CMPI, CBLAS        thin C shims over OpenMPI and OpenBLAS
+//   CBLASCore          cpuid/XGETBV and the self-check's crash guard (for choosing OpenBLAS's kernel)
 //   Buffers            aligned, fixed-size numeric storage shared by MPI, BLAS and RNN
 //   MPI   -> CMPI      communicator, collectives, errors (knows nothing of RNNs)
-//   BLAS  -> CBLAS     gemm over row-major buffers, thread count
+//   BLAS  -> CBLAS, CBLASCore   gemm over row-major buffers, thread count, the kernel choice
 //   RNN   -> BLAS      the model, forward pass and BPTT (knows nothing of MPI)
 //   Plot               standalone SVG line plots (knows nothing of the rest)
 //   TensorBoard        standalone TensorBoard event-file writer (TFRecord, CRC-32C, protobuf)
@@ -33,10 +34,11 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "Buffers"),
+        .target(name: "CBLASCore"),
         // Counts heap allocations process-wide for `rnn-dist bench` (linked into rnn-dist only).
         .target(name: "CAllocationCounter"),
         .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
-        .target(name: "BLAS", dependencies: ["CBLAS", "Buffers"]),
+        .target(name: "BLAS", dependencies: ["CBLAS", "CBLASCore", "Buffers"]),
         .target(name: "RNN", dependencies: ["BLAS", "Buffers"]),
         .target(name: "Plot"),
         .target(name: "TensorBoard"),
