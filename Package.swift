@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "MPI", "Buffers", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "MPI", "BLAS", "Buffers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
