@@ -139,5 +139,9 @@ final class BLASCorePolicyTests: XCTestCase {
         XCTAssertEqual(describe("Haswell", ["OPENBLAS_CORETYPE": "Haswell"]), "OpenBLAS 0.3.21 Haswell (set by OPENBLAS_CORETYPE)")
         XCTAssertEqual(describe("Prescott", ["RNN_DIST_BLAS_FALLBACK": "SkylakeX"]),
                        "OpenBLAS 0.3.21 Prescott (chosen by the library; rnn-dist's SkylakeX failed its self-check)")
+        XCTAssertEqual(describe("Prescott", ["RNN_DIST_BLAS_EXEC_FAILED": "SkylakeX: Permission denied"]),
+                       "OpenBLAS 0.3.21 Prescott (chosen by the library; rnn-dist's re-exec failed: SkylakeX: Permission denied)")
+        XCTAssertEqual(describe("Prescott", ["OPENBLAS_CORETYPE": "prescott", "RNN_DIST_BLAS_TEST_START": "Prescott"]),
+                       "OpenBLAS 0.3.21 Prescott (forced by RNN_DIST_BLAS_TEST_START)")
     }
 }
