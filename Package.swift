@@ -6,7 +6,8 @@ import PackageDescription
 //   Buffers            aligned, fixed-size numeric storage shared by MPI, BLAS and RNN
 //   MPI   -> CMPI      communicator, collectives, errors (knows nothing of RNNs)
 //   BLAS  -> CBLAS     gemm over row-major buffers, thread count
-//   RNN   -> BLAS      the model, forward pass and BPTT (knows nothing of MPI)
+//   CRecurrence        the per-step recurrence microkernels (C, chosen at run time by cpuid)
+//   RNN   -> BLAS, CRecurrence   the model, forward pass and BPTT (knows nothing of MPI)
 //   Plot               standalone SVG line plots (knows nothing of the rest)
 //   TensorBoard        standalone TensorBoard event-file writer (TFRecord, CRC-32C, protobuf)
 //   Training -> MPI, RNN, TensorBoard   data, sharding, sync, optimizers, checkpoints, config, logging
@@ -37,7 +38,9 @@ let package = Package(
         .target(name: "CAllocationCounter"),
         .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
         .target(name: "BLAS", dependencies: ["CBLAS", "Buffers"]),
-        .target(name: "RNN", dependencies: ["BLAS", "Buffers"]),
+        // Hand-written microkernels for the per-time-step recurrence products (AVX-512, AVX2, C).
+        .target(name: "CRecurrence"),
+        .target(name: "RNN", dependencies: ["BLAS", "Buffers", "CRecurrence"]),
         .target(name: "Plot"),
         .target(name: "TensorBoard"),
         .target(
