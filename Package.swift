@@ -9,6 +9,7 @@ import PackageDescription
 //   CBLAS                                  OpenBLAS's CBLAS interface (system library)
 //   CAllocationCounter                     counts heap allocations (malloc interposer for bench)
 //   CBLASCore                              cpuid/XGETBV and the self-check's crash guard (choosing OpenBLAS's kernel)
+//   CRecurrence                            the per-step recurrence microkernels (AVX-512, AVX2+FMA, portable; chosen by cpuid)
 //   Buffers                                aligned, fixed-size numeric storage
 //   Clock                                  the monotonic clock
 //   RunErrors                              how a failure is classified (bad input, fault, preempted)
@@ -17,7 +18,7 @@ import PackageDescription
 //   TensorBoard                            TensorBoard event files (TFRecord, CRC-32C, protobuf)
 //   MPI -> CMPI, Buffers                   communicator, collectives, ring allreduce, MPI errors
 //   BLAS -> CBLAS, CBLASCore, Buffers, Clock    gemm on row-major buffers, thread count, the OpenBLAS kernel choice
-//   RNN -> BLAS, Buffers, Clock            the model: forward, BPTT, clipping, sampling, spectra
+//   RNN -> BLAS, Buffers, Clock, CRecurrence            the model: forward, BPTT, clipping, sampling, spectra
 //   Safetensors -> Buffers, FileIO         the safetensors format
 //   TextData -> Buffers, FileIO            corpus, vocabulary, tokenizer, synthetic tasks, batches
 //   Config -> Yams                         TrainingConfig, its keys, YAML loading
@@ -45,6 +46,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CAllocationCounter"),
         .target(name: "CBLASCore"),
+        .target(name: "CRecurrence"),
         .target(name: "Buffers"),
         .target(name: "Clock"),
         .target(name: "RunErrors"),
@@ -53,7 +55,7 @@ let package = Package(
         .target(name: "TensorBoard"),
         .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
         .target(name: "BLAS", dependencies: ["CBLAS", "CBLASCore", "Buffers", "Clock"]),
-        .target(name: "RNN", dependencies: ["BLAS", "Buffers", "Clock"]),
+        .target(name: "RNN", dependencies: ["BLAS", "Buffers", "Clock", "CRecurrence"]),
         .target(name: "Safetensors", dependencies: ["Buffers", "FileIO"]),
         .target(name: "TextData", dependencies: ["Buffers", "FileIO"]),
         .target(name: "Config", dependencies: [.product(name: "Yams", package: "Yams")]),

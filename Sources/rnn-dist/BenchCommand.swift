@@ -40,7 +40,9 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        if kernel { return try runKernel() }
+        // A bad RNN_DIST_KERNEL (unknown, or a path this CPU lacks) stops the bench here.
+        let recurrenceKernel = try RecurrenceKernel.fromEnvironment()
+        if kernel { return try runKernel(recurrenceKernel) }
         if blas { return try runBLAS() }
         BLAS.threadCount = 1
         ExitReporter.run { world in
@@ -111,13 +113,17 @@ struct BenchCommand: ParsableCommand {
         """)
     }
 
-    private func runKernel() throws {
+    private func runKernel(_ recurrenceKernel: RecurrenceKernel) throws {
         BLAS.threadCount = 1
         let result = KernelBenchmark.run(shape: RNNShape(vocabularySize: vocab, hiddenSize: hidden), sequenceLength: seqLen,
-                                         batchSize: batchPerRank, warmupSteps: warmup, timedSteps: timed, seed: 1)
+                                         batchSize: batchPerRank, warmupSteps: warmup, timedSteps: timed, seed: 1,
+                                         kernel: recurrenceKernel)
         if json { return try printJSON(result) }
         print("kernel H=\(hidden) T=\(seqLen) B=\(batchPerRank) V=\(vocab): "
             + "\(Int(result.tokensPerSecond)) tokens/s, \(String(format: "%.1f", result.gflops)) GFLOP/s, "
             + "\(String(format: "%.0f", result.percentOfSgemm))% of sgemm (\(String(format: "%.1f", result.sgemmGFLOPs)) GFLOP/s, 1024^3, same run)")
+        print("recurrence [\(batchPerRank), \(hidden)] x [\(hidden), \(hidden)], kernel \(recurrenceKernel): "
+            + String(format: "forward %.1f GFLOP/s, backward %.1f GFLOP/s; BLAS sgemm at this shape %.1f GFLOP/s",
+                     result.forwardRecurrenceGFLOPs, result.backwardRecurrenceGFLOPs, result.blasRecurrenceGFLOPs))
     }
 }
