@@ -1,7 +1,7 @@
 import BLAS
 import Buffers
 
-/// Forward pass and exact full BPTT for a vanilla tanh RNN (DESIGN §2), with every buffer
+/// Forward pass and exact full BPTT for a vanilla tanh RNN (docs/design.md §2), with every buffer
 /// for (maxBatchSize, T, H, V) allocated once in init; the calls allocate nothing.
 ///
 /// Activations are time-major: step t holds the batch's B rows contiguously, so each step of
@@ -171,7 +171,7 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
     /// inputs/targets: token ids, batch-major: sequence b at [b·T, b·T+T).
     /// initialHidden: nil means h_0 = 0, else row-major [batchSize, H] (further rows ignored).
     /// tokenCountForMean: dy_t = (p_t - onehot)/tokenCountForMean — the GLOBAL token count, so
-    ///   that a rank's gradient is its share of the global-mean gradient (DESIGN §4).
+    ///   that a rank's gradient is its share of the global-mean gradient (docs/design.md §4).
     /// gradients: overwritten with this batch's gradient in ParameterLayout order.
     /// Returns Σ over the batchSize·T tokens of -log p_t[target] (not divided).
     @_specialize(exported: true, where Scalar == Float)

@@ -2,7 +2,7 @@ import ArgumentParser
 import Training
 import Config
 
-/// The flags of DESIGN §9 (and a few more), each overriding the config key of the same name.
+/// The flags of docs/design.md §9 (and a few more), each overriding the config key of the same name.
 struct TrainFlags: ParsableArguments {
     @Option(help: "Corpus path, or synthetic:markov / synthetic:recall[:delay=D].") var data: String?
     @Option(help: "chars (Unicode scalars) or bytes.") var tokenizer: String?
