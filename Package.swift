@@ -8,6 +8,8 @@ import PackageDescription
 //   CMPI                                   C shims over OpenMPI's handle macros (system library)
 //   CBLAS                                  OpenBLAS's CBLAS interface (system library)
 //   CAllocationCounter                     counts heap allocations (malloc interposer for bench)
+//   CBLASCore                              cpuid/XGETBV and the self-check's crash guard (choosing OpenBLAS's kernel)
+//   CRecurrence                            the per-step recurrence microkernels (AVX-512, AVX2+FMA, portable; chosen by cpuid)
 //   Buffers                                aligned, fixed-size numeric storage
 //   Clock                                  the monotonic clock
 //   RunErrors                              how a failure is classified (bad input, fault, preempted)
@@ -15,8 +17,8 @@ import PackageDescription
 //   Plot                                   SVG line plots
 //   TensorBoard                            TensorBoard event files (TFRecord, CRC-32C, protobuf)
 //   MPI -> CMPI, Buffers                   communicator, collectives, ring allreduce, MPI errors
-//   BLAS -> CBLAS, Buffers, Clock          gemm on row-major buffers, thread count
-//   RNN -> BLAS, Buffers, Clock            the model: forward, BPTT, clipping, sampling, spectra
+//   BLAS -> CBLAS, CBLASCore, Buffers, Clock    gemm on row-major buffers, thread count, the OpenBLAS kernel choice
+//   RNN -> BLAS, Buffers, Clock, CRecurrence            the model: forward, BPTT, clipping, sampling, spectra
 //   Safetensors -> Buffers, FileIO         the safetensors format
 //   TextData -> Buffers, FileIO            corpus, vocabulary, tokenizer, synthetic tasks, batches
 //   Config -> RNN, TextData, Yams          TrainingConfig, its keys and choice enums, YAML, flags, the reference
@@ -24,7 +26,7 @@ import PackageDescription
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
 //   Distributed -> Buffers, Clock, MPI, RunErrors    guarded collectives, watchdog, agreement, checksum, stop signal
 //   Reporting -> Distributed, RunErrors, TensorBoard    progress line, metrics, TensorBoard logging
-//   Training -> Buffers, Checkpoints, Clock, Config, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData    the loop and the data-parallel step
+//   Training -> BLAS, Buffers, Checkpoints, Clock, Config, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData    the loop and the data-parallel step
 //   Benchmarks -> BLAS, Buffers, Clock, Config, Distributed, MPI, RNN, RunErrors, TextData, Training    `rnn-dist bench`
 //   Diagnostics -> Buffers, Checkpoints, RNN, TextData    gradient flow and spectra of a trained model
 //   mpi-selftest -> Buffers, MPI           exercises the MPI wrapper on real ranks (the MPI tests run it)
@@ -43,6 +45,8 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CAllocationCounter"),
+        .target(name: "CBLASCore"),
+        .target(name: "CRecurrence"),
         .target(name: "Buffers"),
         .target(name: "Clock"),
         .target(name: "RunErrors"),
@@ -50,8 +54,8 @@ let package = Package(
         .target(name: "Plot"),
         .target(name: "TensorBoard"),
         .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
-        .target(name: "BLAS", dependencies: ["CBLAS", "Buffers", "Clock"]),
-        .target(name: "RNN", dependencies: ["BLAS", "Buffers", "Clock"]),
+        .target(name: "BLAS", dependencies: ["CBLAS", "CBLASCore", "Buffers", "Clock"]),
+        .target(name: "RNN", dependencies: ["BLAS", "Buffers", "Clock", "CRecurrence"]),
         .target(name: "Safetensors", dependencies: ["Buffers", "FileIO"]),
         .target(name: "TextData", dependencies: ["Buffers", "FileIO"]),
         .target(name: "Config", dependencies: ["RNN", "TextData", .product(name: "Yams", package: "Yams")]),
@@ -60,7 +64,7 @@ let package = Package(
                                                     "Safetensors", "TextData"]),
         .target(name: "Distributed", dependencies: ["Buffers", "Clock", "MPI", "RunErrors"]),
         .target(name: "Reporting", dependencies: ["Distributed", "RunErrors", "TensorBoard"]),
-        .target(name: "Training", dependencies: ["Buffers", "Checkpoints", "Clock", "Config", "Distributed", "MPI",
+        .target(name: "Training", dependencies: ["BLAS", "Buffers", "Checkpoints", "Clock", "Config", "Distributed", "MPI",
                                                  "Optimizers", "RNN", "Reporting", "RunErrors", "Safetensors", "TextData"]),
         .target(name: "Benchmarks", dependencies: ["BLAS", "Buffers", "Clock", "Config", "Distributed", "MPI", "RNN",
                                                    "RunErrors", "TextData", "Training"]),
@@ -82,7 +86,7 @@ let package = Package(
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
         .testTarget(name: "TrainingTests", dependencies: [
-            "Training", "RNN", "MPI", "Buffers", "TestSupport", "FileIO", "Safetensors", "TextData", "Config",
+            "Training", "RNN", "MPI", "BLAS", "Buffers", "TestSupport", "FileIO", "Safetensors", "TextData", "Config",
             "Optimizers", "Checkpoints", "Distributed", "Reporting", "Benchmarks", "Diagnostics", "RunErrors",
         ]),
     ],

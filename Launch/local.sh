@@ -11,7 +11,7 @@
 #
 # Examples:
 #   Launch/local.sh                                   # 8 ranks, built-in synthetic task
-#   RANKS=2 Launch/local.sh --data ../shared/data/tinyshakespeare.txt --hidden 256
+#   RANKS=2 Launch/local.sh --data input.txt --hidden 256
 #   RANKS=4 Launch/local.sh --config configs/shakespeare.yaml --data input.txt
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -11,6 +11,8 @@
 # step, rank 0 writes a checkpoint and all exit 3; after a USR1 the script submits the
 # continuation (qsub, RNN_DIST_RESUBMIT=1, the default). The script exits with rnn-dist's
 # code: 0 done, 1 bad input, 2 fault, 3 stopped after a checkpoint.
+# The launch, the stop-signal handling and the wait are in Launch/batch-common.sh, which
+# it shares with slurm.sbatch.
 #
 # What to edit: the #PBS lines below (nodes and MPI processes per node, walltime, queue and
 # account if your site needs them; the first resource line is Torque's, the commented one is
@@ -45,6 +47,7 @@
 #PBS -r y
 set -uo pipefail
 
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 say() { echo "pbs.sh: $*" >&2; }
 
 if [ -z "${PBS_JOBID:-}" ] || [ -z "${PBS_NODEFILE:-}" ]; then
@@ -59,6 +62,20 @@ if [ ! -x "$binary" ]; then
     say "build it first (swift build -c release in $work_dir) or set RNN_DIST_BIN"
     exit 1
 fi
+
+# The part shared with slurm.sbatch. PBS runs a copy of this script from its spool folder, so
+# look beside it (a run by hand), then in the submit folder, then in the binary's checkout.
+common=""
+for dir in "$script_dir" "$work_dir/Launch" "${binary%/.build/*}/Launch"; do
+    [ -f "$dir/batch-common.sh" ] && common="$dir/batch-common.sh" && break
+done
+if [ -z "$common" ]; then
+    say "cannot find Launch/batch-common.sh; submit from the repository's root"
+    exit 1
+fi
+# shellcheck source=SCRIPTDIR/batch-common.sh
+. "$common"
+
 if [ ! -s "$PBS_NODEFILE" ]; then
     say "the node file $PBS_NODEFILE is missing or empty"
     exit 1
@@ -84,10 +101,7 @@ flags=(train --checkpoint-dir "$checkpoints" --metrics "$run_dir/metrics-$stamp.
 every="${RNN_DIST_CHECKPOINT_EVERY-200}"
 [ -n "$every" ] && flags+=(--checkpoint-every "$every")
 resume=""
-for file in "$checkpoints"/checkpoint-*.safetensors; do
-    [ -e "$file" ] && resume="$checkpoints" && break
-done
-[ -n "$resume" ] && flags+=(--resume "$resume")
+has_checkpoint "$checkpoints" && resume="$checkpoints" && flags+=(--resume "$resume")
 flags+=("${user_flags[@]}")
 
 # OpenMPI reads PBS's allocation only when built with Torque (tm) support; the node file
@@ -100,53 +114,9 @@ say "job $job on $(sort -u "$PBS_NODEFILE" | paste -sd, -), $ranks ranks, $OPENB
 say "checkpoints: $checkpoints; metrics: $run_dir/metrics-$stamp.jsonl"
 if [ -n "$resume" ]; then say "resuming from the newest checkpoint in $checkpoints"; fi
 
-# USR1 (qsig) or TERM (qdel, preemption, walltime) on this shell: ask the ranks to stop via
-# mpirun, which forwards USR1 (ranks that got the signal themselves stop the same way).
-stop_signal=""
-launcher_pid=""
-marker="$run_dir/.stop-requested"
-# shellcheck disable=SC2317  # called from the traps below
-on_signal() {
-    stop_signal="$1"
-    # Back-dated 2 s: the ranks may get the same signal straight away and checkpoint
-    # before this shell's trap runs.
-    touch -d "@$(( $(date +%s) - 2 ))" "$marker"
-    say "got SIG$1: asking the ranks to checkpoint and stop"
-}
-trap 'on_signal USR1' USR1
-trap 'on_signal TERM' TERM
-
-rm -f "$marker"
-grace="${RNN_DIST_SIGNAL_GRACE:-10}"
-launched=$SECONDS
-"${launcher[@]}" "$binary" "${flags[@]}" &
-launcher_pid=$!
-forwarded=""
-# `wait` returns early when a trap runs; forward the stop request, then wait again until
-# the mpirun has really ended. The ranks install their signal handler once they are up
-# (after MPI_Init): a USR1 before that would kill them, so the first RNN_DIST_SIGNAL_GRACE
-# seconds (default 10) after the launch it is held back.
-while kill -0 "$launcher_pid" 2>/dev/null; do
-    if [ -n "$stop_signal" ] && [ -z "$forwarded" ]; then
-        while [ $((SECONDS - launched)) -lt "$grace" ] && kill -0 "$launcher_pid" 2>/dev/null; do
-            sleep 1
-        done
-        kill -USR1 "$launcher_pid" 2>/dev/null
-        forwarded=1
-    fi
-    wait "$launcher_pid"
-done
-wait "$launcher_pid" 2>/dev/null
+# Stop requests (USR1, TERM) to this shell become a checkpoint and exit 3: see batch-common.sh.
+launch_and_wait "$run_dir" "$checkpoints" "${launcher[@]}" "$binary" "${flags[@]}"
 status=$?
-
-# mpirun exits 1 when its ranks were stopped by TERM; a checkpoint written after the stop
-# request says they stopped cleanly.
-if [ -n "$stop_signal" ] && [ "$status" -ne 0 ] && [ "$status" -ne 3 ] &&
-   [ -n "$(find "$checkpoints" -maxdepth 1 -name 'checkpoint-*.safetensors' -newer "$marker" -print -quit 2>/dev/null)" ]; then
-    status=3
-fi
-rm -f "$marker"
-say "rnn-dist exited with $status"
 
 if [ "$status" -eq 3 ]; then
     script="${RNN_DIST_SCRIPT:-$work_dir/Launch/pbs.sh}"

@@ -37,6 +37,8 @@ public struct TrainingBenchmark {
         public var tokensPerSecond: Double
         public var flopsPerToken: Double
         public var gflops: Double
+        /// The OpenBLAS kernel that ran training and the sgemm ceiling alike (BLASCoreReport).
+        public var blasCore: String
         public var sgemmGFLOPsSingleThread: Double
         public var percentOfSgemmCeiling: Double
         public var secondsPerStep: Double
@@ -53,7 +55,7 @@ public struct TrainingBenchmark {
         enum CodingKeys: String, CodingKey {
             case ranks, hidden, vocab, optimizer, gflops
             case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
-            case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token"
+            case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token", blasCore = "blas_core"
             case sgemmGFLOPsSingleThread = "sgemm_gflops_single_thread", percentOfSgemmCeiling = "percent_of_sgemm_ceiling"
             case secondsPerStep = "seconds_per_step", forwardSeconds = "forward_s", backwardSeconds = "backward_s"
             case allreduceSeconds = "allreduce_s", optimizerSeconds = "optimizer_s"
@@ -137,6 +139,7 @@ public struct TrainingBenchmark {
             ranks: world.size, hidden: options.hidden, seqLen: options.seqLen, batchPerRank: options.batchPerRank,
             vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
+            blasCore: BLASCoreReport.current().description,
             sgemmGFLOPsSingleThread: sgemm, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),
             secondsPerStep: secondsPerStep, forwardSeconds: forwardMean, backwardSeconds: compute - forwardMean,
             allreduceSeconds: allreduce, optimizerSeconds: update,

@@ -5,7 +5,7 @@ import Optimizers
 import Safetensors
 import TextData
 
-/// A training checkpoint (DESIGN §7): the parameters under their §2 names, the optimizer
+/// A training checkpoint (docs/design.md §7): the parameters under their §2 names, the optimizer
 /// state as `adam.m.W_xh`, `sgd.momentum.W_hh`, …, and the metadata with a checksum of the
 /// data section. Any safetensors reader opens it; `--init` takes its parameters too.
 public struct Checkpoint {

@@ -4,7 +4,7 @@ import Config
 import TextData
 
 /// What a checkpoint says about itself beside its tensors (the safetensors `__metadata__`,
-/// a flat map of strings, DESIGN §7).
+/// a flat map of strings, docs/design.md §7).
 public struct CheckpointMetadata: Equatable, Sendable {
     public static let formatName = "rnn-dist-checkpoint"
     public static let formatVersion = 1

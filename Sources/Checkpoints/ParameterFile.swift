@@ -3,7 +3,7 @@ import RNN
 import Safetensors
 import RunErrors
 
-/// The five parameter tensors (DESIGN §2 names and shapes) in a safetensors file: what
+/// The five parameter tensors (docs/design.md §2 names and shapes) in a safetensors file: what
 /// `--save` writes and `--init` reads. Any safetensors reader loads it; a file made elsewhere
 /// (PyTorch, NumPy) works as `--init` if its names and shapes match.
 public enum ParameterFile {

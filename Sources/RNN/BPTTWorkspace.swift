@@ -1,13 +1,15 @@
 import BLAS
 import Buffers
 
-/// Forward pass and exact full BPTT for a vanilla tanh RNN (DESIGN §2), with every buffer
+/// Forward pass and exact full BPTT for a vanilla tanh RNN (docs/design.md §2), with every buffer
 /// for (maxBatchSize, T, H, V) allocated once in init; the calls allocate nothing.
 ///
 /// Activations are time-major: step t holds the batch's B rows contiguously, so each step of
 /// the recurrence is one [B,H]·[H,H] gemm, and everything that is not the recurrence — the
 /// output projection, softmax, dW_hy, dH_out, dW_hh, dW_xh — runs once over all T·B rows.
 /// Row strides follow the call's batchSize, so the T·B rows are packed for any batchSize.
+/// In Float the per-step products run on CRecurrence's microkernels (W_hh packed once per
+/// call, tanh fused); Double keeps the BLAS, so the gradient checks stay independent of them.
 public final class BPTTWorkspace<Scalar: BLASScalar> {
     public let shape: RNNShape
     public let maxBatchSize: Int
@@ -27,10 +29,16 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
     /// Σ over the batch of ‖dh_t‖, per step, from the last forwardBackward.
     let dhNormSums: Buffer<Double>
     let finalHiddenStorage: Buffer<Scalar>
+    /// The path of the Float recurrence (unused by Double).
+    public let kernel: RecurrenceKernel
+    /// Float only: W_hh packed for the forward and the backward per-step products.
+    let packedW_hh: (forward: PackedRecurrentWeights, backward: PackedRecurrentWeights)?
     private var lastBatchSize = 0
     private var lastForwardBatchSize = 0
 
-    public init(shape: RNNShape, maxBatchSize: Int, sequenceLength: Int) {
+    /// kernel: the recurrence path for Float; the default is RNN_DIST_KERNEL's or the best
+    /// this CPU supports (see RecurrenceKernel.default).
+    public init(shape: RNNShape, maxBatchSize: Int, sequenceLength: Int, kernel: RecurrenceKernel = .default) {
         precondition(maxBatchSize >= 0 && sequenceLength > 0,
                      "BPTTWorkspace needs maxBatchSize >= 0 and sequenceLength > 0")
         self.shape = shape
@@ -44,6 +52,21 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
         dhs = Buffer(count: T * B * H, repeating: 0)
         dhNormSums = Buffer(count: T, repeating: 0)
         finalHiddenStorage = Buffer(count: B * H, repeating: 0)
+        self.kernel = kernel
+        packedW_hh = Scalar.self == Float.self
+            ? (PackedRecurrentWeights(kernel: kernel, product: .forward, gates: 1, hiddenSize: H),
+               PackedRecurrentWeights(kernel: kernel, product: .backward, gates: 1, hiddenSize: H))
+            : nil
+    }
+
+    /// The Float views of the buffers that the recurrence kernels read and write, or nil for
+    /// Double. (A cast of the same objects: nothing is copied.)
+    private func floatRecurrence(_ parameters: Buffer<Scalar>)
+        -> (packed: (forward: PackedRecurrentWeights, backward: PackedRecurrentWeights),
+            parameters: Buffer<Float>, hs: Buffer<Float>, dhs: Buffer<Float>)? {
+        guard let packedW_hh, let p = parameters as? Buffer<Float>, let hs = hs as? Buffer<Float>,
+              let dhs = dhs as? Buffer<Float> else { return nil }
+        return (packedW_hh, p, hs, dhs)
     }
 
     /// h_T of each sequence after the last call: [maxBatchSize, H], first batchSize rows valid.
@@ -99,15 +122,22 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
         }
 
         // The recurrence, the only per-step part: a_t = W_xh x_t + b_h + h_{t-1}·W_hh^T.
+        let float = floatRecurrence(parameters)
+        if let float { float.packed.forward.pack(float.parameters, offset: W_hh) }
         for t in 1...T {
             let a = hs.baseAddress + t * B * H
             RNNKernels.gatherInput(a: a, W_xhT: W_xhT.baseAddress, b_h: b_h,
                                    tokens: inputs.baseAddress + (t - 1), tokenStride: T,
                                    batchSize: B, H: H, V: V)
-            BLAS.gemm(.none, .transposed, m: B, n: H, k: H,
-                      a: hs, aOffset: (t - 1) * B * H, b: parameters, bOffset: W_hh,
-                      beta: 1, c: hs, cOffset: t * B * H)
-            RNNKernels.tanhInPlace(a, count: B * H)
+            if let float {
+                float.packed.forward.forward(h: float.hs, hOffset: (t - 1) * B * H, rows: B,
+                                             into: float.hs, aOffset: t * B * H, epilogue: .tanh)
+            } else {
+                BLAS.gemm(.none, .transposed, m: B, n: H, k: H,
+                          a: hs, aOffset: (t - 1) * B * H, b: parameters, bOffset: W_hh,
+                          beta: 1, c: hs, cOffset: t * B * H)
+                RNNKernels.tanhInPlace(a, count: B * H)
+            }
         }
         finalHiddenStorage.baseAddress.update(from: hs.baseAddress + T * B * H, count: B * H)
 
@@ -141,7 +171,7 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
     /// inputs/targets: token ids, batch-major: sequence b at [b·T, b·T+T).
     /// initialHidden: nil means h_0 = 0, else row-major [batchSize, H] (further rows ignored).
     /// tokenCountForMean: dy_t = (p_t - onehot)/tokenCountForMean — the GLOBAL token count, so
-    ///   that a rank's gradient is its share of the global-mean gradient (DESIGN §4).
+    ///   that a rank's gradient is its share of the global-mean gradient (docs/design.md §4).
     /// gradients: overwritten with this batch's gradient in ParameterLayout order.
     /// Returns Σ over the batchSize·T tokens of -log p_t[target] (not divided).
     @_specialize(exported: true, where Scalar == Float)
@@ -175,8 +205,16 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
         BLAS.gemm(.none, .none, m: rows, n: H, k: V, a: ys, b: parameters, bOffset: W_hy, beta: 0, c: dhs)
 
         // The recurrence backward, t = T…1: dh_t = dH_out_t + da_{t+1}·W_hh, da_t = (1-h_t²)⊙dh_t.
+        let float = floatRecurrence(parameters)
+        if let float { float.packed.backward.pack(float.parameters, offset: W_hh) }
         for t in stride(from: T, through: 1, by: -1) {
             let dh = (t - 1) * B * H
+            if t < T, let float {
+                dhNormSums[t - 1] = float.packed.backward.backward(
+                    da: float.dhs, daOffset: t * B * H, rows: B, into: float.dhs, dhOffset: dh,
+                    epilogue: .tanhDerivative(hidden: float.hs, offset: t * B * H))
+                continue
+            }
             if t < T {
                 BLAS.gemm(.none, .none, m: B, n: H, k: H, a: dhs, aOffset: t * B * H,
                           b: parameters, bOffset: W_hh, beta: 1, c: dhs, cOffset: dh)

@@ -1,7 +1,7 @@
 import BLAS
 import Buffers
 
-/// Gradient clipping over the flat gradient buffer (DESIGN §4). Each function is exported
+/// Gradient clipping over the flat gradient buffer (docs/design.md §4). Each function is exported
 /// specialized for Float (training) and Double (checks): an unspecialized generic call from
 /// another module would cost a witness-table call per element.
 public enum GradientClipping {
@@ -29,7 +29,7 @@ public enum GradientClipping {
 
     /// torch.nn.utils.clip_grad_norm_: if norm > maxNorm, scale by maxNorm/(norm + 1e-6).
     /// Returns the norm BEFORE clipping. A non-finite norm leaves the buffer untouched (the
-    /// caller skips such a step, DESIGN §4) and is returned as is.
+    /// caller skips such a step, docs/design.md §4) and is returned as is.
     @discardableResult
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Mean ‖∂L/∂h_t‖ as a function of the distance from the end of the sequence, d = T − 1 − t,
-/// accumulated from `BPTTWorkspace.gradientFlow` over several batches (DESIGN §2), with a
+/// accumulated from `BPTTWorkspace.gradientFlow` over several batches (docs/design.md §2), with a
 /// verdict: vanishing, exploding or stable.
 ///
 /// Note: every step of a sequence carries a loss, so ‖dh_t‖ is the sum of the step's own

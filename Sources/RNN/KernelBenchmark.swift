@@ -5,6 +5,11 @@ import Buffers
 public struct KernelBenchmarkResult: Codable, Sendable {
     public var hiddenSize, vocabularySize, sequenceLength, batchSize, steps: Int
     public var secondsPerStep, tokensPerSecond, flopsPerToken, gflops, sgemmGFLOPs, percentOfSgemm: Double
+    /// The recurrence path (RecurrenceKernel.name) and its per-step products alone, at
+    /// [B, H] × [H, H] with their fused epilogues, over T steps as in training; next to them
+    /// the BLAS's sgemm at the same shape (the recurrence before CRecurrence).
+    public var recurrenceKernel: String
+    public var forwardRecurrenceGFLOPs, backwardRecurrenceGFLOPs, blasRecurrenceGFLOPs: Double
 }
 
 /// Speed of one forward+backward (Float) against this machine's sgemm rate, measured in the
@@ -13,7 +18,8 @@ public enum KernelBenchmark {
     /// FLOPs per token are counted as the GEMMs do: 6·H·H (recurrence forward, dh backward,
     /// dW_hh) + 6·H·V (logits, dH_out, dW_hy). The one-hot input is a gather, not counted.
     public static func run(shape: RNNShape, sequenceLength: Int, batchSize: Int,
-                           warmupSteps: Int, timedSteps: Int, seed: UInt64) -> KernelBenchmarkResult {
+                           warmupSteps: Int, timedSteps: Int, seed: UInt64,
+                           kernel: RecurrenceKernel = .default) -> KernelBenchmarkResult {
         precondition(batchSize > 0 && timedSteps > 0, "benchmark needs batchSize > 0 and timedSteps > 0")
         let layout = ParameterLayout(shape: shape)
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
@@ -24,7 +30,8 @@ public enum KernelBenchmark {
         let V = UInt64(shape.vocabularySize)
         let inputs = Buffer<Int32>((0..<tokenCount).map { _ in Int32(generator.next() % V) })
         let targets = Buffer<Int32>((0..<tokenCount).map { _ in Int32(generator.next() % V) })
-        let workspace = BPTTWorkspace<Float>(shape: shape, maxBatchSize: batchSize, sequenceLength: sequenceLength)
+        let workspace = BPTTWorkspace<Float>(shape: shape, maxBatchSize: batchSize, sequenceLength: sequenceLength,
+                                             kernel: kernel)
 
         func step() {
             _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets,
@@ -41,10 +48,51 @@ public enum KernelBenchmark {
         let tokensPerSecond = Double(tokenCount) / seconds
         let gflops = flopsPerToken * tokensPerSecond / 1e9
         let sgemm = BLAS.measureSgemmGFLOPs(size: 1024)
+        let recurrence = measureRecurrence(kernel: kernel, hiddenSize: shape.hiddenSize, batchSize: batchSize,
+                                           sequenceLength: sequenceLength, seed: seed)
         return KernelBenchmarkResult(
             hiddenSize: shape.hiddenSize, vocabularySize: shape.vocabularySize,
             sequenceLength: sequenceLength, batchSize: batchSize, steps: timedSteps,
             secondsPerStep: seconds, tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken,
-            gflops: gflops, sgemmGFLOPs: sgemm, percentOfSgemm: 100 * gflops / sgemm)
+            gflops: gflops, sgemmGFLOPs: sgemm, percentOfSgemm: 100 * gflops / sgemm,
+            recurrenceKernel: kernel.name, forwardRecurrenceGFLOPs: recurrence.forward,
+            backwardRecurrenceGFLOPs: recurrence.backward, blasRecurrenceGFLOPs: recurrence.blas)
+    }
+
+    /// GFLOP/s (2·B·H² per step, best of `repeats` runs of T steps) of the forward product with
+    /// its tanh, the backward product with its (1 − h²), and BLAS sgemm at the same shape.
+    public static func measureRecurrence(kernel: RecurrenceKernel, hiddenSize H: Int, batchSize B: Int,
+                                         sequenceLength T: Int, seed: UInt64, repeats: Int = 5)
+        -> (forward: Double, backward: Double, blas: Double) {
+        var generator = SeededGenerator(seed: seed)
+        let W_hh = Buffer<Float>((0..<H * H).map { _ in Float(2 * generator.nextUniform() - 1) / Float(H).squareRoot() })
+        let hs = Buffer<Float>((0..<(T + 1) * B * H).map { _ in Float(2 * generator.nextUniform() - 1) * 0.9 })
+        let dhs = Buffer<Float>((0..<(T + 1) * B * H).map { _ in Float(2 * generator.nextUniform() - 1) * 1e-3 })
+        let forward = PackedRecurrentWeights(kernel: kernel, product: .forward, gates: 1, hiddenSize: H)
+        let backward = PackedRecurrentWeights(kernel: kernel, product: .backward, gates: 1, hiddenSize: H)
+        forward.pack(W_hh, offset: 0)
+        backward.pack(W_hh, offset: 0)
+        func rate(_ step: (Int) -> Void) -> Double {
+            for t in 1...T { step(t) }   // warm-up: caches, page faults
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let start = MonotonicClock.seconds()
+                for t in 1...T { step(t) }
+                best = min(best, MonotonicClock.seconds() - start)
+            }
+            return 2 * Double(B * H * H * T) / best / 1e9
+        }
+        let forwardRate = rate { t in
+            forward.forward(h: hs, hOffset: (t - 1) * B * H, rows: B, into: hs, aOffset: t * B * H, epilogue: .tanh)
+        }
+        let backwardRate = rate { t in
+            _ = backward.backward(da: dhs, daOffset: t * B * H, rows: B, into: dhs, dhOffset: (t - 1) * B * H,
+                                  epilogue: .tanhDerivative(hidden: hs, offset: t * B * H))
+        }
+        let blasRate = rate { t in
+            BLAS.gemm(.none, .transposed, m: B, n: H, k: H, a: hs, aOffset: (t - 1) * B * H, b: W_hh,
+                      beta: 1, c: hs, cOffset: t * B * H)
+        }
+        return (forwardRate, backwardRate, blasRate)
     }
 }

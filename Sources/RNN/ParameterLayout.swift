@@ -1,4 +1,4 @@
-/// The five tensors of the model (DESIGN §2). The case order is the order of the flat
+/// The five tensors of the model (docs/design.md §2). The case order is the order of the flat
 /// parameter and gradient buffers, so one allreduce covers all of them.
 public enum ParameterName: String, CaseIterable, Sendable {
     case W_xh, W_hh, W_hy, b_h, b_y

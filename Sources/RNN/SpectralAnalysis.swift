@@ -4,7 +4,7 @@ import Buffers
 import Glibc
 #endif
 
-/// Spectral diagnostics of the recurrence (DESIGN §2): the spectral radius and largest
+/// Spectral diagnostics of the recurrence (docs/design.md §2): the spectral radius and largest
 /// singular value of W_hh, and the norms of the backward Jacobians W_hh^T diag(1 − h_k²)
 /// whose products decide whether ‖dh_t‖ vanishes or explodes with the distance from the loss.
 /// All arithmetic is in Double, whatever the scalar type of the parameters.
@@ -99,7 +99,7 @@ public enum SpectralAnalysis {
         return rowNorm(w, row: 0, n: n)
     }
 
-    /// h_1 … h_T of each sequence: [sequence][step][H], by the recurrence of DESIGN §2 run
+    /// h_1 … h_T of each sequence: [sequence][step][H], by the recurrence of docs/design.md §2 run
     /// directly from the parameters in Double (plain loops, independent of BPTTWorkspace).
     /// inputs: batch-major token ids, sequence b at [b·T, b·T + T). initialHidden: nil for
     /// h_0 = 0, else row-major [batchSize, H].

@@ -60,7 +60,7 @@ public protocol ProgressOutput: AnyObject {
     func finish()
 }
 
-/// Rank 0's progress (DESIGN §9): the progress line for the output the executable passed in,
+/// Rank 0's progress (docs/design.md §9): the progress line for the output the executable passed in,
 /// the metrics file and the TensorBoard event file. Other ranks have no output.
 package final class ProgressReporter {
     private let output: ProgressOutput?

@@ -1,4 +1,4 @@
-/// Why a run ended early, classified as DESIGN §9's exit codes need it. Libraries only
+/// Why a run ended early, classified as docs/design.md §9's exit codes need it. Libraries only
 /// classify; the executable maps each kind to its exit code (rnn-dist/ExitStatus.swift).
 public enum RunError: Error, CustomStringConvertible {
     /// Bad configuration, corpus, init file or checkpoint.

@@ -1,7 +1,7 @@
 import Buffers
 
 /// Where a rank's batch of each step comes from: whole sequences (full BPTT) or the next
-/// chunk of parallel streams (truncated BPTT, DESIGN §6).
+/// chunk of parallel streams (truncated BPTT, docs/design.md §6).
 package protocol BatchSource: AnyObject {
     /// Largest number of sequences this rank ever gets in one step.
     var maxBatchSize: Int { get }

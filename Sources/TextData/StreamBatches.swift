@@ -1,6 +1,6 @@
 import Buffers
 
-/// Truncated BPTT (DESIGN §6): the training text laid out as G parallel streams; stream j
+/// Truncated BPTT (docs/design.md §6): the training text laid out as G parallel streams; stream j
 /// covers tokens [j·S, j·S + S] with S = ⌊(L − 1)/G⌋, and is read k tokens at a time. Step s
 /// reads chunk c = s mod C of every stream (C = ⌊S/k⌋ chunks per epoch). The hidden state
 /// carries over from one chunk to the next without gradient, and starts from zero at c = 0,

@@ -4,7 +4,7 @@ import RNN
 import Optimizers
 import TextData
 
-/// One synchronous data-parallel training step on this rank (DESIGN §1, steps 2–4): fill
+/// One synchronous data-parallel training step on this rank (docs/design.md §1, steps 2–4): fill
 /// the batch, forward and BPTT into the flat gradient buffer, one allreduce, clip, and the
 /// optimizer update. Every buffer is allocated once, here; a step allocates nothing.
 package final class DataParallelStep {

@@ -5,7 +5,7 @@ import RNN
 import Config
 import Distributed
 
-/// The communication and gradient policy of one step (DESIGN §4): local clipping (if
+/// The communication and gradient policy of one step (docs/design.md §4): local clipping (if
 /// chosen), ONE in-place allreduce(SUM) of the flat gradient buffer, then the non-finite
 /// check and global clipping, identical on every rank because every rank holds the same sum.
 package struct GradientSynchronizer {

@@ -3,7 +3,7 @@ import Distributed
 import MPI
 import Reporting
 
-/// Synchronous data-parallel training (DESIGN §1): every rank runs forward and BPTT on its
+/// Synchronous data-parallel training (docs/design.md §1): every rank runs forward and BPTT on its
 /// shard, one allreduce sums the token-weighted gradients, every rank applies the same step.
 ///
 /// The loop reads as a PyTorch DDP loop does; each phase is a method of `TrainingRun`.

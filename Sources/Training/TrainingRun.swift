@@ -1,4 +1,5 @@
 import Clock
+import BLAS
 import Buffers
 import Checkpoints
 import Config
@@ -219,6 +220,7 @@ final class TrainingRun {
         model: tanh RNN H=\(config.hidden), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
+        blas: \(BLASCoreReport.current().description)
         """
     }
 }

@@ -15,12 +15,14 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         Default: real data-parallel training steps under mpirun (any rank count), timed per phase. \
         --kernel: the model's forward+backward alone, one process. --allreduce: allreduce latency \
-        and bandwidth at the gradient sizes, with the ring model fitted.
+        and bandwidth at the gradient sizes, with the ring model fitted. --blas: the OpenBLAS kernel \
+        that runs, who chose it, and its single-thread sgemm rate.
         """
     )
 
     @Flag(help: "Time the model's forward+backward alone on one process (no MPI traffic).") var kernel = false
     @Flag(help: "Measure allreduce latency and bandwidth for the gradient buffer sizes.") var allreduce = false
+    @Flag(help: "Show the OpenBLAS kernel in use and who chose it, with its single-thread sgemm rate (one process).") var blas = false
     @Option(help: "H, hidden units.") var hidden: Int = 256
     @Option(name: .customLong("seq-len"), help: "T.") var seqLen: Int = 64
     @Option(name: .customLong("batch-per-rank"), help: "Sequences per rank.") var batchPerRank: Int = 32
@@ -38,7 +40,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        if kernel { return try runKernel() }
+        // A bad RNN_DIST_KERNEL (unknown, or a path this CPU lacks) stops the bench here.
+        let recurrenceKernel = try RecurrenceKernel.fromEnvironment()
+        if kernel { return try runKernel(recurrenceKernel) }
+        if blas { return try runBLAS() }
         BLAS.threadCount = 1
         ExitReporter.run { world in
             if allreduce {
@@ -72,7 +77,8 @@ struct BenchCommand: ParsableCommand {
         bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
-          sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core (1024^3, this run)
+          BLAS                \(r.blasCore)
+          sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core (1024^3, this run, same kernel)
           of ranks x sgemm    \(String(format: "%.1f", r.percentOfSgemmCeiling))%
           step                \(ms(r.secondsPerStep)): forward \(ms(r.forwardSeconds)), backward \(ms(r.backwardSeconds)), allreduce \(ms(r.allreduceSeconds)), optimizer \(ms(r.optimizerSeconds))
           allreduce+optimizer \(String(format: "%.2f", r.allreducePlusOptimizerPercent))% of the step
@@ -87,14 +93,38 @@ struct BenchCommand: ParsableCommand {
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
-    private func runKernel() throws {
+    /// What `--blas` prints: the kernel report and sgemm on it, single thread.
+    struct BLASReport: Encodable {
+        let blas: BLASCoreReport
+        let sgemm1024: Double
+        let sgemm2048: Double
+        enum CodingKeys: String, CodingKey { case blas, sgemm1024 = "sgemm_gflops_1024", sgemm2048 = "sgemm_gflops_2048" }
+    }
+
+    private func runBLAS() throws {
+        BLAS.threadCount = 1
+        let report = BLASReport(blas: BLASCoreReport.current(), sgemm1024: BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5),
+                                sgemm2048: BLAS.measureSgemmGFLOPs(size: 2048, repeats: 3))
+        if json { return try printJSON(report) }
+        print("""
+        BLAS     \(report.blas.description)
+        CPU      \(report.blas.cpu.summary)
+        sgemm    \(String(format: "%.1f", report.sgemm1024)) GFLOP/s at 1024^3, \(String(format: "%.1f", report.sgemm2048)) at 2048^3 (1 thread)
+        """)
+    }
+
+    private func runKernel(_ recurrenceKernel: RecurrenceKernel) throws {
         BLAS.threadCount = 1
         let result = KernelBenchmark.run(shape: RNNShape(vocabularySize: vocab, hiddenSize: hidden), sequenceLength: seqLen,
-                                         batchSize: batchPerRank, warmupSteps: warmup, timedSteps: timed, seed: 1)
+                                         batchSize: batchPerRank, warmupSteps: warmup, timedSteps: timed, seed: 1,
+                                         kernel: recurrenceKernel)
         if json { return try printJSON(result) }
         print("kernel H=\(hidden) T=\(seqLen) B=\(batchPerRank) V=\(vocab): "
             + "\(Int(result.tokensPerSecond)) tokens/s, \(String(format: "%.1f", result.gflops)) GFLOP/s, "
             + "\(String(format: "%.0f", result.percentOfSgemm))% of sgemm (\(String(format: "%.1f", result.sgemmGFLOPs)) GFLOP/s, 1024^3, same run)")
+        print("recurrence [\(batchPerRank), \(hidden)] x [\(hidden), \(hidden)], kernel \(recurrenceKernel): "
+            + String(format: "forward %.1f GFLOP/s, backward %.1f GFLOP/s; BLAS sgemm at this shape %.1f GFLOP/s",
+                     result.forwardRecurrenceGFLOPs, result.backwardRecurrenceGFLOPs, result.blasRecurrenceGFLOPs))
     }
 }
 

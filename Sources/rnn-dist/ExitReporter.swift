@@ -5,7 +5,7 @@ import RunErrors
 import Glibc
 #endif
 
-/// Runs an MPI subcommand and turns a failure into DESIGN §9's exit codes with one message,
+/// Runs an MPI subcommand and turns a failure into docs/design.md §9's exit codes with one message,
 /// from rank 0.
 ///
 /// Training's errors are symmetric: every rank reaches the same verdict (RankAgreement, or a

@@ -2,7 +2,7 @@ import Foundation
 import MPI
 import RunErrors
 
-/// DESIGN §9's exit codes, in one place: libraries classify a failure (RunError.Kind), the
+/// docs/design.md §9's exit codes, in one place: libraries classify a failure (RunError.Kind), the
 /// executable alone turns it into the process's exit status.
 enum ExitStatus {
     static let success: Int32 = 0

@@ -16,9 +16,10 @@ struct RNNDist: ParsableCommand {
         defaultSubcommand: TrainCommand.self
     )
 
-    /// Argument errors exit with DESIGN §9's code 1 (not ArgumentParser's 64), printed once
+    /// Argument errors exit with docs/design.md §9's code 1 (not ArgumentParser's 64), printed once
     /// (by rank 0) rather than by every rank of the job.
     static func main() {
+        BLASKernelChoice.apply()
         do {
             var command = try parseAsRoot()
             try command.run()

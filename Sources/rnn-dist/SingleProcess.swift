@@ -15,7 +15,7 @@ enum SingleProcess {
         return 0
     }
 
-    /// Runs `body` on rank 0 only; an error exits with DESIGN §9's code and one line on stderr.
+    /// Runs `body` on rank 0 only; an error exits with docs/design.md §9's code and one line on stderr.
     static func run(_ body: () throws -> Void) {
         guard launcherRank == 0 else { return }
         do {

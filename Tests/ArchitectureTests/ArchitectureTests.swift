@@ -89,7 +89,7 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 20, "the manifest's targets were not found")
     }
 
-    /// Libraries report; only the executables print or exit (DESIGN: one place decides what the user sees).
+    /// Libraries report; only the executables print or exit (docs/design.md: one place decides what the user sees).
     func testNoLibraryPrintsOrExits() throws {
         let sources = root.appendingPathComponent("Sources")
         let forbidden = try NSRegularExpression(pattern: #"(^|[^.A-Za-z_])(print|fputs|exit)\(|FileHandle\.standard(Error|Output)"#)

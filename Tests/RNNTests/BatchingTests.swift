@@ -2,7 +2,7 @@ import Buffers
 import RNN
 import XCTest
 
-/// The batch dimension: batching, sharding with the global token count (DESIGN §4), and
+/// The batch dimension: batching, sharding with the global token count (docs/design.md §4), and
 /// batch sizes 0 and below the maximum.
 final class BatchingTests: XCTestCase {
     let shape = RNNShape(vocabularySize: 6, hiddenSize: 9)

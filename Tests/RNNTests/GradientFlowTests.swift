@@ -3,7 +3,7 @@ import RNN
 import XCTest
 
 /// ‖dh_t‖ vanishes or explodes with the distance from the loss, at a rate set by the
-/// spectral radius of W_hh (DESIGN §2).
+/// spectral radius of W_hh (docs/design.md §2).
 ///
 /// Set-up, so that the signal is exactly the geometric decay of the linearized recurrence:
 /// - W_hh = s·P with P a signed cyclic permutation matrix: orthogonal, so every singular value

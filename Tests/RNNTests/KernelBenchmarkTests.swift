@@ -20,6 +20,8 @@ final class KernelBenchmarkTests: XCTestCase {
             print(String(format: "H=%d V=%d T=%d B=%d threads=%d: %.2f ms/step, %.0f tokens/s, %.2f GFLOP/s, sgemm %.2f GFLOP/s, %.1f%% of sgemm",
                          r.hiddenSize, r.vocabularySize, r.sequenceLength, r.batchSize, threads,
                          r.secondsPerStep * 1e3, r.tokensPerSecond, r.gflops, r.sgemmGFLOPs, r.percentOfSgemm))
+            print(String(format: "  recurrence (%@): forward %.1f, backward %.1f GFLOP/s; BLAS at this shape %.1f GFLOP/s",
+                         r.recurrenceKernel, r.forwardRecurrenceGFLOPs, r.backwardRecurrenceGFLOPs, r.blasRecurrenceGFLOPs))
         }
     }
 
@@ -60,5 +62,9 @@ final class KernelBenchmarkTests: XCTestCase {
         XCTAssertGreaterThan(r.tokensPerSecond, 0)
         XCTAssertEqual(r.gflops, r.flopsPerToken * r.tokensPerSecond / 1e9, accuracy: 1e-9 * r.gflops)
         XCTAssertEqual(r.percentOfSgemm, 100 * r.gflops / r.sgemmGFLOPs, accuracy: 1e-9)
+        XCTAssertEqual(r.recurrenceKernel, RecurrenceKernel.default.name)
+        XCTAssertGreaterThan(r.forwardRecurrenceGFLOPs, 0)
+        XCTAssertGreaterThan(r.backwardRecurrenceGFLOPs, 0)
+        XCTAssertGreaterThan(r.blasRecurrenceGFLOPs, 0)
     }
 }

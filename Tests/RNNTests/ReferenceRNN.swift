@@ -2,7 +2,7 @@ import Foundation
 import RNN
 
 /// An independent, deliberately naive forward pass in Double: plain loops over the math of
-/// DESIGN §2, one sequence at a time, no BLAS, no transposed copies (llm.c-style reference).
+/// docs/design.md §2, one sequence at a time, no BLAS, no transposed copies (llm.c-style reference).
 struct ReferenceRNN {
     let shape: RNNShape
     let W_xh, W_hh, W_hy, b_h, b_y: [Double]

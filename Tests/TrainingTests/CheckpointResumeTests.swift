@@ -5,7 +5,7 @@ import XCTest
 import Checkpoints
 import Safetensors
 
-/// Checkpoints, exact resume and preemption, on real ranks (DESIGN §7, §8).
+/// Checkpoints, exact resume and preemption, on real ranks (docs/design.md §7, §8).
 final class CheckpointResumeTests: XCTestCase {
     private var run: RNNDistRun!
 

@@ -39,7 +39,7 @@ final class DistributedTrainingTests: XCTestCase {
         return worst
     }
 
-    /// DESIGN §4: the same global batch gives the same trajectory whatever the rank count.
+    /// docs/design.md §4: the same global batch gives the same trajectory whatever the rank count.
     func testRankCountInvariance() throws {
         for globalBatch in [12, 10] { // 10 does not divide by 4 (3,3,2,2) nor by 3
             let arguments = smallRun(["--global-batch", "\(globalBatch)"])
@@ -72,7 +72,7 @@ final class DistributedTrainingTests: XCTestCase {
     }
 
     /// Over one epoch, with 1 to 4 ranks, every sequence is used exactly once. The last step
-    /// of an epoch wraps into the next one (DESIGN §3), so the first N positions of the global
+    /// of an epoch wraps into the next one (docs/design.md §3), so the first N positions of the global
     /// order (step by step, rank slices in rank order) must be a permutation of 0..<N.
     func testShardingCoversEachSequenceOncePerEpoch() throws {
         for ranks in 1...4 {

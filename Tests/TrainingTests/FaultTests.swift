@@ -4,7 +4,7 @@ import Training
 import XCTest
 import Checkpoints
 
-/// Faults and bad input on real ranks (DESIGN §8): nothing hangs, one clear message, the
+/// Faults and bad input on real ranks (docs/design.md §8): nothing hangs, one clear message, the
 /// documented exit code, nothing half-written.
 final class FaultTests: XCTestCase {
     private var run: RNNDistRun!

@@ -51,7 +51,8 @@ final class LaunchScriptTests: XCTestCase {
     private func runScript(_ script: String, _ arguments: [String] = [], unset: [String] = [],
                            environment: [String: String], in directory: String) throws -> ProcessResult {
         let unsetArguments = unset.flatMap { ["-u", $0] }
-        return try ProcessRunner.run("/usr/bin/env", unsetArguments + ["bash", "\(root)/\(script)"] + arguments,
+        let path = script.hasPrefix("/") ? script : "\(root)/\(script)"
+        return try ProcessRunner.run("/usr/bin/env", unsetArguments + ["bash", path] + arguments,
                                      timeout: 120, environment: environment, currentDirectory: directory)
     }
 
@@ -78,6 +79,65 @@ final class LaunchScriptTests: XCTestCase {
             in: folder.path)
         XCTAssertEqual(pbs.status, 1)
         XCTAssertTrue(pbs.stderr.contains("no rnn-dist binary at \(missing)"), pbs.output)
+    }
+
+    /// Slurm and PBS run a copy of the job script from a spool folder, where
+    /// Launch/batch-common.sh is not beside it: the scripts then find it in the submit folder's
+    /// Launch/, or in the checkout the binary was built in, and otherwise stop with exit 1.
+    /// A stand-in srun and mpirun (first in PATH) record the command the script launched.
+    func testBatchScriptsFindTheSharedPartFromASpoolCopy() throws {
+        let folder = try TemporaryDirectory()
+        let fileManager = FileManager.default
+        for path in ["spool", "bin", "checkout/Launch", "checkout/.build/release", "elsewhere"] {
+            try fileManager.createDirectory(atPath: "\(folder.path)/\(path)", withIntermediateDirectories: true)
+        }
+        for script in ["slurm.sbatch", "pbs.sh"] {
+            try fileManager.copyItem(atPath: "\(root)/Launch/\(script)", toPath: "\(folder.path)/spool/\(script)")
+        }
+        try fileManager.copyItem(atPath: "\(root)/Launch/batch-common.sh", toPath: "\(folder.path)/checkout/Launch/batch-common.sh")
+        let launcher = "#!/bin/sh\necho \"launched: $0 $*\"\n"
+        for name in ["srun", "mpirun"] {
+            _ = try folder.file("bin/\(name)", text: launcher)
+        }
+        let checkoutBinary = try folder.file("checkout/.build/release/rnn-dist", text: "#!/bin/sh\n")
+        let strayBinary = try folder.file("bin/rnn-dist", text: "#!/bin/sh\n")
+        let nodes = try folder.file("nodes", text: "localhost\nlocalhost\n")
+        for file in ["bin/srun", "bin/mpirun", "checkout/.build/release/rnn-dist", "bin/rnn-dist"] {
+            try fileManager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(folder.path)/\(file)")
+        }
+        let path = "\(folder.path)/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let slurm = ["SLURM_JOB_ID": "21", "PATH": path, "RNN_DIST_RUNS": folder.path + "/runs"]
+        let pbs = ["PBS_JOBID": "22.server", "PBS_NODEFILE": nodes, "PATH": path, "RNN_DIST_RUNS": folder.path + "/runs"]
+        let cases: [(name: String, script: String, environment: [String: String], found: Bool)] = [
+            ("slurm, submitted from the checkout", "slurm.sbatch", slurm.merging(["SLURM_SUBMIT_DIR": folder.path + "/checkout"]) { $1 }, true),
+            ("slurm, the binary's checkout", "slurm.sbatch",
+             slurm.merging(["SLURM_SUBMIT_DIR": folder.path + "/elsewhere", "RNN_DIST_BIN": checkoutBinary]) { $1 }, true),
+            ("slurm, nowhere", "slurm.sbatch",
+             slurm.merging(["SLURM_SUBMIT_DIR": folder.path + "/elsewhere", "RNN_DIST_BIN": strayBinary]) { $1 }, false),
+            ("pbs, submitted from the checkout", "pbs.sh", pbs.merging(["PBS_O_WORKDIR": folder.path + "/checkout"]) { $1 }, true),
+            ("pbs, the binary's checkout", "pbs.sh",
+             pbs.merging(["PBS_O_WORKDIR": folder.path + "/elsewhere", "RNN_DIST_BIN": checkoutBinary]) { $1 }, true),
+            ("pbs, nowhere", "pbs.sh",
+             pbs.merging(["PBS_O_WORKDIR": folder.path + "/elsewhere", "RNN_DIST_BIN": strayBinary]) { $1 }, false),
+        ]
+        for test in cases {
+            // Nothing of the test's own environment may choose for the script.
+            let unset = ["SLURM_RESTART_COUNT", "RNN_DIST_LAUNCHER", "RNN_DIST_CHECKPOINT_DIR", "RNN_DIST_ARGS"]
+                + (test.environment["RNN_DIST_BIN"] == nil ? ["RNN_DIST_BIN"] : [])
+            let result = try runScript("\(folder.path)/spool/\(test.script)", ["--steps", "5"], unset: unset,
+                                       environment: test.environment, in: folder.path + "/elsewhere")
+            if test.found {
+                XCTAssertEqual(result.status, 0, "\(test.name): \(result.output)")
+                XCTAssertTrue(result.stdout.contains("launched: \(folder.path)/bin/"), "\(test.name): \(result.output)")
+                XCTAssertTrue(result.stdout.contains("rnn-dist train --checkpoint-dir"), "\(test.name): \(result.output)")
+                XCTAssertTrue(result.stdout.contains("--steps 5"), "\(test.name): \(result.output)")
+                XCTAssertTrue(result.stderr.contains("rnn-dist exited with 0"), "\(test.name): \(result.output)")
+            } else {
+                XCTAssertEqual(result.status, 1, "\(test.name): \(result.output)")
+                XCTAssertTrue(result.stderr.contains("cannot find Launch/batch-common.sh"), "\(test.name): \(result.output)")
+                XCTAssertFalse(result.stdout.contains("launched:"), "\(test.name): \(result.output)")
+            }
+        }
     }
 
     /// slurm.sbatch with the variables Slurm would set (mpirun reads the allocation from

@@ -7,7 +7,7 @@ import XCTest
 import Checkpoints
 import Safetensors
 
-/// Truncated BPTT (DESIGN §6) and evaluation, on real ranks.
+/// Truncated BPTT (docs/design.md §6) and evaluation, on real ranks.
 final class TruncatedBPTTTests: XCTestCase {
     private var run: RNNDistRun!
 

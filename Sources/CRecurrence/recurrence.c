@@ -1,0 +1,102 @@
+// Path choice, packing and the blocked driver shared by every path: for each block of at most
+// 256 rows, K in passes of kc, column panels of nr, row blocks of mr. A kc × nr block of the
+// packed panel (24 KiB on AVX-512) stays in L1 while every row block of the batch streams it;
+// the whole packed W_hh (1 MiB at H = 512) stays in L2 from one time step to the next.
+#include "tile.h"
+#include <math.h>
+#include <string.h>
+
+int rnn_recurrence_supported(rnn_recurrence_path path) {
+    switch (path) {
+    case RNN_RECURRENCE_GENERIC: return 1;
+#if defined(__x86_64__) || defined(__i386__)
+    // __builtin_cpu_supports also checks that the OS saves the wider registers (XCR0).
+    case RNN_RECURRENCE_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case RNN_RECURRENCE_AVX512: return __builtin_cpu_supports("avx512f");
+#endif
+    default: return 0;
+    }
+}
+
+static const rnn_path_spec *spec(rnn_recurrence_path path) {
+    switch (path) {
+#if defined(__x86_64__) || defined(__i386__)
+    case RNN_RECURRENCE_AVX2: return &rnn_recurrence_avx2_spec;
+    case RNN_RECURRENCE_AVX512: return &rnn_recurrence_avx512_spec;
+#endif
+    default: return &rnn_recurrence_generic_spec;
+    }
+}
+
+static int min_int(int a, int b) { return a < b ? a : b; }
+static int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
+
+// Packed layout: panel p holds columns [p·nr, p·nr + nr) of B as k rows of width
+// round_up(columns, vw), zero-padded; panels follow each other, so panel p starts at p·nr·k.
+size_t rnn_recurrence_packed_count(rnn_recurrence_path path, int n, int k) {
+    return (size_t)round_up(n, spec(path)->vw) * (size_t)k;
+}
+
+void rnn_recurrence_pack(rnn_recurrence_path path, int n, int k, const float *w, ptrdiff_t ldw,
+                         int transposed, float *packed) {
+    const rnn_path_spec *s = spec(path);
+    for (int n0 = 0; n0 < n; n0 += s->nr) {
+        const int columns = min_int(s->nr, n - n0), width = round_up(columns, s->vw);
+        float *panel = packed + (ptrdiff_t)n0 * k;
+        if (width > columns)
+            for (int kk = 0; kk < k; kk++) memset(panel + (ptrdiff_t)kk * width + columns, 0,
+                                                  sizeof(float) * (size_t)(width - columns));
+        if (transposed) {
+            // B[kk, j] = W[j, kk]: read each row of W once, sequentially.
+            for (int j = 0; j < columns; j++) {
+                const float *row = w + (ptrdiff_t)(n0 + j) * ldw;
+                for (int kk = 0; kk < k; kk++) panel[(ptrdiff_t)kk * width + j] = row[kk];
+            }
+        } else {
+            for (int kk = 0; kk < k; kk++)
+                memcpy(panel + (ptrdiff_t)kk * width, w + (ptrdiff_t)kk * ldw + n0, sizeof(float) * (size_t)columns);
+        }
+    }
+}
+
+enum { ROW_BLOCK = 256 };
+
+double rnn_recurrence_product(rnn_recurrence_path path, int m, int n, int k,
+                              const float *a, ptrdiff_t lda, const float *packed,
+                              float *c, ptrdiff_t ldc, rnn_recurrence_epilogue epilogue,
+                              const float *h, ptrdiff_t ldh) {
+    const rnn_path_spec *s = spec(path);
+    double normSum = 0;
+    const int passes = k > 0 ? (k + s->kc - 1) / s->kc : 1;   // k = 0: the epilogue alone
+    for (int m0 = 0; m0 < m; m0 += ROW_BLOCK) {
+        const int rows = min_int(ROW_BLOCK, m - m0);
+        double rowSumsq[ROW_BLOCK];
+        for (int i = 0; i < rows; i++) rowSumsq[i] = 0;
+        for (int pass = 0; pass < passes; pass++) {
+            const int k0 = pass * s->kc;
+            rnn_tile t;
+            t.k = min_int(s->kc, k - k0);
+            t.lda = lda;
+            t.ldc = ldc;
+            t.ldh = ldh;
+            t.epilogue = pass == passes - 1 ? epilogue : RNN_EPILOGUE_ACCUMULATE;
+            for (int n0 = 0; n0 < n; n0 += s->nr) {
+                t.n = min_int(s->nr, n - n0);
+                t.panel_width = round_up(t.n, s->vw);
+                t.b = k > 0 ? packed + (ptrdiff_t)n0 * k + (ptrdiff_t)k0 * t.panel_width : packed;
+                for (int i0 = 0; i0 < rows; i0 += s->mr) {
+                    const ptrdiff_t row = m0 + i0;
+                    t.m = min_int(s->mr, rows - i0);
+                    t.a = a + row * lda + k0;
+                    t.c = c + row * ldc + n0;
+                    t.h = h ? h + row * ldh + n0 : h;
+                    t.row_sumsq = rowSumsq + i0;
+                    s->tile(&t);
+                }
+            }
+        }
+        if (epilogue == RNN_EPILOGUE_TANH_BACKWARD)
+            for (int i = 0; i < rows; i++) normSum += sqrt(rowSumsq[i]);
+    }
+    return normSum;
+}

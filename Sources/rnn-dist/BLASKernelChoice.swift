@@ -1,0 +1,23 @@
+import BLAS
+import Foundation
+
+/// Runs first in main, before MPI starts: when OpenBLAS picked a kernel older than this CPU
+/// supports, re-exec this process (same pid: mpirun, srun and PMIx are unaffected) with
+/// OPENBLAS_CORETYPE set to the best one, then self-check it (docs/blas.md). Every exec adds
+/// a marker variable, so the chain ends; a failed exec leaves the library's kernel running.
+enum BLASKernelChoice {
+    static func apply() {
+        for step in [BLASCoreStartup.firstStep, BLASCoreStartup.selfCheckStep] {
+            if case let .reexec(change) = step(ProcessInfo.processInfo.environment) { reexec(change) }
+        }
+    }
+
+    private static func reexec(_ change: EnvironmentChange) {
+        let undo = change.apply()
+        execv(BLASCoreStartup.executablePath, CommandLine.unsafeArgv)
+        let reason = String(cString: strerror(errno))
+        undo.apply()
+        let core = change.set[BLASCoreVariable.coreType] ?? "the library's choice"
+        setenv(BLASCoreVariable.execFailed, "\(core): \(reason)", 1)
+    }
+}
