@@ -21,7 +21,7 @@ import PackageDescription
 //   RNN -> BLAS, Buffers, Clock, CRecurrence            the model: forward, BPTT, clipping, sampling, spectra
 //   Safetensors -> Buffers, FileIO         the safetensors format
 //   TextData -> Buffers, FileIO            corpus, vocabulary, tokenizer, synthetic tasks, batches
-//   Config -> Yams                         TrainingConfig, its keys, YAML loading
+//   Config -> RNN, TextData, Yams          TrainingConfig, its keys and choice enums, YAML, flags, the reference
 //   Optimizers -> Buffers                  SGD, Adam, Adagrad, learning-rate schedules
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
 //   Distributed -> Buffers, Clock, MPI, RunErrors    guarded collectives, watchdog, agreement, checksum, stop signal
@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "RNN", dependencies: ["BLAS", "Buffers", "Clock", "CRecurrence"]),
         .target(name: "Safetensors", dependencies: ["Buffers", "FileIO"]),
         .target(name: "TextData", dependencies: ["Buffers", "FileIO"]),
-        .target(name: "Config", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["RNN", "TextData", .product(name: "Yams", package: "Yams")]),
         .target(name: "Optimizers", dependencies: ["Buffers"]),
         .target(name: "Checkpoints", dependencies: ["Buffers", "Config", "FileIO", "Optimizers", "RNN", "RunErrors",
                                                     "Safetensors", "TextData"]),

@@ -20,7 +20,7 @@ public struct TrainingBenchmark {
         public var batchPerRank = 32
         public var vocabularySize = 65
         public var data: String?
-        public var optimizer = "adam"
+        public var optimizer = OptimizerKind.adam
         public var warmupSteps = 5
         public var timedSteps = 30
         public init() {}
@@ -32,7 +32,7 @@ public struct TrainingBenchmark {
         public var seqLen: Int
         public var batchPerRank: Int
         public var vocab: Int
-        public var optimizer: String
+        public var optimizer: OptimizerKind
         public var timedSteps: Int
         public var tokensPerSecond: Double
         public var flopsPerToken: Double
@@ -92,7 +92,7 @@ public struct TrainingBenchmark {
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let collectives = Collectives(world: world, watchdog: CollectiveWatchdog(world: world, timeoutSeconds: 0),
                                       checkFingerprints: false)
-        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: "norm", clipThreshold: 5, clipScope: "global", gradientCount: layout.count)
+        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global, gradientCount: layout.count)
         let batches = SequenceBatches(dataset: dataset, sampler: sampler)
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches, shape: shape,
                                        synchronizer: synchronizer, globalBatch: globalBatch)
@@ -153,7 +153,7 @@ public struct TrainingBenchmark {
     /// Training tokens: a corpus file, or uniform random tokens over the vocabulary size.
     private func corpusTokens() throws -> ([Int32], Int) {
         if let data = options.data {
-            let corpus = try CorpusSource.load(spec: data, tokenizer: "chars", validationFraction: 0)
+            let corpus = try CorpusSource.load(spec: data, tokenizer: .chars, validationFraction: 0)
             return (corpus.trainTokens, corpus.vocabulary.count)
         }
         var generator = SeededGenerator(seed: 7)

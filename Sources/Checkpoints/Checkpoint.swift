@@ -1,4 +1,5 @@
 import Buffers
+import Config
 import RNN
 import Optimizers
 import Safetensors
@@ -43,7 +44,7 @@ public struct Checkpoint {
     }
 
     /// Checks that this checkpoint fits the run about to continue from it.
-    public func verifyCompatible(shape: RNNShape, vocabulary: Vocabulary, optimizer: String) throws {
+    public func verifyCompatible(shape: RNNShape, vocabulary: Vocabulary, optimizer: OptimizerKind) throws {
         if metadata.shape.hiddenSize != shape.hiddenSize {
             throw CheckpointError.mismatch(path: path, what: "hidden size H", checkpoint: String(metadata.shape.hiddenSize),
                                            config: String(shape.hiddenSize))
@@ -54,7 +55,7 @@ public struct Checkpoint {
                                            config: "\(vocabulary.count) symbols (\(vocabulary.tokenizer.rawValue)) from the corpus")
         }
         if metadata.optimizer != optimizer {
-            throw CheckpointError.mismatch(path: path, what: "the optimizer", checkpoint: metadata.optimizer, config: optimizer)
+            throw CheckpointError.mismatch(path: path, what: "the optimizer", checkpoint: metadata.optimizer.rawValue, config: optimizer.rawValue)
         }
     }
 

@@ -19,7 +19,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public var seed: Int
     public var vocabulary: Vocabulary
     public var shape: RNNShape
-    public var optimizer: String
+    public var optimizer: OptimizerKind
     public var optimizerStepCount: Int
     public var config: TrainingConfig
     public var ranks: Int
@@ -32,7 +32,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public var streamCursor: Int?
 
     public init(step: Int, epoch: Int, dataCursor: Int, globalBatch: Int, seed: Int, vocabulary: Vocabulary,
-                shape: RNNShape, optimizer: String, optimizerStepCount: Int, config: TrainingConfig, ranks: Int) {
+                shape: RNNShape, optimizer: OptimizerKind, optimizerStepCount: Int, config: TrainingConfig, ranks: Int) {
         self.step = step
         self.epoch = epoch
         self.dataCursor = dataCursor
@@ -58,7 +58,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
             "rng_state": #"{"seed":\#(seed),"shuffle":"permutation per epoch drawn from (seed, epoch)"}"#,
             "vocabulary": vocabulary.serialized,
             "model": #"{"cell":"tanh","hidden":\#(shape.hiddenSize),"vocabulary_size":\#(shape.vocabularySize)}"#,
-            "optimizer": #"{"name":"\#(optimizer)","step_count":\#(optimizerStepCount)}"#,
+            "optimizer": #"{"name":"\#(optimizer.rawValue)","step_count":\#(optimizerStepCount)}"#,
             "config": Self.json(config),
             "ranks": String(ranks),
             "clipped_steps": String(clippedSteps),
@@ -101,9 +101,12 @@ public struct CheckpointMetadata: Equatable, Sendable {
         let optimizerInfo = try object("optimizer")
         let rng = try object("rng_state")
         guard let hidden = model["hidden"] as? Int, let vocabularySize = model["vocabulary_size"] as? Int,
-              let optimizer = optimizerInfo["name"] as? String, let optimizerSteps = optimizerInfo["step_count"] as? Int,
+              let optimizerName = optimizerInfo["name"] as? String, let optimizerSteps = optimizerInfo["step_count"] as? Int,
               let seed = rng["seed"] as? Int else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'model', 'optimizer' or 'rng_state' lacks a field")
+        }
+        guard let optimizer = OptimizerKind(rawValue: optimizerName) else {
+            throw CheckpointError.invalid(path: source, reason: "metadata 'optimizer' names an unknown optimizer '\(optimizerName)'")
         }
         do {
             self.init(step: try integer("step"), epoch: try integer("epoch"), dataCursor: try integer("data_cursor"),

@@ -7,6 +7,10 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case malformed(source: String, reason: String)
     case unreadable(path: String, reason: String)
     case inconsistent(String)
+    /// A command-line option that is no config key; `suggestion` is the nearest key's name.
+    case unknownFlag(String, suggestion: String?)
+    case missingValue(flag: String)
+    case unexpectedArgument(String)
 
     public var description: String {
         switch self {
@@ -24,6 +28,13 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
             return "cannot read config file \(path): \(reason)"
         case .inconsistent(let reason):
             return "inconsistent configuration: \(reason)"
+        case .unknownFlag(let flag, let suggestion):
+            let hint = suggestion.map { " (did you mean '--\($0)'?)" } ?? " (rnn-dist train --help lists the options)"
+            return "unknown option '\(flag)'\(hint)"
+        case .missingValue(let flag):
+            return "option '\(flag)' needs a value"
+        case .unexpectedArgument(let argument):
+            return "unexpected argument '\(argument)' (options are --key value; rnn-dist train --help lists them)"
         }
     }
 }

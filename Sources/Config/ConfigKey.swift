@@ -1,56 +1,82 @@
 /// One configuration key: its name (as in YAML and, with `--`, on the command line), what it
-/// accepts, and where it goes. The single place where a value is checked, so a YAML file and a
-/// flag give the same message for the same mistake.
+/// accepts, its help, and the TrainingConfig property it sets. This table is the one
+/// declaration of a key: YAML loading, the command-line flags (ConfigFlags), `rnn-dist train
+/// --help`, docs/configuration.md (ConfigReference) and validation all read it, so a YAML file
+/// and a flag give the same message for the same mistake.
 public struct ConfigKey: Sendable {
     public let name: String
     public let help: String
+    /// What the key accepts, as the reference says it: "an integer >= 1", "one of: sgd, adam, adagrad".
+    public let accepts: String
+    /// The placeholder of the flag's value in `--help` ("<n>", "<sgd|adam|adagrad>"); empty for
+    /// a true/false key, which the command line sets with `--name` and clears with `--no-name`.
+    public let valueName: String
+    public var isSwitch: Bool { valueName.isEmpty }
+    /// The property the key sets (the test that pairs keys and properties compares these).
+    package let property: PartialKeyPath<TrainingConfig> & Sendable
     package let apply: @Sendable (inout TrainingConfig, ConfigValue) throws -> Void
+    /// The key's value in a configuration, as YAML would write it.
+    package let value: @Sendable (TrainingConfig) -> ConfigValue
 
-    /// Every key, in the order the README's reference lists them.
+    /// The built-in default (TrainingConfig's initial value of the property).
+    public var defaultValue: ConfigValue { value(TrainingConfig()) }
+
+    /// Every key, in the order of configs/default.yaml, `--help` and docs/configuration.md.
     public static let all: [ConfigKey] = [
-        string("data", \.data, "corpus path, or synthetic:markov / synthetic:recall[:delay=D]"),
-        choice("tokenizer", \.tokenizer, ConfigChoices.tokenizer, "chars (Unicode scalars) or bytes"),
-        double("validation-fraction", \.validationFraction, range: 0...0.5, "tail fraction of the corpus held out"),
-        int("seq-len", \.seqLen, minimum: 1, "T, time steps per sequence"),
-        optionalInt("global-batch", \.globalBatch, clears: \.batchPerRank, minimum: 1, "G, sequences per step over all ranks"),
-        optionalInt("batch-per-rank", \.batchPerRank, clears: \.globalBatch, minimum: 1, "sequences per step per rank (G = B x ranks)"),
-        bool("shuffle", \.shuffle, "shuffle sequences each epoch from (seed, epoch) (full BPTT)"),
-        choice("bptt", \.bptt, ConfigChoices.bptt, "full: backpropagate through each whole sequence; truncated: parallel streams, h carried across chunks"),
-        optionalInt("bptt-steps", \.bpttSteps, clears: \.bpttSteps, minimum: 1, "k, chunk length of truncated BPTT (default: seq-len)"),
+        string("data", \.data,
+               "a text file, or a built-in task: synthetic:markov[:key=value,…] (symbols=12, successors=3, seed=1, "
+               + "tokens=200000, validation=0.1) or synthetic:recall[:key=value,…] (delay=8, payload=4, alphabet=8, …: "
+               + "recall a symbol delay steps later, which needs memory over that distance)"),
+        choice("tokenizer", \.tokenizer, "chars (Unicode scalars; the file must be UTF-8) or bytes"),
+        double("validation-fraction", \.validationFraction, range: 0...0.5, "tail fraction of the corpus held out for validation"),
+        int("seq-len", \.seqLen, minimum: 1, "T, time steps per sequence; sequence i covers tokens [i·T, i·T+T]"),
+        optionalInt("global-batch", \.globalBatch, clears: \.batchPerRank, minimum: 1,
+                    "G, sequences per step over all ranks (or batch-per-rank; the last one given wins)"),
+        optionalInt("batch-per-rank", \.batchPerRank, clears: \.globalBatch, minimum: 1,
+                    "B, sequences per step per rank (G = B × ranks; or global-batch)"),
+        bool("shuffle", \.shuffle, "a new permutation of the sequences each epoch, from (seed, epoch), the same on every rank (full BPTT)"),
+        choice("bptt", \.bptt, "full: backpropagate through each whole sequence; truncated: G parallel streams, h carried across chunks"),
+        optionalInt("bptt-steps", \.bpttSteps, minimum: 1, "k, chunk length of truncated BPTT (default: seq-len)"),
         int("hidden", \.hidden, minimum: 1, "H, hidden units"),
-        choice("init-scheme", \.initScheme, ConfigChoices.initScheme, "parameter initialization"),
-        optionalInt("steps", \.steps, clears: \.epochs, minimum: 1, "optimizer steps to run"),
-        optionalInt("epochs", \.epochs, clears: \.steps, minimum: 1, "epochs to run (instead of steps)"),
-        choice("optimizer", \.optimizer, ConfigChoices.optimizer, "sgd, adam or adagrad"),
-        double("lr", \.lr, range: Double.leastNonzeroMagnitude...10, "learning rate (> 0)"),
-        double("momentum", \.momentum, range: 0...0.999_999, "SGD momentum"),
+        choice("init-scheme", \.initScheme, "torch (uniform ±1/√H, as torch.nn.RNN) or min-char-rnn (N(0, 0.01²) weights, zero biases)"),
+        optionalInt("steps", \.steps, clears: \.epochs, minimum: 1, "optimizer steps to run (or epochs; the last one given wins)"),
+        optionalInt("epochs", \.epochs, clears: \.steps, minimum: 1, "epochs to run (or steps)"),
+        choice("optimizer", \.optimizer, "sgd, adam or adagrad, with torch.optim semantics"),
+        double("lr", \.lr, range: Double.leastNonzeroMagnitude...10, "learning rate"),
+        double("momentum", \.momentum, range: 0...0.999_999, "SGD momentum (dampening 0)"),
         bool("nesterov", \.nesterov, "SGD Nesterov momentum"),
-        double("weight-decay", \.weightDecay, range: 0...1, "L2 weight decay (torch.optim semantics)"),
+        double("weight-decay", \.weightDecay, range: 0...1, "L2 weight decay added to the gradient (torch.optim semantics)"),
         double("beta1", \.beta1, range: 0...0.999_999, "Adam beta1"),
         double("beta2", \.beta2, range: 0...0.999_999_999, "Adam beta2"),
-        double("eps", \.eps, range: Double.leastNonzeroMagnitude...1, "Adam/Adagrad epsilon"),
-        choice("lr-schedule", \.lrSchedule, ConfigChoices.lrSchedule, "constant or warmup-cosine"),
+        double("eps", \.eps, range: Double.leastNonzeroMagnitude...1, "Adam and Adagrad epsilon"),
+        choice("lr-schedule", \.lrSchedule,
+               "constant, or warmup-cosine: linear warm-up over warmup-steps, then cosine decay to lr × min-lr-factor at the last step"),
         int("warmup-steps", \.warmupSteps, minimum: 0, "linear warm-up steps (warmup-cosine)"),
         double("min-lr-factor", \.minLrFactor, range: 0...1, "final lr / lr of the cosine decay"),
-        choice("clip-mode", \.clipMode, ConfigChoices.clipMode, "norm (global L2), value (element-wise) or none"),
-        double("clip", \.clip, range: Double.leastNonzeroMagnitude...1e12, "clipping threshold (> 0)"),
-        choice("clip-scope", \.clipScope, ConfigChoices.clipScope, "global: clip the averaged gradient; local: each rank's, before the allreduce"),
-        choice("on-nonfinite", \.onNonfinite, ConfigChoices.onNonfinite, "a NaN/Inf gradient: skip the step on all ranks, or stop"),
+        choice("clip-mode", \.clipMode,
+               "norm (global L2 norm over all five tensors, as torch's clip_grad_norm_), value (element-wise) or none"),
+        double("clip", \.clip, range: Double.leastNonzeroMagnitude...1e12, "clipping threshold"),
+        choice("clip-scope", \.clipScope,
+               "global: clip the averaged gradient (rank-count invariant); local: clip each rank's own mean gradient before the allreduce"),
+        choice("on-nonfinite", \.onNonfinite, "a NaN/Inf averaged gradient: skip the step on every rank (counted), or stop (exit 2)"),
         int("seed", \.seed, minimum: 0, "seed of initialization, shuffling and synthetic data"),
         int("checksum-every", \.checksumEvery, minimum: 0, "steps between cross-rank parameter checksums (0: only at the end)"),
-        double("collective-timeout", \.collectiveTimeout, range: 0...1e9, "seconds a collective may take before the job is aborted (0: never)"),
-        bool("check-collectives", \.checkCollectives, "compare (step, count, operation) across ranks before every collective"),
+        double("collective-timeout", \.collectiveTimeout, range: 0...1e9,
+               "seconds a collective may take before the watchdog aborts the job (0: never)"),
+        bool("check-collectives", \.checkCollectives,
+             "fingerprint (step, count, operation) across ranks before every collective (debugging)"),
         optionalString("init", \.initFile, "start from the parameters in this safetensors file"),
-        optionalString("save", \.save, "write the final parameters to this safetensors file"),
-        optionalString("checkpoint-dir", \.checkpointDir, "folder for checkpoints"),
-        int("checkpoint-every", \.checkpointEvery, minimum: 0, "steps between checkpoints (0: only at the end)"),
+        optionalString("save", \.save, "write the final parameters to this safetensors file (W_xh, W_hh, W_hy, b_h, b_y, float32)"),
+        optionalString("checkpoint-dir", \.checkpointDir, "folder for checkpoints (created; must be writable)"),
+        int("checkpoint-every", \.checkpointEvery, minimum: 0, "steps between checkpoints (0: only at the end and on a stop signal)"),
         int("keep-checkpoints", \.keepCheckpoints, minimum: 1, "how many checkpoints to keep"),
         optionalString("resume", \.resume, "resume from a checkpoint file, or the newest valid one in a folder"),
         optionalString("metrics", \.metrics, "JSON-lines metrics file (rank 0)"),
         optionalString("tensorboard", \.tensorboard, "folder for TensorBoard event files (rank 0)"),
         int("diagnose-every", \.diagnoseEvery, minimum: 0, "steps between gradient-flow diagnostics in the metrics (0: never)"),
         int("eval-every", \.evalEvery, minimum: 0, "steps between validation evaluations (0: only at the end)"),
-        optionalInt("eval-seq-len", \.evalSeqLen, clears: \.evalSeqLen, minimum: 1, "length of the validation sequences (default: seq-len); longer ones start fewer tokens from h = 0"),
+        optionalInt("eval-seq-len", \.evalSeqLen, minimum: 1,
+                    "length of the validation sequences (default: seq-len); each starts from h = 0, so longer ones spend fewer tokens without context"),
         bool("keep-best", \.keepBest, "keep the parameters with the best validation loss as best.safetensors in checkpoint-dir"),
         int("log-every", \.logEvery, minimum: 1, "steps between progress lines"),
         bool("quiet", \.quiet, "print only errors and the final summary"),
@@ -61,78 +87,107 @@ public struct ConfigKey: Sendable {
     // MARK: key builders
 
     package static func int(_ name: String, _ path: WritableKeyPath<TrainingConfig, Int> & Sendable, minimum: Int, _ help: String) -> ConfigKey {
-        ConfigKey(name: name, help: help) { config, value in
-            config[keyPath: path] = try integer(name, value, minimum: minimum)
-        }
+        ConfigKey(name: name, help: help, accepts: "an integer \(atLeast(minimum))", valueName: "<n>", property: path,
+                  apply: { config, value in config[keyPath: path] = try integer(name, value, minimum: minimum) },
+                  value: { config in .int(config[keyPath: path]) })
     }
 
     package static func optionalInt(_ name: String, _ path: WritableKeyPath<TrainingConfig, Int?> & Sendable,
-                            clears other: WritableKeyPath<TrainingConfig, Int?> & Sendable,
-                            minimum: Int, _ help: String) -> ConfigKey {
-        ConfigKey(name: name, help: help) { config, value in
-            if value == .null { config[keyPath: path] = nil; return }
-            config[keyPath: path] = try integer(name, value, minimum: minimum)
-            if other != path { config[keyPath: other] = nil } // two ways of saying the same thing: the last one wins
-        }
+                                    minimum: Int, _ help: String) -> ConfigKey {
+        optionalInt(name, path, clearing: nil, minimum: minimum, help)
+    }
+
+    /// `clears`: the key that says the same thing another way (steps/epochs, global-batch/
+    /// batch-per-rank); setting one unsets the other, so the last one given wins.
+    package static func optionalInt(_ name: String, _ path: WritableKeyPath<TrainingConfig, Int?> & Sendable,
+                                    clears other: WritableKeyPath<TrainingConfig, Int?> & Sendable,
+                                    minimum: Int, _ help: String) -> ConfigKey {
+        optionalInt(name, path, clearing: other, minimum: minimum, help)
+    }
+
+    private static func optionalInt(_ name: String, _ path: WritableKeyPath<TrainingConfig, Int?> & Sendable,
+                                    clearing other: (WritableKeyPath<TrainingConfig, Int?> & Sendable)?,
+                                    minimum: Int, _ help: String) -> ConfigKey {
+        ConfigKey(name: name, help: help, accepts: "an integer \(atLeast(minimum)), or null", valueName: "<n>", property: path,
+                  apply: { config, value in
+                      if value == .null { config[keyPath: path] = nil; return }
+                      config[keyPath: path] = try integer(name, value, minimum: minimum)
+                      if let other { config[keyPath: other] = nil }
+                  },
+                  value: { config in config[keyPath: path].map { .int($0) } ?? .null })
     }
 
     package static func double(_ name: String, _ path: WritableKeyPath<TrainingConfig, Double> & Sendable,
-                       range: ClosedRange<Double>, _ help: String) -> ConfigKey {
-        ConfigKey(name: name, help: help) { config, value in
-            let number: Double
-            switch value {
-            case .double(let x): number = x
-            case .int(let x): number = Double(x)
-            case .string(let text):
-                guard let x = Double(text) else { throw ConfigError.wrongType(key: name, expected: "a number", got: value) }
-                number = x
-            default: throw ConfigError.wrongType(key: name, expected: "a number", got: value)
-            }
-            guard number.isFinite, range.contains(number) else {
-                throw ConfigError.outOfRange(key: name, value: value, allowed: describe(range))
-            }
-            config[keyPath: path] = number
-        }
+                               range: ClosedRange<Double>, _ help: String) -> ConfigKey {
+        ConfigKey(name: name, help: help, accepts: "a number \(describe(range))", valueName: "<x>", property: path,
+                  apply: { config, value in
+                      let number: Double
+                      var shown = value // a flag's text is shown as the number it is, like YAML's
+                      switch value {
+                      case .double(let x): number = x
+                      case .int(let x): number = Double(x)
+                      case .string(let text):
+                          guard let x = Double(text) else { throw ConfigError.wrongType(key: name, expected: "a number", got: value) }
+                          number = x
+                          shown = Int(text).map { .int($0) } ?? .double(x)
+                      default: throw ConfigError.wrongType(key: name, expected: "a number", got: value)
+                      }
+                      guard number.isFinite, range.contains(number) else {
+                          throw ConfigError.outOfRange(key: name, value: shown, allowed: describe(range))
+                      }
+                      config[keyPath: path] = number
+                  },
+                  value: { config in .double(config[keyPath: path]) })
     }
 
     package static func bool(_ name: String, _ path: WritableKeyPath<TrainingConfig, Bool> & Sendable, _ help: String) -> ConfigKey {
-        ConfigKey(name: name, help: help) { config, value in
-            switch value {
-            case .bool(let flag): config[keyPath: path] = flag
-            case .string("true"): config[keyPath: path] = true
-            case .string("false"): config[keyPath: path] = false
-            default: throw ConfigError.wrongType(key: name, expected: "true or false", got: value)
-            }
-        }
+        ConfigKey(name: name, help: help, accepts: "true or false", valueName: "", property: path,
+                  apply: { config, value in
+                      switch value {
+                      case .bool(let flag): config[keyPath: path] = flag
+                      case .string("true"): config[keyPath: path] = true
+                      case .string("false"): config[keyPath: path] = false
+                      default: throw ConfigError.wrongType(key: name, expected: "true or false", got: value)
+                      }
+                  },
+                  value: { config in .bool(config[keyPath: path]) })
     }
 
     package static func string(_ name: String, _ path: WritableKeyPath<TrainingConfig, String> & Sendable, _ help: String) -> ConfigKey {
-        ConfigKey(name: name, help: help) { config, value in
-            guard case .string(let text) = value, !text.isEmpty else {
-                throw ConfigError.wrongType(key: name, expected: "a non-empty string", got: value)
-            }
-            config[keyPath: path] = text
-        }
+        ConfigKey(name: name, help: help, accepts: "a non-empty string", valueName: "<text>", property: path,
+                  apply: { config, value in
+                      guard case .string(let text) = value, !text.isEmpty else {
+                          throw ConfigError.wrongType(key: name, expected: "a non-empty string", got: value)
+                      }
+                      config[keyPath: path] = text
+                  },
+                  value: { config in .string(config[keyPath: path]) })
     }
 
     package static func optionalString(_ name: String, _ path: WritableKeyPath<TrainingConfig, String?> & Sendable, _ help: String) -> ConfigKey {
-        ConfigKey(name: name, help: help) { config, value in
-            switch value {
-            case .null: config[keyPath: path] = nil
-            case .string(let text) where !text.isEmpty: config[keyPath: path] = text
-            default: throw ConfigError.wrongType(key: name, expected: "a path", got: value)
-            }
-        }
+        ConfigKey(name: name, help: help, accepts: "a path, or null", valueName: "<path>", property: path,
+                  apply: { config, value in
+                      switch value {
+                      case .null: config[keyPath: path] = nil
+                      case .string(let text) where !text.isEmpty: config[keyPath: path] = text
+                      default: throw ConfigError.wrongType(key: name, expected: "a path", got: value)
+                      }
+                  },
+                  value: { config in config[keyPath: path].map { .string($0) } ?? .null })
     }
 
-    package static func choice(_ name: String, _ path: WritableKeyPath<TrainingConfig, String> & Sendable,
-                       _ choices: [String], _ help: String) -> ConfigKey {
-        ConfigKey(name: name, help: help) { config, value in
-            guard case .string(let text) = value, choices.contains(text) else {
-                throw ConfigError.notAChoice(key: name, value: value, choices: choices)
-            }
-            config[keyPath: path] = text
-        }
+    /// A choice: the words are the raw values of the enum, so the type is the list.
+    package static func choice<Choice: ConfigChoice>(_ name: String, _ path: WritableKeyPath<TrainingConfig, Choice> & Sendable,
+                                                     _ help: String) -> ConfigKey {
+        ConfigKey(name: name, help: help, accepts: "one of: \(Choice.words.joined(separator: ", "))",
+                  valueName: "<\(Choice.words.joined(separator: "|"))>", property: path,
+                  apply: { config, value in
+                      guard case .string(let text) = value, let choice = Choice(rawValue: text) else {
+                          throw ConfigError.notAChoice(key: name, value: value, choices: Choice.words)
+                      }
+                      config[keyPath: path] = choice
+                  },
+                  value: { config in .string(config[keyPath: path].rawValue) })
     }
 
     private static func integer(_ name: String, _ value: ConfigValue, minimum: Int) throws -> Int {
@@ -145,10 +200,12 @@ public struct ConfigKey: Sendable {
         default: throw ConfigError.wrongType(key: name, expected: "an integer", got: value)
         }
         guard number >= minimum else {
-            throw ConfigError.outOfRange(key: name, value: value, allowed: minimum == 0 ? ">= 0" : ">= \(minimum)")
+            throw ConfigError.outOfRange(key: name, value: .int(number), allowed: atLeast(minimum))
         }
         return number
     }
+
+    private static func atLeast(_ minimum: Int) -> String { ">= \(minimum)" }
 
     private static func describe(_ range: ClosedRange<Double>) -> String {
         range.lowerBound == Double.leastNonzeroMagnitude ? "> 0 and <= \(range.upperBound)" : "\(range.lowerBound)...\(range.upperBound)"

@@ -69,7 +69,7 @@ public enum ConfigLoader {
         if config.steps == nil && config.epochs == nil {
             throw ConfigError.inconsistent("set steps or epochs")
         }
-        if config.lrSchedule == "warmup-cosine", let steps = config.steps, config.warmupSteps >= steps {
+        if config.lrSchedule == .warmupCosine, let steps = config.steps, config.warmupSteps >= steps {
             throw ConfigError.inconsistent("warmup-steps (\(config.warmupSteps)) must be below steps (\(steps))")
         }
     }

@@ -15,4 +15,12 @@ public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
         case .null: return "null"
         }
     }
+
+    /// The value as a YAML file (or a flag) would spell it: strings unquoted.
+    public var yaml: String {
+        switch self {
+        case .string(let value): return value
+        default: return description
+        }
+    }
 }

@@ -1,25 +1,29 @@
+import RNN
+import TextData
+
 /// Everything a training run is configured by: built-in defaults (the same as
-/// configs/default.yaml), then a YAML file, then command-line flags. Key names are the flag
-/// names without the dashes (`seq-len: 64` in YAML is `--seq-len 64` on the command line).
+/// configs/default.yaml), then a YAML file, then command-line flags. Each property here is
+/// the storage and the default of exactly one entry of `ConfigKey.all`, which declares
+/// everything else about it (name, help, accepted values); a test checks the pairing.
 public struct TrainingConfig: Codable, Equatable, Sendable {
     // Data
     public var data = "synthetic:markov"
-    public var tokenizer = "chars"
+    public var tokenizer = Tokenizer.chars
     public var validationFraction = 0.1
     public var seqLen = 32
     public var globalBatch: Int? = 64
     public var batchPerRank: Int? = nil
     public var shuffle = true
-    public var bptt = "full"
+    public var bptt = BPTTMode.full
     public var bpttSteps: Int? = nil
     // Model
     public var hidden = 64
-    public var initScheme = "torch"
+    public var initScheme = InitializationScheme.torch
     // Length of the run
     public var steps: Int? = 300
     public var epochs: Int? = nil
     // Optimizer
-    public var optimizer = "adam"
+    public var optimizer = OptimizerKind.adam
     public var lr = 0.003
     public var momentum = 0.9
     public var nesterov = false
@@ -27,14 +31,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var beta1 = 0.9
     public var beta2 = 0.999
     public var eps = 1e-8
-    public var lrSchedule = "constant"
+    public var lrSchedule = LearningRateScheduleKind.constant
     public var warmupSteps = 0
     public var minLrFactor = 0.1
     // Gradients
-    public var clipMode = "norm"
+    public var clipMode = ClipMode.norm
     public var clip = 5.0
-    public var clipScope = "global"
-    public var onNonfinite = "skip"
+    public var clipScope = ClipScope.global
+    public var onNonfinite = NonfinitePolicy.skip
     // Reproducibility and safety
     public var seed = 1234
     public var checksumEvery = 100
@@ -60,14 +64,3 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// The allowed values of the string-valued choices, for validation and messages.
-public enum ConfigChoices {
-    public static let tokenizer = ["chars", "bytes"]
-    public static let initScheme = ["torch", "min-char-rnn"]
-    public static let optimizer = ["sgd", "adam", "adagrad"]
-    public static let lrSchedule = ["constant", "warmup-cosine"]
-    public static let clipMode = ["norm", "value", "none"]
-    public static let clipScope = ["global", "local"]
-    public static let onNonfinite = ["skip", "stop"]
-    public static let bptt = ["full", "truncated"]
-}

@@ -1,12 +1,12 @@
 /// Turns the `data` setting into a corpus: a built-in synthetic task or a text file.
 public enum CorpusSource {
-    public static func load(spec: String, tokenizer: String, validationFraction: Double,
+    public static func load(spec: String, tokenizer: Tokenizer, validationFraction: Double,
                             vocabulary: Vocabulary? = nil) throws -> Corpus {
         if SyntheticTask.isSpec(spec) {
             // The synthetic data depends only on its spec (its own seed), so runs stay comparable.
             return try SyntheticTask(spec: spec).makeCorpus()
         }
-        return try Corpus.load(path: spec, tokenizer: Tokenizer(rawValue: tokenizer) ?? .chars,
+        return try Corpus.load(path: spec, tokenizer: tokenizer,
                                validationFraction: validationFraction, vocabulary: vocabulary)
     }
 }

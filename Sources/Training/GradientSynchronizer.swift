@@ -2,6 +2,7 @@ import Clock
 import Buffers
 import MPI
 import RNN
+import Config
 import Distributed
 
 /// The communication and gradient policy of one step (docs/design.md §4): local clipping (if
@@ -14,13 +15,13 @@ package struct GradientSynchronizer {
     }
 
     package let collectives: Collectives
-    package let clipMode: String
+    package let clipMode: ClipMode
     package let clipThreshold: Double
-    package let clipScope: String
+    package let clipScope: ClipScope
     /// Preallocated ring allreduce over the gradient buffer's size.
     package let ring: RingAllreduce<Float>
 
-    package init(collectives: Collectives, clipMode: String, clipThreshold: Double, clipScope: String, gradientCount: Int) {
+    package init(collectives: Collectives, clipMode: ClipMode, clipThreshold: Double, clipScope: ClipScope, gradientCount: Int) {
         self.collectives = collectives
         self.clipMode = clipMode
         self.clipThreshold = clipThreshold
@@ -31,11 +32,11 @@ package struct GradientSynchronizer {
     /// `localTokenFraction`: this rank's share of the global tokens; local clipping applies
     /// the threshold to the rank's own mean gradient, which is its share divided by it.
     package func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int) throws -> (Outcome, allreduceSeconds: Double) {
-        if clipScope == "local", localTokenFraction > 0 {
+        if clipScope == .local, localTokenFraction > 0 {
             switch clipMode {
-            case "norm": GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)
-            case "value": GradientClipping.clipByValue(gradients, limit: clipThreshold * localTokenFraction)
-            default: break
+            case .norm: GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)
+            case .value: GradientClipping.clipByValue(gradients, limit: clipThreshold * localTokenFraction)
+            case .none: break
             }
         }
         let start = MonotonicClock.seconds()
@@ -44,14 +45,15 @@ package struct GradientSynchronizer {
 
         let norm: Double
         var clipped = false
-        if clipScope == "global" && clipMode == "norm" {
+        switch (clipScope, clipMode) {
+        case (.global, .norm):
             norm = GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold)
             clipped = norm > clipThreshold
-        } else {
+        case (.global, .value):
             norm = GradientClipping.l2Norm(gradients)
-            if clipScope == "global" && clipMode == "value" && norm.isFinite {
-                clipped = GradientClipping.clipByValue(gradients, limit: clipThreshold) > 0
-            }
+            if norm.isFinite { clipped = GradientClipping.clipByValue(gradients, limit: clipThreshold) > 0 }
+        case (.local, _), (.global, .none):
+            norm = GradientClipping.l2Norm(gradients)
         }
         guard norm.isFinite else { return (.skip(gradientNormBeforeClip: norm), allreduceSeconds) }
         return (.apply(gradientNormBeforeClip: norm, clipped: clipped), allreduceSeconds)

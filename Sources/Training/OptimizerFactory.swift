@@ -4,19 +4,20 @@ import Optimizers
 package enum OptimizerFactory {
     package static func make(config: TrainingConfig, count: Int) throws -> Optimizer {
         switch config.optimizer {
-        case "sgd":
+        case .sgd:
             return try SGD(count: count, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay)
-        case "adagrad":
+        case .adagrad:
             return try Adagrad(count: count, epsilon: config.eps)
-        default:
+        case .adam:
             return try Adam(count: count, beta1: config.beta1, beta2: config.beta2, epsilon: config.eps,
                             weightDecay: config.weightDecay)
         }
     }
 
     package static func schedule(config: TrainingConfig, totalSteps: Int) -> LearningRateSchedule {
-        config.lrSchedule == "warmup-cosine"
-            ? .warmupCosine(warmupSteps: config.warmupSteps, totalSteps: totalSteps, minimumFactor: config.minLrFactor)
-            : .constant
+        switch config.lrSchedule {
+        case .constant: .constant
+        case .warmupCosine: .warmupCosine(warmupSteps: config.warmupSteps, totalSteps: totalSteps, minimumFactor: config.minLrFactor)
+        }
     }
 }

@@ -67,7 +67,7 @@ package struct RunCheckpoints {
                 try ParameterFile.load(path: path, layout: layout, into: parameters)
             } else {
                 ParameterInitializer.initialize(parameters, layout: layout,
-                                                scheme: InitializationScheme(rawValue: config.initScheme) ?? .torch,
+                                                scheme: config.initScheme,
                                                 seed: UInt64(config.seed))
             }
             return StartingPoint()
@@ -105,7 +105,7 @@ package struct RunCheckpoints {
         var start = StartingPoint(step: metadata.step, optimizerSteps: metadata.optimizerStepCount,
                                   clippedSteps: metadata.clippedSteps, skippedSteps: metadata.skippedSteps,
                                   bestValidationLoss: metadata.bestValidationLoss ?? .infinity, path: checkpoint.path)
-        if let carried = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == "truncated" {
+        if let carried = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == .truncated {
             guard carried.shape == [data.globalBatch, layout.shape.hiddenSize] else {
                 throw CheckpointError.mismatch(path: checkpoint.path, what: "the carried hidden state (streams x H)",
                                                checkpoint: "\(carried.shape)", config: "[\(data.globalBatch), \(layout.shape.hiddenSize)]")

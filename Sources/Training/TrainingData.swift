@@ -21,7 +21,7 @@ package struct TrainingData {
             DistributedSampler(datasetCount: count, globalBatch: globalBatch, rankCount: world.size,
                                rank: world.rank, shuffle: config.shuffle, seed: UInt64(config.seed))
         }
-        if config.bptt == "truncated" {
+        if config.bptt == .truncated {
             let chunk = config.bpttSteps ?? config.seqLen
             batches = try StreamBatches(tokens: corpus.trainTokens, streamCount: globalBatch, chunkLength: chunk,
                                         streams: sampler(1).shardRange(rank: world.rank))

@@ -92,7 +92,7 @@ final class TrainingRun {
             if clipped { summary.clippedSteps += 1 }
         case .skip(let norm):
             summary.skippedSteps += 1
-            if config.onNonfinite == "stop" {
+            if config.onNonfinite == .stop {
                 throw RunError.fault("non-finite gradient (norm \(norm)) at step \(step + 1); stopping (on-nonfinite: stop)")
             }
         }
@@ -213,8 +213,8 @@ final class TrainingRun {
     private var header: String {
         let perRank = data.globalBatch / world.size
         let remainder = data.globalBatch % world.size
-        let unit = config.bptt == "truncated" ? "streams" : "global batch"
-        let length = config.bptt == "truncated" ? "truncated BPTT k=\(data.batches.sequenceLength)" : "T=\(config.seqLen)"
+        let unit = config.bptt == .truncated ? "streams" : "global batch"
+        let length = config.bptt == .truncated ? "truncated BPTT k=\(data.batches.sequenceLength)" : "T=\(config.seqLen)"
         return """
         rnn-dist: \(world.size) rank\(world.size == 1 ? "" : "s"); data: \(data.corpus.summary)
         model: tanh RNN H=\(config.hidden), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \

@@ -6,6 +6,7 @@ import MPI
 import RNN
 import Training
 import Benchmarks
+import Config
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("batch-per-rank"), help: "Sequences per rank.") var batchPerRank: Int = 32
     @Option(help: "Vocabulary size of the synthetic input (ignored with --data).") var vocab: Int = 65
     @Option(help: "A corpus file to train on instead of random tokens.") var data: String?
-    @Option(help: "sgd, adam or adagrad.") var optimizer: String = "adam"
+    @Option(help: "sgd, adam or adagrad.") var optimizer: OptimizerKind = .adam
     @Option(help: "Warm-up steps.") var warmup: Int = 5
     @Option(help: "Timed steps.") var timed: Int = 30
     @Flag(help: "Print JSON (rank 0).") var json = false
@@ -36,7 +37,6 @@ struct BenchCommand: ParsableCommand {
         guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0 else {
             throw ValidationError("hidden, seq-len, batch-per-rank and timed must be positive, vocab > 1, warmup >= 0")
         }
-        guard ["sgd", "adam", "adagrad"].contains(optimizer) else { throw ValidationError("unknown optimizer '\(optimizer)'") }
     }
 
     func run() throws {
@@ -127,3 +127,5 @@ struct BenchCommand: ParsableCommand {
                      result.forwardRecurrenceGFLOPs, result.backwardRecurrenceGFLOPs, result.blasRecurrenceGFLOPs))
     }
 }
+
+extension OptimizerKind: ExpressibleByArgument {}

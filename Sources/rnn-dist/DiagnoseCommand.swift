@@ -44,7 +44,7 @@ struct DiagnoseCommand: ParsableCommand {
             guard let spec = data ?? model.config?.data else {
                 throw RunError.badInput("--data is required: \(model.path) is a parameters file and does not record its training data")
             }
-            let corpus = try CorpusSource.load(spec: spec, tokenizer: model.vocabulary.tokenizer.rawValue,
+            let corpus = try CorpusSource.load(spec: spec, tokenizer: model.vocabulary.tokenizer,
                                                validationFraction: model.config?.validationFraction ?? 0.1,
                                                vocabulary: model.vocabulary)
             BLAS.threadCount = BLASThreads.perRank(ranks: 1)

@@ -38,7 +38,7 @@ struct EvalCommand: ParsableCommand {
                 let sequenceLength = seqLen ?? config?.evalSeqLen ?? config?.seqLen ?? 64
                 guard sequenceLength >= 1 else { throw RunError.badInput("--seq-len must be at least 1, got \(sequenceLength)") }
                 let fraction = validationFraction ?? config?.validationFraction ?? 0.1
-                let corpus = try CorpusSource.load(spec: spec, tokenizer: model.vocabulary.tokenizer.rawValue,
+                let corpus = try CorpusSource.load(spec: spec, tokenizer: model.vocabulary.tokenizer,
                                                    validationFraction: fraction, vocabulary: model.vocabulary)
                 return (model, corpus, sequenceLength)
             }

@@ -9,18 +9,22 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a tanh RNN language model (the default subcommand).",
-        discussion: "Flags override the --config file, which overrides the built-in defaults (configs/default.yaml)."
+        usage: "rnn-dist [train] [--config <file>] [--<key> <value> | --<key>=<value> | --[no-]<switch>]...",
+        discussion: "Flags override the --config file, which overrides the built-in defaults (configs/default.yaml).\n\n"
+            + TrainFlags.help
     )
 
     @Option(help: "YAML config file (see configs/).") var config: String?
     @OptionGroup var flags: TrainFlags
     @OptionGroup var debug: DebugFlags
+    @Flag(name: .customLong("print-config-reference"), help: .hidden) var printConfigReference = false
 
     func run() throws {
+        if printConfigReference { return print(ConfigReference.markdown, terminator: "") }
         // Before MPI starts: a batch system's USR1/TERM during start-up must not kill the rank.
         StopSignal.install()
         ExitReporter.run { world in
-            let trainingConfig = try ConfigLoader.load(configPath: config, flags: flags.overrides())
+            let trainingConfig = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
             let output = TerminalProgress()
             let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks())

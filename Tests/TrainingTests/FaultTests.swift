@@ -128,7 +128,7 @@ final class FaultTests: XCTestCase {
             (["--seq-len", "-4"], "config key 'seq-len' is -4, allowed: >= 1"),
             (["--global-batch", "0"], "config key 'global-batch' is 0"),
             (["--lr", "-0.1"], "config key 'lr' is -0.1"),
-            (["--lr", "fast"], "'fast' is invalid for '--lr"),
+            (["--lr", "fast"], "config key 'lr' must be a number, got 'fast'"),
             (["--optimizer", "rmsprop"], "expected one of: sgd, adam, adagrad"),
             (["--config", "\(directory)/malformed.yaml"], "malformed YAML in \(directory)/malformed.yaml"),
             (["--config", "\(directory)/unknown.yaml"], "unknown config key 'hiden'"),
