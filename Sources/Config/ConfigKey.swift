@@ -51,6 +51,7 @@ public struct ConfigKey: Sendable {
         int("diagnose-every", \.diagnoseEvery, minimum: 0, "steps between gradient-flow diagnostics in the metrics (0: never)"),
         int("eval-every", \.evalEvery, minimum: 0, "steps between validation evaluations (0: only at the end)"),
         optionalInt("eval-seq-len", \.evalSeqLen, clears: \.evalSeqLen, minimum: 1, "length of the validation sequences (default: seq-len); longer ones start fewer tokens from h = 0"),
+        intOrAll("eval-tokens", \.evalTokens, minimum: 1, "validation tokens per evaluation, in evenly spaced sequences (all: the whole split)"),
         bool("keep-best", \.keepBest, "keep the parameters with the best validation loss as best.safetensors in checkpoint-dir"),
         int("log-every", \.logEvery, minimum: 1, "steps between progress lines"),
         bool("quiet", \.quiet, "print only errors and the final summary"),
@@ -73,6 +74,13 @@ public struct ConfigKey: Sendable {
             if value == .null { config[keyPath: path] = nil; return }
             config[keyPath: path] = try integer(name, value, minimum: minimum)
             if other != path { config[keyPath: other] = nil } // two ways of saying the same thing: the last one wins
+        }
+    }
+
+    /// An integer, or `all` (also null) for no limit.
+    package static func intOrAll(_ name: String, _ path: WritableKeyPath<TrainingConfig, Int?> & Sendable, minimum: Int, _ help: String) -> ConfigKey {
+        ConfigKey(name: name, help: help) { config, value in
+            config[keyPath: path] = value == .null || value == .string("all") ? nil : try integer(name, value, minimum: minimum)
         }
     }
 

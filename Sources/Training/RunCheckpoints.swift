@@ -43,6 +43,7 @@ package struct RunCheckpoints {
             guard world.isRoot else { return }
             if let resume = config.resume {
                 let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in fputs(warning + "\n", stderr) }
+                try CorpusIdentity.verify(checkpoint.file.metadata, source: checkpoint.path, corpus: data.corpus)
                 try checkpoint.verifyCompatible(shape: layout.shape, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
                 try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
                 let metadata = checkpoint.metadata
@@ -63,7 +64,9 @@ package struct RunCheckpoints {
                 }
                 progress.say(note)
             } else if let path = config.initFile {
-                try ParameterFile.load(path: path, layout: layout, into: parameters)
+                let file = try SafetensorsFile.read(path: path)
+                try CorpusIdentity.verify(file.metadata, source: path, corpus: data.corpus)
+                try ParameterFile.copy(from: file, source: path, layout: layout, into: parameters)
             } else {
                 ParameterInitializer.initialize(parameters, layout: layout,
                                                 scheme: InitializationScheme(rawValue: config.initScheme) ?? .torch,
@@ -110,6 +113,7 @@ package struct RunCheckpoints {
         try RankAgreement.agree(collectives, "checkpoint write", step: step) {
             guard world.isRoot else { return }
             var file = Checkpoint.make(metadata: metadata, parameters: parameters, layout: layout, optimizer: optimizer)
+            file.metadata.merge(CorpusIdentity.strings(data.corpus)) { $1 }
             if let carried {
                 file.tensors[Self.hiddenTensor] = SafetensorsTensor(floats: carried, shape: [data.globalBatch, layout.shape.hiddenSize])
                 file.metadata["data_checksum"] = file.dataChecksum()
@@ -132,7 +136,7 @@ package struct RunCheckpoints {
             do {
                 try ParameterFile.save(path: path, parameters: parameters, layout: layout,
                                        metadata: ["vocabulary": data.corpus.vocabulary.serialized, "step": String(step)]
-                                           .merging(extra) { $1 })
+                                           .merging(CorpusIdentity.strings(data.corpus)) { $1 }.merging(extra) { $1 })
             } catch {
                 throw RunError.fault("cannot save parameters: \(error)")
             }

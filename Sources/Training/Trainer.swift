@@ -58,9 +58,10 @@ public final class Trainer {
         let start = try checkpoints.initialize(parameters: parameters, optimizer: optimizer, stepper: stepper,
                                                summary: &summary, progress: progress)
         progress.say(header(data: data, layout: layout))
+        if let advice = data.corpus.advice { progress.say(advice) }
 
         let schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
-        let evaluator = data.validation.map { Evaluator(dataset: $0, shape: shape) }
+        let evaluator = data.validation.map { Evaluator(dataset: $0, shape: shape, maxTokens: config.evalTokens) }
         let globalTokens = data.globalBatch * data.batches.sequenceLength
         let shardTrace = try debugFiles(data: data)
         var interval = IntervalAccumulator()

@@ -15,6 +15,7 @@ struct TrainFlags: ParsableArguments {
     @Option(name: .customLong("bptt-steps"), parsing: .unconditional, help: "k, chunk length of truncated BPTT (default: seq-len).") var bpttSteps: Int?
     @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Steps between validation evaluations (0: only at the end).") var evalEvery: Int?
     @Option(name: .customLong("eval-seq-len"), parsing: .unconditional, help: "Length of the validation sequences (default: seq-len).") var evalSeqLen: Int?
+    @Option(name: .customLong("eval-tokens"), help: "Validation tokens per evaluation, evenly spaced sequences (all: the whole split).") var evalTokens: String?
     @Flag(inversion: .prefixedNo, help: "Keep best.safetensors (best validation loss) in the checkpoint directory.") var keepBest: Bool?
     @Option(parsing: .unconditional, help: "Optimizer steps.") var steps: Int?
     @Option(parsing: .unconditional, help: "Epochs (instead of steps).") var epochs: Int?
@@ -72,6 +73,7 @@ struct TrainFlags: ParsableArguments {
         add("keep-checkpoints", keepCheckpoints); add("resume", resume); add("metrics", metrics)
         add("log-every", logEvery); add("bptt", bptt); add("bptt-steps", bpttSteps)
         add("eval-every", evalEvery); add("keep-best", keepBest); add("eval-seq-len", evalSeqLen)
+        add("eval-tokens", evalTokens)
         add("tensorboard", tensorboard); add("diagnose-every", diagnoseEvery)
         if quiet { pairs.append(("quiet", .bool(true))) }
         return pairs
