@@ -148,6 +148,9 @@ public enum CorpusError: Error, Equatable, CustomStringConvertible {
     case tooShort(name: String, tokens: Int, sequenceLength: Int)
     case tooShortForStreams(tokens: Int, streams: Int, chunkLength: Int)
     case vocabularyMismatch(path: String, corpus: String, model: String)
+    case noInput
+    case emptyFolder(path: String)
+    case changedWhilePreparing(path: String)
 
     public var description: String {
         switch self {
@@ -166,6 +169,12 @@ public enum CorpusError: Error, Equatable, CustomStringConvertible {
             return "corpus \(path) is read with the \(corpus.rawValue) tokenizer but the vocabulary uses \(vocabulary.rawValue)"
         case .vocabularyMismatch(let path, let corpus, let model):
             return "token file \(path) has a vocabulary of \(corpus), the model's is \(model): not the same vocabulary"
+        case .noInput:
+            return "no input files given"
+        case .emptyFolder(let path):
+            return "folder \(path) holds no files"
+        case .changedWhilePreparing(let path):
+            return "\(path) changed while it was being prepared; run prepare again"
         case .invalidValidationFraction(let value):
             return "validation fraction must be between 0 and 0.5, got \(value)"
         case .invalidSequenceLength(let value):
