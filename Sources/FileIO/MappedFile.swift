@@ -35,6 +35,21 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(address)
     }
 
+    /// How the pages will be read, for the kernel's read-ahead (madvise).
+    public enum Access: Sendable {
+        /// Scattered reads (training batches, evaluation samples): no read-ahead, so a rank
+        /// faults in only the pages its sequences lie on.
+        case random
+        /// One pass from start to end (checking a whole file): aggressive read-ahead.
+        case sequential
+    }
+
+    /// Tells the kernel how the mapping will be read (advice only: a failure changes nothing).
+    public func advise(_ access: Access) {
+        guard let base else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), size, access == .random ? MADV_RANDOM : MADV_SEQUENTIAL)
+    }
+
     /// The bytes [offset, offset + count), which must lie inside the file.
     public func bytes(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
         precondition(offset >= 0 && count >= 0 && offset + count <= size, "bytes \(offset)+\(count) outside \(size)")

@@ -151,6 +151,7 @@ public struct TokenFile: Sendable {
         if verifyData ?? (header.tokenCount * header.width.rawValue <= Self.verifyAtOpenLimit) {
             try verify()
         }
+        tokens.storage.advise(.random)
     }
 
     /// Checks the data checksum and that every id is inside the vocabulary (reads the whole
@@ -158,6 +159,8 @@ public struct TokenFile: Sendable {
     public func verify(progress: (Double) -> Void = { _ in }) throws {
         let width = header.width.rawValue
         let base = tokens.storage.base
+        tokens.storage.advise(.sequential)
+        defer { tokens.storage.advise(.random) }
         var checksum = TokenChecksum()
         let chunk = 1 << 24
         var start = 0

@@ -47,7 +47,7 @@ public final class TokenFileWriter {
         var done = 0
         for path in inputs {
             try forEachSymbols(of: path) { symbols in
-                for symbol in symbols { seen[Int(symbol)] = true }
+                seen.withUnsafeMutableBufferPointer { seen in for symbol in symbols { seen[Int(symbol)] = true } }
                 tokenCount += symbols.count
             } read: { done += $0; progress(Progress(phase: .vocabulary, bytesDone: done, totalBytes: totalBytes)) }
         }
@@ -70,11 +70,20 @@ public final class TokenFileWriter {
         done = 0
         for path in inputs {
             try forEachSymbols(of: path) { symbols in
-                for (index, symbol) in symbols.enumerated() {
-                    let id = ids[Int(symbol)]
-                    guard id >= 0, written + index < tokenCount else { throw CorpusError.changedWhilePreparing(path: path) }
-                    mapped[index] = id
+                // A symbol missing from pass 1's vocabulary (id −1), or more of them: the file changed.
+                guard written + symbols.count <= tokenCount else { throw CorpusError.changedWhilePreparing(path: path) }
+                let smallest = ids.withUnsafeBufferPointer { ids in
+                    mapped.withUnsafeMutableBufferPointer { mapped in
+                        var smallest: Int32 = 0
+                        for (index, symbol) in symbols.enumerated() {
+                            let id = ids[Int(symbol)]
+                            smallest = min(smallest, id)
+                            mapped[index] = id
+                        }
+                        return smallest
+                    }
                 }
+                guard smallest >= 0 else { throw CorpusError.changedWhilePreparing(path: path) }
                 let count = TokenEncoding.encode(mapped[0..<symbols.count], width: width, into: &encoded)
                 try encoded.withUnsafeBytes { bytes in
                     let chunk = UnsafeRawBufferPointer(rebasing: bytes[0..<count])

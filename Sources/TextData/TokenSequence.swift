@@ -46,6 +46,8 @@ final class TokenStorage: @unchecked Sendable {
 
     var path: String? { mapping?.path }
 
+    func advise(_ access: MappedFile.Access) { mapping?.advise(access) }
+
     deinit { allocation?.deallocate() }
 }
 
