@@ -40,10 +40,11 @@ struct PrepareCommand: ParsableCommand {
                 return
             }
             guard let output else { throw RunError.badInput("prepare needs --output FILE") }
+            TemporaryFileCleanup.install()
+            defer { TemporaryFileCleanup.uninstall() }
             let writer = try TokenFileWriter(inputs: inputs, output: output, tokenizer: tokenizer,
                                              validationFraction: validationFraction)
-            TemporaryFileCleanup.install(path: writer.temporaryPath)
-            defer { TemporaryFileCleanup.remove() }
+            TemporaryFileCleanup.path = strdup(writer.temporaryPath)
             let header = try writer.write { step in
                 progress.show(String(format: "%@ %.0f%% (%d of %d MB)", step.phase == .vocabulary ? "pass 1/2 vocabulary" : "pass 2/2 ids",
                                      100 * Double(step.bytesDone) / Double(max(1, step.totalBytes)), step.bytesDone >> 20, step.totalBytes >> 20))
@@ -81,21 +82,26 @@ private final class ProgressLine {
 }
 
 /// Removes `prepare`'s temporary file when SIGINT or SIGTERM ends the process (the handler
-/// only calls unlink and _exit, which are async-signal-safe).
+/// only calls unlink and _exit, which are async-signal-safe). Installed before the file is
+/// created; `path` is set as soon as it exists.
 enum TemporaryFileCleanup {
-    nonisolated(unsafe) private static var path: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) static var path: UnsafeMutablePointer<CChar>?
 
-    static func install(path: String) {
-        Self.path = strdup(path)
+    static func install() {
+        // A launcher may hand the signals down blocked (a Dispatch thread's mask survives exec).
+        var set = sigset_t()
+        sigemptyset(&set)
         for signalNumber in [SIGINT, SIGTERM] {
+            sigaddset(&set, signalNumber)
             signal(signalNumber) { received in
                 if let path = TemporaryFileCleanup.path { unlink(path) }
                 _exit(128 + received)
             }
         }
+        sigprocmask(SIG_UNBLOCK, &set, nil)
     }
 
-    static func remove() {
+    static func uninstall() {
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
     }
