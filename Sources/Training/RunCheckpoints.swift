@@ -43,8 +43,8 @@ package struct RunCheckpoints {
             guard world.isRoot else { return }
             if let resume = config.resume {
                 let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in fputs(warning + "\n", stderr) }
-                try CorpusIdentity.verify(checkpoint.file.metadata, source: checkpoint.path, corpus: data.corpus)
                 try checkpoint.verifyCompatible(shape: layout.shape, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
+                try CorpusIdentity.verify(checkpoint.file.metadata, source: checkpoint.path, corpus: data.corpus)
                 try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
                 let metadata = checkpoint.metadata
                 counters = [metadata.step, metadata.optimizerStepCount, metadata.clippedSteps, metadata.skippedSteps, 0]

@@ -66,7 +66,8 @@ final class TokenFileRunTests: XCTestCase {
         let refusals: [([String], [String])] = [
             (["--data", otherTokens, "--resume", checkpoints], ["was trained on \(text)", "not on \(otherTokens)", "another corpus"]),
             (["--data", otherTokens, "--init", run.path("p.safetensors")], ["p.safetensors was trained on \(text)", "not on \(otherTokens)"]),
-            (["--data", run.path("tiny.tokens"), "--resume", checkpoints], ["trained with a vocabulary of", "tiny.tokens has 5 symbols (chars)"]),
+            (["--data", run.path("tiny.tokens"), "--resume", checkpoints], ["the vocabulary is 28 symbols (chars) in the checkpoint but 5 symbols (chars)"]),
+            (["--data", run.path("tiny.tokens"), "--init", run.path("p.safetensors")], ["trained with a vocabulary of 28 symbols (chars)", "tiny.tokens has 5 symbols (chars)"]),
         ]
         for (arguments, fragments) in refusals {
             let result = try run.run(ranks: 2, small + ["--steps", "8"] + arguments, timeout: 60)
