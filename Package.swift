@@ -5,14 +5,14 @@ import PackageDescription
 // (ArchitectureTests reads every `import` under Sources/ and fails on any other).
 //   CMPI, CBLAS        thin C shims over OpenMPI and OpenBLAS
 //   Buffers            aligned, fixed-size numeric storage
-//   FileIO             whole-file reads, atomic writes (temp file, fsync, rename)
+//   FileIO             whole-file and chunked reads, atomic writes (temp file, fsync, rename), read-only maps
 //   MPI          -> CMPI, Buffers            communicator, collectives, ring allreduce, errors
 //   BLAS         -> CBLAS, Buffers           gemm over row-major buffers, thread count, clock
 //   RNN          -> BLAS, Buffers            the model: forward pass, BPTT, clipping, sampling
 //   Plot                                     standalone SVG line plots
 //   TensorBoard                              standalone TensorBoard event-file writer
 //   Safetensors  -> Buffers, FileIO          the safetensors file format
-//   TextData     -> Buffers, FileIO          corpus, vocabulary, tokenizer, synthetic tasks, batches
+//   TextData     -> Buffers, FileIO          corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
 //   Config       -> Yams                     TrainingConfig, its keys, YAML loading
 //   Optimizers   -> Buffers                  SGD, Adam, Adagrad, learning-rate schedules
 //   Checkpoints  -> Buffers, FileIO, Safetensors, TextData, Config, RNN

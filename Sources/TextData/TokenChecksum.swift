@@ -1,6 +1,7 @@
 /// The 64-bit checksum of token files and corpora ("fold64"): the bytes are read as
 /// little-endian 64-bit words (the last one zero-padded), each folded into the state by
-/// h = rotl((h ^ w) · P, 31); the byte count seeds the state and a final avalanche mixes it.
+/// h = rotl((h ^ w) · P, 31); at the end the byte count is mixed in and a final avalanche
+/// spreads every bit (docs/data.md gives the constants).
 /// For a fixed word, h ↦ rotl((h ^ w) · P, 31) is a bijection (P is odd), and so is w ↦ the
 /// next state for a fixed h: changing any single word, or the length, always changes the
 /// result. One multiply per 8 bytes: several GB/s, so `prepare` is not slowed by it.
