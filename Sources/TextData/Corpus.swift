@@ -87,7 +87,7 @@ public struct Corpus: Sendable {
     /// Reads and tokenizes the text file at `path` (see `init(name:symbols:...)` for the split
     /// and the vocabulary).
     public static func load(path: String, tokenizer: Tokenizer = .chars, validationFraction: Double,
-                            vocabulary: Vocabulary? = nil) throws -> Corpus {
+                            vocabulary: Vocabulary? = nil, adviceAboveBytes: Int = prepareAdviceBytes) throws -> Corpus {
         guard validationFraction >= 0, validationFraction <= 0.5 else {
             throw CorpusError.invalidValidationFraction(validationFraction)
         }
@@ -103,7 +103,7 @@ public struct Corpus: Sendable {
         let symbols = try tokenizer.symbols(of: bytes, source: path)
         var corpus = try Corpus(name: path, symbols: symbols, tokenizer: tokenizer,
                                 validationFraction: validationFraction, vocabulary: vocabulary)
-        if bytes.count > prepareAdviceBytes {
+        if bytes.count > adviceAboveBytes {
             corpus.advice = "note: \(path) is \(bytes.count >> 20) MB of text, read and tokenized by every rank into its own memory; "
                 + "`rnn-dist prepare \(path) --output FILE` once, then --data FILE, maps it instead"
         }

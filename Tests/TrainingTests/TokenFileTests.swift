@@ -34,6 +34,19 @@ final class TokenFileTests: XCTestCase {
         }
     }
 
+    /// A text file above the threshold (64 MB in runs, 100 bytes here) comes with one line of
+    /// advice naming it and `prepare`; a smaller one, or a token file, with none.
+    func testLargeTextFilesGetAdviceToPrepare() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.file("big.txt", text: String(repeating: "abc\n", count: 30))
+        let advised = try Corpus.load(path: path, validationFraction: 0.1, adviceAboveBytes: 100)
+        let advice = try XCTUnwrap(advised.advice)
+        XCTAssertFalse(advice.contains("\n"))
+        XCTAssertTrue(advice.contains(path) && advice.contains("rnn-dist prepare"), advice)
+        XCTAssertNil(try Corpus.load(path: path, validationFraction: 0.1, adviceAboveBytes: 120).advice)
+        XCTAssertNil(try Corpus.load(path: path, validationFraction: 0.1).advice)
+    }
+
     /// Widths 1, 2, 4 by vocabulary size (256 | 257 | 65 537 symbols), ids read back exactly.
     func testTokenWidthFollowsTheVocabulary() throws {
         let directory = try TemporaryDirectory()
