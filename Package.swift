@@ -13,14 +13,14 @@ import PackageDescription
 //   Buffers                                aligned, fixed-size numeric storage
 //   Clock                                  the monotonic clock
 //   RunErrors                              how a failure is classified (bad input, fault, preempted)
-//   FileIO                                 whole-file reads, atomic writes
+//   FileIO                                 whole-file and chunked reads, atomic writes, read-only maps
 //   Plot                                   SVG line plots
 //   TensorBoard                            TensorBoard event files (TFRecord, CRC-32C, protobuf)
 //   MPI -> CMPI, Buffers                   communicator, collectives, ring allreduce, MPI errors
 //   BLAS -> CBLAS, CBLASCore, Buffers, Clock    gemm on row-major buffers, thread count, the OpenBLAS kernel choice
 //   RNN -> BLAS, Buffers, Clock, CRecurrence            the model: forward, BPTT, clipping, sampling, spectra
 //   Safetensors -> Buffers, FileIO         the safetensors format
-//   TextData -> Buffers, FileIO            corpus, vocabulary, tokenizer, synthetic tasks, batches
+//   TextData -> Buffers, FileIO            corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
 //   Config -> RNN, TextData, Yams          TrainingConfig, its keys and choice enums, YAML, flags, the reference
 //   Optimizers -> Buffers                  SGD, Adam, Adagrad, learning-rate schedules
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store

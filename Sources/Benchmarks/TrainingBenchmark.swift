@@ -151,15 +151,15 @@ public struct TrainingBenchmark {
     }
 
     /// Training tokens: a corpus file, or uniform random tokens over the vocabulary size.
-    private func corpusTokens() throws -> ([Int32], Int) {
+    private func corpusTokens() throws -> (TokenSequence, Int) {
         if let data = options.data {
             let corpus = try CorpusSource.load(spec: data, tokenizer: .chars, validationFraction: 0)
-            return (corpus.trainTokens, corpus.vocabulary.count)
+            return (corpus.train, corpus.vocabulary.count)
         }
         var generator = SeededGenerator(seed: 7)
         let count = max(4, options.warmupSteps + options.timedSteps) * options.batchPerRank * world.size * options.seqLen + 1
         let tokens = (0..<count).map { _ in Int32(generator.next() % UInt64(options.vocabularySize)) }
-        return (tokens, options.vocabularySize)
+        return (TokenSequence(tokens), options.vocabularySize)
     }
 
     static func peakResidentMiB() -> Double {

@@ -24,7 +24,7 @@ public struct ConfigKey: Sendable {
     /// Every key, in the order of configs/default.yaml, `--help` and docs/configuration.md.
     public static let all: [ConfigKey] = [
         string("data", \.data,
-               "a text file, or a built-in task: synthetic:markov[:key=value,…] (symbols=12, successors=3, seed=1, "
+               "a text file, a token file from `rnn-dist prepare` (docs/data.md), or a built-in task: synthetic:markov[:key=value,…] (symbols=12, successors=3, seed=1, "
                + "tokens=200000, validation=0.1) or synthetic:recall[:key=value,…] (delay=8, payload=4, alphabet=8, …: "
                + "recall a symbol delay steps later, which needs memory over that distance)"),
         choice("tokenizer", \.tokenizer, "chars (Unicode scalars; the file must be UTF-8) or bytes"),
@@ -77,6 +77,7 @@ public struct ConfigKey: Sendable {
         int("eval-every", \.evalEvery, minimum: 0, "steps between validation evaluations (0: only at the end)"),
         optionalInt("eval-seq-len", \.evalSeqLen, minimum: 1,
                     "length of the validation sequences (default: seq-len); each starts from h = 0, so longer ones spend fewer tokens without context"),
+        intOrAll("eval-tokens", \.evalTokens, minimum: 1, "validation tokens per evaluation, in evenly spaced sequences (all: the whole split)"),
         bool("keep-best", \.keepBest, "keep the parameters with the best validation loss as best.safetensors in checkpoint-dir"),
         int("log-every", \.logEvery, minimum: 1, "steps between progress lines"),
         bool("quiet", \.quiet, "print only errors and the final summary"),
@@ -115,6 +116,15 @@ public struct ConfigKey: Sendable {
                       if let other { config[keyPath: other] = nil }
                   },
                   value: { config in config[keyPath: path].map { .int($0) } ?? .null })
+    }
+
+    /// An integer, or `all` (also null) for no limit.
+    package static func intOrAll(_ name: String, _ path: WritableKeyPath<TrainingConfig, Int?> & Sendable, minimum: Int, _ help: String) -> ConfigKey {
+        ConfigKey(name: name, help: help, accepts: "an integer \(atLeast(minimum)), or all", valueName: "<n|all>", property: path,
+                  apply: { config, value in
+                      config[keyPath: path] = value == .null || value == .string("all") ? nil : try integer(name, value, minimum: minimum)
+                  },
+                  value: { config in config[keyPath: path].map { .int($0) } ?? .string("all") })
     }
 
     package static func double(_ name: String, _ path: WritableKeyPath<TrainingConfig, Double> & Sendable,

@@ -56,6 +56,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var diagnoseEvery = 0
     public var evalEvery = 0
     public var evalSeqLen: Int? = nil
+    /// Validation tokens per evaluation (evenly spaced sequences); nil: the whole split.
+    public var evalTokens: Int? = 262_144
     public var keepBest = false
     // Output
     public var logEvery = 50

@@ -54,7 +54,7 @@ public enum GradientDiagnostics {
                 + "(\(corpus.vocabulary.tokenizer.rawValue)), which is not the vocabulary of \(model.path) "
                 + "(\(model.vocabulary.count) symbols, \(model.vocabulary.tokenizer.rawValue))")
         }
-        var report = try run(parameters: model.parameters, layout: model.layout, tokens: corpus.trainTokens,
+        var report = try run(parameters: model.parameters, layout: model.layout, tokens: corpus.train,
                              corpusName: corpus.name, options: options)
         report.modelName = model.path
         report.modelDescription = model.kind == .checkpoint ? "checkpoint" : "parameters"
@@ -66,7 +66,7 @@ public enum GradientDiagnostics {
 
     /// The computation on raw parameters and training tokens (e.g. inside a training run).
     /// `tokens` must hold at least one sequence (sequenceLength + 1 tokens).
-    public static func run(parameters: Buffer<Float>, layout: ParameterLayout, tokens: [Int32], corpusName: String,
+    public static func run(parameters: Buffer<Float>, layout: ParameterLayout, tokens: TokenSequence, corpusName: String,
                            options: Options) throws -> DiagnosticsReport {
         try options.validate()
         let shape = layout.shape

@@ -1,26 +1,47 @@
 import Foundation
 import FileIO
-/// A tokenized text with its vocabulary, split into training and validation tokens.
+/// A tokenized text with its vocabulary, split into training and validation tokens. The ids
+/// are a `TokenSequence`: owned memory for a text file or a synthetic task, the shared
+/// mapping of a token file (`rnn-dist prepare`), which no rank copies.
 public struct Corpus: Sendable {
     /// For messages: the file path as given, or the synthetic task spec.
     public let name: String
     public let vocabulary: Vocabulary
-    public let trainTokens: [Int32]
-    /// The tail of the text; may be empty.
-    public let validationTokens: [Int32]
+    /// All tokens: training [0, validationStart), validation [validationStart, count).
+    public let tokens: TokenSequence
+    public let validationStart: Int
+    /// TokenChecksum of the ids stored at the vocabulary's token width: the same for a text
+    /// and for the token file prepared from it; checkpoints record it (`corpus_checksum`).
+    public let checksum: UInt64
     /// The best achievable loss in nats/token when known (synthetic tasks), else nil.
     public let entropyFloor: Double?
     /// One line for the progress header.
     public let summary: String
+    /// One line for the user when the corpus would be better prepared (a large text file).
+    public var advice: String?
+
+    public var train: TokenSequence { tokens.slice(0..<validationStart) }
+    /// The tail of the text; may be empty.
+    public var validation: TokenSequence { tokens.slice(validationStart..<tokens.count) }
+    /// Copies, for small corpora and tests; batches read `train` and `validation`.
+    public var trainTokens: [Int32] { train.array }
+    public var validationTokens: [Int32] { validation.array }
+
+    init(name: String, vocabulary: Vocabulary, tokens: TokenSequence, validationStart: Int, checksum: UInt64? = nil,
+         entropyFloor: Double?, summary: String) {
+        self.name = name
+        self.vocabulary = vocabulary
+        self.tokens = tokens
+        self.validationStart = validationStart
+        self.checksum = checksum ?? tokens.checksum(width: .fitting(vocabularySize: vocabulary.count))
+        self.entropyFloor = entropyFloor
+        self.summary = summary
+    }
 
     public init(name: String, vocabulary: Vocabulary, trainTokens: [Int32], validationTokens: [Int32],
                 entropyFloor: Double? = nil, summary: String) {
-        self.name = name
-        self.vocabulary = vocabulary
-        self.trainTokens = trainTokens
-        self.validationTokens = validationTokens
-        self.entropyFloor = entropyFloor
-        self.summary = summary
+        self.init(name: name, vocabulary: vocabulary, tokens: TokenSequence(trainTokens + validationTokens, vocabularySize: vocabulary.count),
+                  validationStart: trainTokens.count, entropyFloor: entropyFloor, summary: summary)
     }
 
     /// Tokenizes `symbols` and holds out the last `validationFraction` of them.
@@ -38,29 +59,35 @@ public struct Corpus: Sendable {
         guard vocabulary.tokenizer == tokenizer else {
             throw CorpusError.tokenizerMismatch(path: name, corpus: tokenizer, vocabulary: vocabulary.tokenizer)
         }
-        var tokens = [Int32]()
-        tokens.reserveCapacity(symbols.count)
+        let ids = UnsafeMutablePointer<Int32>.allocate(capacity: symbols.count)
         for (index, symbol) in symbols.enumerated() {
             guard let id = vocabulary.id(of: symbol) else {
+                ids.deallocate()
                 throw CorpusError.unknownSymbol(path: name, symbol: Vocabulary.describe(symbol, tokenizer: tokenizer),
                                                 tokenIndex: index)
             }
-            tokens.append(id)
+            ids[index] = id
         }
-        let validationCount = Int((Double(tokens.count) * validationFraction).rounded(.down))
-        let trainCount = tokens.count - validationCount
-        self.init(
-            name: name, vocabulary: vocabulary,
-            trainTokens: Array(tokens[..<trainCount]), validationTokens: Array(tokens[trainCount...]),
-            entropyFloor: entropyFloor,
-            summary: summary ?? "\(name): \(vocabulary.count) symbols (\(tokenizer.rawValue)), "
-                + "\(trainCount) train + \(validationCount) validation tokens")
+        let tokens = TokenSequence(storage: TokenStorage(owning: ids, count: symbols.count, vocabularySize: vocabulary.count))
+        let validationCount = Self.validationCount(tokens: symbols.count, fraction: validationFraction)
+        let trainCount = symbols.count - validationCount
+        self.init(name: name, vocabulary: vocabulary, tokens: tokens, validationStart: trainCount, entropyFloor: entropyFloor,
+                  summary: summary ?? "\(name): \(vocabulary.count) symbols (\(tokenizer.rawValue)), "
+                      + "\(trainCount) train + \(validationCount) validation tokens")
     }
+
+    /// Tokens held out: the same rule for a text file and for `prepare`.
+    package static func validationCount(tokens: Int, fraction: Double) -> Int {
+        Int((Double(tokens) * fraction).rounded(.down))
+    }
+
+    /// A text file above this size gets the advice to `prepare` it.
+    public static let prepareAdviceBytes = 64 << 20
 
     /// Reads and tokenizes the text file at `path` (see `init(name:symbols:...)` for the split
     /// and the vocabulary).
     public static func load(path: String, tokenizer: Tokenizer = .chars, validationFraction: Double,
-                            vocabulary: Vocabulary? = nil) throws -> Corpus {
+                            vocabulary: Vocabulary? = nil, adviceAboveBytes: Int = prepareAdviceBytes) throws -> Corpus {
         guard validationFraction >= 0, validationFraction <= 0.5 else {
             throw CorpusError.invalidValidationFraction(validationFraction)
         }
@@ -74,16 +101,36 @@ public struct Corpus: Sendable {
         }
         guard !bytes.isEmpty else { throw CorpusError.empty(path: path) }
         let symbols = try tokenizer.symbols(of: bytes, source: path)
-        return try Corpus(name: path, symbols: symbols, tokenizer: tokenizer,
-                          validationFraction: validationFraction, vocabulary: vocabulary)
+        var corpus = try Corpus(name: path, symbols: symbols, tokenizer: tokenizer,
+                                validationFraction: validationFraction, vocabulary: vocabulary)
+        if bytes.count > adviceAboveBytes {
+            corpus.advice = "note: \(path) is \(bytes.count >> 20) MB of text, read and tokenized by every rank into its own memory; "
+                + "`rnn-dist prepare \(path) --output FILE` once, then --data FILE, maps it instead"
+        }
+        return corpus
+    }
+
+    /// Maps the token file at `path` (see `TokenFile`); its own vocabulary and split apply.
+    /// With `vocabulary` (resuming, evaluating a model) the file's must be the same.
+    public static func load(tokenFile path: String, vocabulary: Vocabulary? = nil) throws -> Corpus {
+        let file = try TokenFile(path: path)
+        let header = file.header
+        if let vocabulary, vocabulary != header.vocabulary {
+            throw CorpusError.vocabularyMismatch(path: path, corpus: header.vocabulary.summary, model: vocabulary.summary)
+        }
+        let validationCount = header.tokenCount - header.validationStart
+        return Corpus(name: path, vocabulary: header.vocabulary, tokens: file.tokens, validationStart: header.validationStart,
+                      checksum: header.dataChecksum, entropyFloor: nil,
+                      summary: "\(path): token file, \(header.vocabulary.summary), \(header.validationStart) train + "
+                          + "\(validationCount) validation tokens")
     }
 
     /// Throws unless the training split holds at least one sequence of `sequenceLength`
     /// (T + 1 tokens: T inputs and the T targets shifted by one).
     public func validate(sequenceLength: Int) throws {
         guard sequenceLength >= 1 else { throw CorpusError.invalidSequenceLength(sequenceLength) }
-        guard trainTokens.count >= sequenceLength + 1 else {
-            throw CorpusError.tooShort(name: name, tokens: trainTokens.count, sequenceLength: sequenceLength)
+        guard validationStart >= sequenceLength + 1 else {
+            throw CorpusError.tooShort(name: name, tokens: validationStart, sequenceLength: sequenceLength)
         }
     }
 }
@@ -100,6 +147,10 @@ public enum CorpusError: Error, Equatable, CustomStringConvertible {
     case invalidSequenceLength(Int)
     case tooShort(name: String, tokens: Int, sequenceLength: Int)
     case tooShortForStreams(tokens: Int, streams: Int, chunkLength: Int)
+    case vocabularyMismatch(path: String, corpus: String, model: String)
+    case noInput
+    case emptyFolder(path: String)
+    case changedWhilePreparing(path: String)
 
     public var description: String {
         switch self {
@@ -116,6 +167,14 @@ public enum CorpusError: Error, Equatable, CustomStringConvertible {
             return "corpus \(path) contains \(symbol) at token \(index), which is not in the model's vocabulary"
         case .tokenizerMismatch(let path, let corpus, let vocabulary):
             return "corpus \(path) is read with the \(corpus.rawValue) tokenizer but the vocabulary uses \(vocabulary.rawValue)"
+        case .vocabularyMismatch(let path, let corpus, let model):
+            return "token file \(path) has a vocabulary of \(corpus), the model's is \(model): not the same vocabulary"
+        case .noInput:
+            return "no input files given"
+        case .emptyFolder(let path):
+            return "folder \(path) holds no files"
+        case .changedWhilePreparing(let path):
+            return "\(path) changed while it was being prepared; run prepare again"
         case .invalidValidationFraction(let value):
             return "validation fraction must be between 0 and 0.5, got \(value)"
         case .invalidSequenceLength(let value):
@@ -132,3 +191,4 @@ public enum CorpusError: Error, Equatable, CustomStringConvertible {
 
 // Foundation's `localizedDescription` shows the same one-line message as `description`.
 extension CorpusError: LocalizedError { public var errorDescription: String? { description } }
+extension TokenFileError: LocalizedError { public var errorDescription: String? { description } }

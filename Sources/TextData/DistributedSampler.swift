@@ -12,7 +12,9 @@
 /// they still take part in the allreduce.
 ///
 /// The sampler has no state besides the step number, so resuming, also with another rank
-/// count, only needs the step.
+/// count, only needs the step. Above `storedPermutationLimit` sequences the shuffle is an
+/// `IndexPermutation` evaluated per index instead of a stored Fisher–Yates array, so that a
+/// rank's memory does not grow with the corpus (8 bytes per sequence, two epochs cached).
 public struct DistributedSampler {
     public let datasetCount: Int
     public let globalBatch: Int
@@ -21,6 +23,7 @@ public struct DistributedSampler {
     public let shuffle: Bool
     public let seed: UInt64
     private let cache = PermutationCache()
+    public static let storedPermutationLimit = 1 << 20
 
     public init(datasetCount: Int, globalBatch: Int, rankCount: Int, rank: Int, shuffle: Bool, seed: UInt64) {
         precondition(datasetCount >= 1, "the dataset must hold at least one sequence")
@@ -80,6 +83,9 @@ public struct DistributedSampler {
     }
 
     private func permutationIndex(epoch: Int, _ index: Int) -> Int {
+        if datasetCount > Self.storedPermutationLimit {
+            return IndexPermutation(count: datasetCount, seed: seed, epoch: epoch)(index)
+        }
         if let cached = cache.permutations[epoch] { return cached[index] }
         return permutation(epoch: epoch)[index]
     }
@@ -90,13 +96,17 @@ public struct DistributedSampler {
         return slice.map { offset in
             let position = first + offset
             let index = position % datasetCount
-            return shuffle ? permutation(epoch: position / datasetCount)[index] : index
+            return shuffle ? permutationIndex(epoch: position / datasetCount, index) : index
         }
     }
 
     /// The order of the sequences in `epoch` when shuffling (cached: one step touches at
     /// most a few consecutive epochs, so only the latest two are kept).
     public func permutation(epoch: Int) -> [Int] {
+        if datasetCount > Self.storedPermutationLimit {
+            let order = IndexPermutation(count: datasetCount, seed: seed, epoch: epoch)
+            return (0..<datasetCount).map { order($0) }
+        }
         if let cached = cache.permutations[epoch] { return cached }
         var generator = DataRandom(seed: seed, stream: UInt64(epoch))
         var order = Array(0..<datasetCount)

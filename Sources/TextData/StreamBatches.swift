@@ -6,7 +6,7 @@ import Buffers
 /// carries over from one chunk to the next without gradient, and starts from zero at c = 0,
 /// i.e. at each epoch. Ranks take contiguous slices of the streams, like sequence batches.
 package final class StreamBatches: BatchSource {
-    package let tokens: [Int32]
+    package let tokens: TokenSequence
     package let streamCount: Int
     package let chunkLength: Int
     package let streamLength: Int
@@ -14,7 +14,7 @@ package final class StreamBatches: BatchSource {
     package let streams: Range<Int>
     package private(set) var lastIndices: [Int]
 
-    package init(tokens: [Int32], streamCount: Int, chunkLength: Int, streams: Range<Int>) throws {
+    package init(tokens: TokenSequence, streamCount: Int, chunkLength: Int, streams: Range<Int>) throws {
         self.tokens = tokens
         self.streamCount = streamCount
         self.chunkLength = chunkLength
@@ -38,12 +38,10 @@ package final class StreamBatches: BatchSource {
 
     package func fill(step: Int, inputs: Buffer<Int32>, targets: Buffer<Int32>) -> (batchSize: Int, resetsHidden: Bool) {
         let chunk = self.chunk(ofStep: step)
-        tokens.withUnsafeBufferPointer { source in
-            for (row, stream) in streams.enumerated() {
-                let start = stream * streamLength + chunk * chunkLength
-                (inputs.baseAddress + row * chunkLength).update(from: source.baseAddress! + start, count: chunkLength)
-                (targets.baseAddress + row * chunkLength).update(from: source.baseAddress! + start + 1, count: chunkLength)
-            }
+        for (row, stream) in streams.enumerated() {
+            let start = stream * streamLength + chunk * chunkLength
+            tokens.copy(from: start, count: chunkLength, to: inputs.baseAddress + row * chunkLength)
+            tokens.copy(from: start + 1, count: chunkLength, to: targets.baseAddress + row * chunkLength)
         }
         return (streams.count, chunk == 0)
     }

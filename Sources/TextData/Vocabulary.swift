@@ -29,6 +29,19 @@ public struct Vocabulary: Codable, Equatable, Sendable {
         }
     }
 
+    /// Symbols read from a token file: checked strictly increasing and within the tokenizer's range.
+    package init(tokenizer: Tokenizer, sortedSymbols: [UInt32]) throws {
+        guard zip(sortedSymbols, sortedSymbols.dropFirst()).allSatisfy({ $0 < $1 }),
+              (sortedSymbols.last ?? 0) <= tokenizer.maximumSymbol else {
+            throw VocabularyError.invalidSerialization("symbols not strictly increasing or out of range for \(tokenizer.rawValue)")
+        }
+        self.tokenizer = tokenizer
+        symbols = sortedSymbols
+    }
+
+    /// For messages: `65 symbols (chars)`.
+    public var summary: String { "\(count) symbols (\(tokenizer.rawValue))" }
+
     public var count: Int { symbols.count }
 
     /// The id of `symbol`, or nil if it is not in the vocabulary (binary search).

@@ -64,7 +64,9 @@ package struct RunCheckpoints {
                 return try restore(from: resume, parameters: parameters, optimizer: optimizer, hidden: globalHidden, progress: progress)
             }
             if let path = config.initFile {
-                try ParameterFile.load(path: path, layout: layout, into: parameters)
+                let file = try SafetensorsFile.read(path: path)
+                try CorpusIdentity.verify(file.metadata, source: path, corpus: data.corpus)
+                try ParameterFile.copy(from: file, source: path, layout: layout, into: parameters)
             } else {
                 ParameterInitializer.initialize(parameters, layout: layout,
                                                 scheme: config.initScheme,
@@ -100,6 +102,7 @@ package struct RunCheckpoints {
                          progress: ProgressReporter) throws -> StartingPoint {
         let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in progress.warn(warning) }
         try checkpoint.verifyCompatible(shape: layout.shape, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
+        try CorpusIdentity.verify(checkpoint.file.metadata, source: checkpoint.path, corpus: data.corpus)
         try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
         let metadata = checkpoint.metadata
         var start = StartingPoint(step: metadata.step, optimizerSteps: metadata.optimizerStepCount,
@@ -137,6 +140,7 @@ package struct RunCheckpoints {
         summary.lastCheckpoint = try RankAgreement.agree(collectives, "checkpoint write", step: step) { () -> String? in
             guard world.isRoot else { return nil }
             var file = Checkpoint.make(metadata: metadata, parameters: parameters, layout: layout, optimizer: optimizer)
+            file.metadata.merge(CorpusIdentity.strings(data.corpus)) { $1 }
             if let carried {
                 file.tensors[Self.hiddenTensor] = SafetensorsTensor(floats: carried, shape: [data.globalBatch, layout.shape.hiddenSize])
                 file.metadata["data_checksum"] = file.dataChecksum()
@@ -158,7 +162,7 @@ package struct RunCheckpoints {
             do {
                 try ParameterFile.save(path: path, parameters: parameters, layout: layout,
                                        metadata: ["vocabulary": data.corpus.vocabulary.serialized, "step": String(step)]
-                                           .merging(extra) { $1 })
+                                           .merging(CorpusIdentity.strings(data.corpus)) { $1 }.merging(extra) { $1 })
             } catch {
                 throw RunError.fault("cannot save parameters: \(error)")
             }

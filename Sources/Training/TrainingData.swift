@@ -23,14 +23,14 @@ package struct TrainingData {
         }
         if config.bptt == .truncated {
             let chunk = config.bpttSteps ?? config.seqLen
-            batches = try StreamBatches(tokens: corpus.trainTokens, streamCount: globalBatch, chunkLength: chunk,
+            batches = try StreamBatches(tokens: corpus.train, streamCount: globalBatch, chunkLength: chunk,
                                         streams: sampler(1).shardRange(rank: world.rank))
         } else {
             try corpus.validate(sequenceLength: config.seqLen)
-            let train = SequenceDataset(tokens: corpus.trainTokens, sequenceLength: config.seqLen)
+            let train = SequenceDataset(tokens: corpus.train, sequenceLength: config.seqLen)
             batches = SequenceBatches(dataset: train, sampler: sampler(train.count))
         }
-        let validationSet = SequenceDataset(tokens: corpus.validationTokens, sequenceLength: config.evalSeqLen ?? config.seqLen)
+        let validationSet = SequenceDataset(tokens: corpus.validation, sequenceLength: config.evalSeqLen ?? config.seqLen)
         validation = validationSet.count > 0 ? validationSet : nil
         if let steps = config.steps {
             totalSteps = steps

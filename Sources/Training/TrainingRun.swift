@@ -71,10 +71,11 @@ final class TrainingRun {
                                                summary: &summary, progress: progress)
         self.summary = summary
         schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
-        evaluator = data.validation.map { Evaluator(dataset: $0, shape: shape) }
+        evaluator = data.validation.map { Evaluator(dataset: $0, shape: shape, maxTokens: config.evalTokens) }
         runStart = MonotonicClock.seconds()
         intervalStart = runStart
         progress.say(header)
+        if let advice = data.corpus.advice { progress.say(advice) }
         try hooks.runStarting?(world.rank, (data.batches as? SequenceBatches)?.dataset.count ?? 0)
     }
 

@@ -24,6 +24,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Corpus path or synthetic:NAME (default: the checkpoint's training data).") var data: String?
     @Option(name: .customLong("seq-len"), parsing: .unconditional, help: "T of the evaluation sequences.") var seqLen: Int?
     @Option(name: .customLong("validation-fraction"), parsing: .unconditional, help: "Tail fraction held out.") var validationFraction: Double?
+    @Option(name: .customLong("eval-tokens"), help: "Validation tokens to evaluate, in evenly spaced sequences (default 262144; all: the whole split).")
+    var evalTokens: String = "262144"
     @Flag(help: "Print JSON (rank 0).") var json = false
 
     func run() throws {
@@ -37,12 +39,16 @@ struct EvalCommand: ParsableCommand {
                 }
                 let sequenceLength = seqLen ?? config?.evalSeqLen ?? config?.seqLen ?? 64
                 guard sequenceLength >= 1 else { throw RunError.badInput("--seq-len must be at least 1, got \(sequenceLength)") }
+                guard evalTokens == "all" || (Int(evalTokens) ?? 0) >= 1 else {
+                    throw RunError.badInput("--eval-tokens must be a positive integer or all, got \(evalTokens)")
+                }
                 let fraction = validationFraction ?? config?.validationFraction ?? 0.1
                 let corpus = try CorpusSource.load(spec: spec, tokenizer: model.vocabulary.tokenizer,
                                                    validationFraction: fraction, vocabulary: model.vocabulary)
                 return (model, corpus, sequenceLength)
             }
-            let result = try Evaluator.evaluate(model: model, corpus: corpus, sequenceLength: sequenceLength, world: world)
+            let result = try Evaluator.evaluate(model: model, corpus: corpus, sequenceLength: sequenceLength,
+                                                maxTokens: Int(evalTokens), world: world)
             guard world.isRoot else { return }
             if json {
                 let record: [String: Any] = ["loss": result.meanLoss, "bits_per_token": result.bitsPerToken,

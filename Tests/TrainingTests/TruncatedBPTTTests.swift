@@ -117,14 +117,20 @@ final class TruncatedBPTTTests: XCTestCase {
                                            "--checkpoint-dir", checkpoints, "--quiet"])
         XCTAssertEqual(train.status, 0, train.output)
         var results: [String] = []
-        for ranks in [1, 3] {
-            let eval = try run.run(ranks: ranks, ["eval", "--checkpoint", checkpoints, "--json"])
-            XCTAssertEqual(eval.status, 0, eval.output)
-            let line = try XCTUnwrap(eval.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, eval.output)
-            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            results.append("\(object["loss"]!) \(object["tokens"]!)")
+        // The whole split, then a budget of 200 tokens: 6 evenly spaced sequences of T = 32.
+        for budget in ["all", "200"] {
+            for ranks in [1, 3] {
+                let eval = try run.run(ranks: ranks, ["eval", "--checkpoint", checkpoints, "--json", "--eval-tokens", budget])
+                XCTAssertEqual(eval.status, 0, eval.output)
+                let line = try XCTUnwrap(eval.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, eval.output)
+                let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                results.append("\(object["loss"]!) \(object["tokens"]!)")
+            }
         }
         XCTAssertEqual(results[0], results[1], "eval differs between 1 and 3 ranks")
+        XCTAssertEqual(results[2], results[3], "bounded eval differs between 1 and 3 ranks")
+        XCTAssertEqual(results[2].split(separator: " ")[1], "192", "6 sequences of 32 tokens")
+        XCTAssertNotEqual(results[0], results[2], "the budget changes the figure")
         let trainedLine = try XCTUnwrap(train.stdout.split(separator: "\n").first { $0.hasPrefix("validation loss") })
         let reported = Double(trainedLine.split(separator: " ")[2])!
         let evaluated = Double(results[0].split(separator: " ")[0])!
