@@ -29,11 +29,18 @@ struct ReferenceStackedRNN {
         var finalC: [[[Double]]]    // [layer][b][H], lstm only
     }
 
+    /// A nudge of one unit of h_t (or, lstm, c_t, which h_t = o⊙tanh(c_t) then sees) of one
+    /// layer and sequence, as soon as the step computed it: finite differences of it give
+    /// the total ∂L/∂h_t (∂L/∂c_t) that backpropagation computes.
+    struct Nudge { var layer, t, b, unit: Int; var delta: Double; var cellState = false }
+
     /// inputs/targets batch-major [B·T]; h0/c0 [layer][b][H] or nil; mask(l, t, b, j) the
-    /// dropout factor of unit j of layer l's output (1 without dropout).
+    /// dropout factor of unit j of layer l's output (1 without dropout). With lossStep, the
+    /// loss counts that step only (and the gradient is not meaningful).
     func run(inputs: [Int32], targets: [Int32], batchSize B: Int, sequenceLength T: Int,
              h0: [[[Double]]]?, c0: [[[Double]]]?, tokenCount: Int,
-             mask: (Int, Int, Int, Int) -> Double = { _, _, _, _ in 1 }) -> Result {
+             mask: (Int, Int, Int, Int) -> Double = { _, _, _, _ in 1 },
+             nudge: Nudge? = nil, lossStep: Int? = nil) -> Result {
         let L = architecture.layers, H = architecture.hiddenSize, V = architecture.vocabularySize
         let cell = architecture.cell, G = cell.gateCount, GH = G * H
         func σ(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
@@ -82,6 +89,9 @@ struct ReferenceStackedRNN {
                             let i = σ(wx[j] + wh[j]), f = σ(wx[H + j] + wh[H + j])
                             let g = tanh(wx[2 * H + j] + wh[2 * H + j]), o = σ(wx[3 * H + j] + wh[3 * H + j])
                             cNew[j] = f * c[l][j] + i * g
+                            if let nudge, nudge.cellState, (nudge.layer, nudge.t, nudge.b, nudge.unit) == (l, t, b, j) {
+                                cNew[j] += nudge.delta
+                            }
                             hNew[j] = o * tanh(cNew[j])
                             (s.gates[j], s.gates[H + j], s.gates[2 * H + j], s.gates[3 * H + j]) = (i, f, g, o)
                         }
@@ -94,6 +104,9 @@ struct ReferenceStackedRNN {
                             hNew[j] = (1 - z) * n + z * h[l][j]
                             (s.gates[j], s.gates[H + j], s.gates[2 * H + j]) = (r, z, n)
                         }
+                    }
+                    if let nudge, !nudge.cellState, (nudge.layer, nudge.t, nudge.b) == (l, t, b) {
+                        hNew[nudge.unit] += nudge.delta
                     }
                     (s.h, s.c, h[l], c[l]) = (hNew, cNew, hNew, cNew)
                     steps[t][l] = s
@@ -111,7 +124,7 @@ struct ReferenceStackedRNN {
                 let total = y.map { exp($0) }.reduce(0, +)
                 let p = y.map { exp($0) / total }
                 let target = Int(targets[b * T + t])
-                result.loss -= log(p[target])
+                if lossStep == nil || lossStep == t { result.loss -= log(p[target]) }
                 var dOut = zero
                 for k in 0..<V {
                     let dy = (p[k] - (k == target ? 1 : 0)) / Double(tokenCount)
