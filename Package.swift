@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
-        .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers"]),
+        .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers", "CAllocationCounter"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
         .testTarget(name: "TrainingTests", dependencies: [

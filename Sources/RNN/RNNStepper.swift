@@ -47,18 +47,7 @@ public final class RNNStepper<Scalar: BLASScalar> {
         // y = W_hy·h + b_y, then a max-subtracted softmax of y / temperature.
         BLAS.gemm(.none, .transposed, m: 1, n: V, k: H, a: h, b: parameters,
                   bOffset: layout.range(of: .W_hy).lowerBound, beta: 0, c: y)
-        let inverseTemperature = Scalar(1 / temperature)
-        var maximum = -Scalar.infinity
-        for j in 0..<V {
-            y[j] = (y[j] + b_y[j]) * inverseTemperature
-            maximum = Swift.max(maximum, y[j])
-        }
-        var sum: Scalar = 0
-        for j in 0..<V {
-            let e = Scalar.exp(y[j] - maximum)
-            probabilities[j] = e
-            sum += e
-        }
-        for j in 0..<V { probabilities[j] /= sum }
+        RNNKernels.temperatureSoftmax(y: y.baseAddress, b_y: b_y, temperature: temperature,
+                                      into: probabilities.baseAddress, V: V)
     }
 }

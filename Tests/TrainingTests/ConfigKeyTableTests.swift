@@ -124,7 +124,7 @@ final class ConfigKeyTableTests: XCTestCase {
 
     /// A value that is valid for the key and differs from its default.
     private func sample(for key: ConfigKey) -> String {
-        let byPlaceholder = ["<n>": "7", "<x>": "0.25", "<text>": "corpus.txt", "<path>": "some/file"]
+        let byPlaceholder = ["<n>": "7", "<n|all>": "all", "<x>": "0.25", "<text>": "corpus.txt", "<path>": "some/file"]
         if let text = byPlaceholder[key.valueName] { return text }
         if key.isSwitch { return key.defaultValue == .bool(true) ? "false" : "true" }
         let words = key.valueName.dropFirst().dropLast().split(separator: "|").map(String.init)

@@ -1,0 +1,74 @@
+import BLAS
+
+/// Non-recurrent dropout on the output h_t of every layer (DESIGN §2b): between layers, as
+/// nn.LSTM's `dropout=`, and before the output layer. The mask of an element is a pure function
+/// of (seed, step, global sequence index, layer, t, unit) — a counter-based hash, no generator
+/// state — so a resumed run redraws the same masks, and a sequence gets the same mask whichever
+/// rank holds it (the rank count does not change the trajectory).
+public struct Dropout: Hashable, Sendable {
+    /// The drop probability p in [0, 1); kept units are scaled by 1/(1−p) (inverted dropout).
+    public let probability: Double
+    public let seed: UInt64
+
+    public init(probability: Double, seed: UInt64) {
+        precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1), got \(probability)")
+        self.probability = probability
+        self.seed = seed
+    }
+
+    /// 1/(1−p): the value of a kept element of the mask.
+    public var keepScale: Double { 1 / (1 - probability) }
+
+    /// The drop threshold on 53-bit uniforms: a unit is dropped when u·2^53 < threshold.
+    @usableFromInline var threshold: UInt64 { UInt64(probability * 0x1.0p53) }
+
+    /// The hash of one row's (step, sequence, layer, t); `unitHash` then spreads it per unit.
+    @inline(__always)
+    func rowKey(step: Int, sequence: Int, layer: Int, t: Int) -> UInt64 {
+        var key = Self.mix(seed &+ 0x9E37_79B9_7F4A_7C15)
+        key = Self.mix(key ^ UInt64(bitPattern: Int64(step)))
+        key = Self.mix(key ^ UInt64(bitPattern: Int64(sequence)))
+        key = Self.mix(key ^ (UInt64(truncatingIfNeeded: layer) << 32 | UInt64(truncatingIfNeeded: t)))
+        return key
+    }
+
+    /// Whether unit `unit` of that row is kept.
+    public func keeps(step: Int, sequence: Int, layer: Int, t: Int, unit: Int) -> Bool {
+        Self.mix(rowKey(step: step, sequence: sequence, layer: layer, t: t) &+ UInt64(unit) &* 0xD1B5_4A32_D192_ED03) >> 11
+            >= threshold
+    }
+
+    /// mask[0..<H] ← 1/(1−p) for kept units, 0 for dropped ones.
+    @inline(__always)
+    func fillRow<T: BLASScalar>(_ mask: UnsafeMutablePointer<T>, H: Int, step: Int, sequence: Int, layer: Int, t: Int) {
+        let key = rowKey(step: step, sequence: sequence, layer: layer, t: t)
+        let limit = threshold, scale = T(keepScale)
+        for unit in 0..<H {
+            mask[unit] = Self.mix(key &+ UInt64(unit) &* 0xD1B5_4A32_D192_ED03) >> 11 >= limit ? scale : 0
+        }
+    }
+
+    /// SplitMix64's finalizer: a bijection of UInt64 with full avalanche.
+    @inline(__always)
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// What one training step's masks are drawn from: the dropout, the optimizer step, and the
+/// global sequence index of each of the call's rows (row b of the batch has sequenceIndices[b]).
+/// Keep one instance and overwrite its indices in place: the call then allocates nothing.
+public struct DropoutDraw: Sendable {
+    public var dropout: Dropout
+    public var step: Int
+    public var sequenceIndices: [Int]
+
+    public init(dropout: Dropout, step: Int, sequenceIndices: [Int]) {
+        self.dropout = dropout
+        self.step = step
+        self.sequenceIndices = sequenceIndices
+    }
+}

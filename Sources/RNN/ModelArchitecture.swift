@@ -1,0 +1,101 @@
+/// The recurrent cell of every layer (DESIGN §2b). Each is PyTorch's nn.RNN (tanh), nn.LSTM or
+/// nn.GRU cell, with its gate blocks stacked along the rows of W_xh.l and W_hh.l in PyTorch's
+/// order: lstm i, f, g, o; gru r, z, n.
+public enum CellKind: String, CaseIterable, Codable, Sendable {
+    case rnn, lstm, gru
+
+    /// G: the gate blocks of H rows each in W_xh.l, W_hh.l, b_xh.l, b_hh.l.
+    public var gateCount: Int {
+        switch self {
+        case .rnn: return 1
+        case .lstm: return 4
+        case .gru: return 3
+        }
+    }
+
+    /// Whether the cell carries a cell state c besides h (truncated BPTT carries both).
+    public var hasCellState: Bool { self == .lstm }
+}
+
+/// Everything that fixes the tensors of a model: cell, layer count L, hidden width H,
+/// vocabulary V. `cell: .rnn, layers: 1` is the model of DESIGN §2 with its five tensors.
+public struct ModelArchitecture: Hashable, Codable, Sendable {
+    public var cell: CellKind
+    public var layers: Int
+    public var hiddenSize: Int
+    public var vocabularySize: Int
+
+    public init(cell: CellKind, layers: Int, hiddenSize: Int, vocabularySize: Int) {
+        precondition(layers >= 1 && hiddenSize > 0 && vocabularySize > 0,
+                     "ModelArchitecture needs L >= 1, H > 0, V > 0; got L=\(layers) H=\(hiddenSize) V=\(vocabularySize)")
+        self.cell = cell
+        self.layers = layers
+        self.hiddenSize = hiddenSize
+        self.vocabularySize = vocabularySize
+    }
+
+    /// The one-layer tanh RNN of DESIGN §2.
+    public init(shape: RNNShape) {
+        self.init(cell: .rnn, layers: 1, hiddenSize: shape.hiddenSize, vocabularySize: shape.vocabularySize)
+    }
+
+    public var shape: RNNShape { RNNShape(vocabularySize: vocabularySize, hiddenSize: hiddenSize) }
+
+    /// The five-tensor layout of DESIGN §2 (W_xh, W_hh, W_hy, b_h, b_y; no b_hh): files written
+    /// before gated cells existed load unchanged.
+    public var isLegacyTanhRNN: Bool { cell == .rnn && layers == 1 }
+}
+
+/// One tensor of the model. Layers are numbered from 0 (the one that reads the one-hot x).
+public enum ModelTensor: Hashable, Sendable {
+    case W_xh(layer: Int), W_hh(layer: Int), b_xh(layer: Int), b_hh(layer: Int), W_hy, b_y
+}
+
+/// Where each tensor lives in the flat parameter (and gradient) buffer, its name in files and
+/// its row-major dimensions. Order: for l = 0…L−1: W_xh.l, W_hh.l, b_xh.l, b_hh.l; then W_hy,
+/// b_y — except the legacy tanh RNN, which keeps ParameterLayout's order and names exactly
+/// (W_xh, W_hh, W_hy, b_h, b_y: b_h is b_xh.0, and b_hh.0 does not exist, i.e. is 0).
+public struct ModelLayout: Hashable, Sendable {
+    public struct Entry: Hashable, Sendable {
+        public let tensor: ModelTensor
+        public let name: String
+        public let dimensions: [Int]
+        public let range: Range<Int>
+    }
+
+    public let architecture: ModelArchitecture
+    public let entries: [Entry]
+
+    public init(architecture a: ModelArchitecture) {
+        self.architecture = a
+        let H = a.hiddenSize, V = a.vocabularySize, GH = a.cell.gateCount * H
+        var list: [(ModelTensor, String, [Int])] = []
+        if a.isLegacyTanhRNN {
+            list = [(.W_xh(layer: 0), "W_xh", [H, V]), (.W_hh(layer: 0), "W_hh", [H, H]),
+                    (.W_hy, "W_hy", [V, H]), (.b_xh(layer: 0), "b_h", [H]), (.b_y, "b_y", [V])]
+        } else {
+            for l in 0..<a.layers {
+                list += [(.W_xh(layer: l), "W_xh.\(l)", [GH, l == 0 ? V : H]), (.W_hh(layer: l), "W_hh.\(l)", [GH, H]),
+                         (.b_xh(layer: l), "b_xh.\(l)", [GH]), (.b_hh(layer: l), "b_hh.\(l)", [GH])]
+            }
+            list += [(.W_hy, "W_hy", [V, H]), (.b_y, "b_y", [V])]
+        }
+        var offset = 0
+        entries = list.map { tensor, name, dimensions in
+            let count = dimensions.reduce(1, *)
+            defer { offset += count }
+            return Entry(tensor: tensor, name: name, dimensions: dimensions, range: offset..<offset + count)
+        }
+    }
+
+    /// Total scalars of all tensors.
+    public var count: Int { entries.last!.range.upperBound }
+
+    /// The tensor's range, or nil when the model has no such tensor (b_hh.0 of the legacy
+    /// tanh RNN, or a layer beyond L−1).
+    public func range(of tensor: ModelTensor) -> Range<Int>? {
+        entries.first { $0.tensor == tensor }?.range
+    }
+
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+}

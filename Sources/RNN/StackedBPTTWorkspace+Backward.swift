@@ -1,0 +1,123 @@
+import BLAS
+import Buffers
+
+extension StackedBPTTWorkspace {
+    /// Forward pass + exact full BPTT over `batchSize` (0...maxBatchSize) sequences, through
+    /// every layer and (lstm) the cell state.
+    /// inputs/targets: token ids, batch-major: sequence b at [b·T, b·T+T).
+    /// initialState: nil means h_0 = c_0 = 0 in every layer; else its rows 0..<batchSize.
+    /// tokenCountForMean: dy_t = (p_t − onehot)/tokenCountForMean, the GLOBAL token count
+    ///   (DESIGN §4), as BPTTWorkspace.
+    /// dropout: the masks of this step (nil or p = 0: none).
+    /// gradients: overwritten with this batch's gradient in `layout` order.
+    /// Returns Σ over the batchSize·T tokens of −log p_t[target] (not divided).
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public func forwardBackward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>,
+                                batchSize B: Int, initialState: RecurrentState<Scalar>?, tokenCountForMean: Int,
+                                dropout: DropoutDraw? = nil, gradients: Buffer<Scalar>) -> Double {
+        let H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
+        precondition(gradients.count == layout.count, "gradients: \(gradients.count) scalars, layout needs \(layout.count)")
+        precondition(B == 0 || tokenCountForMean > 0, "tokenCountForMean must be positive")
+        forwardPass(parameters: parameters, inputs: inputs, batchSize: B, initialState: initialState, dropout: dropout)
+        guard B > 0 else {
+            gradients.fill(0)
+            return 0
+        }
+        let loss = lossPass(parameters: parameters, targets: targets, batchSize: B,
+                            dyScale: 1 / Scalar(tokenCountForMean))
+        let rows = T * B, g = gradients.baseAddress
+
+        // Output layer, all T·B rows at once: dW_hy = dY^T·top, db_y = Σ dy, dH = dY·W_hy.
+        let top = output(ofLayer: architecture.layers - 1, batchSize: B)
+        BLAS.gemm(.transposed, .none, m: V, n: H, k: rows, a: ys, b: top.buffer, bOffset: top.offset,
+                  beta: 0, c: gradients, cOffset: W_hy)
+        (g + b_y).update(repeating: 0, count: V)
+        RNNKernels.addColumnSums(ys.baseAddress, rows: rows, columns: V, into: g + b_y)
+        BLAS.gemm(.none, .none, m: rows, n: H, k: V, a: ys, b: parameters, bOffset: W_hy, beta: 0, c: dH)
+
+        backwardLayers(parameters: parameters, inputs: inputs, batchSize: B, lastStep: T, gradients: gradients)
+        return loss
+    }
+
+    /// BPTT through the layers, top to bottom, for steps 1…lastStep. On entry dH holds
+    /// ∂L/∂(output of the top layer) for those steps. With gradients, writes every layer's
+    /// weight and bias gradients; with recordNorms, writes hNorms (and cNorms) per layer, step
+    /// and row instead.
+    func backwardLayers(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, batchSize B: Int, lastStep: Int,
+                        gradients: Buffer<Scalar>?, recordNorms: Bool = false) {
+        let L = architecture.layers, H = architecture.hiddenSize, T = sequenceLength
+        let cell = architecture.cell, GH = cell.gateCount * H, BH = B * H
+        for l in stride(from: L - 1, through: 0, by: -1) {
+            let dh = dH.baseAddress, xp = xps[l].baseAddress, h = hs[l].baseAddress
+            // Through dropout: ∂L/∂h = mask ⊙ ∂L/∂(h⊙mask).
+            if dropoutApplied { CellKernels.multiply(dh, masks[l].baseAddress, into: dh, count: lastStep * BH) }
+            dcCarry.baseAddress.update(repeating: 0, count: BH)
+            // The recurrence backward, t = lastStep…1: dh_t = dH_t + (what step t+1 sends back).
+            for t in stride(from: lastStep, through: 1, by: -1) {
+                let dht = dh + (t - 1) * BH, dxp = xp + (t - 1) * B * GH
+                if t < lastStep { CellKernels.add(dhCarry.baseAddress, into: dht, count: BH) }
+                let norms = recordNorms ? hNorms.baseAddress + ((l * T) + t - 1) * B : nil
+                if let norms { CellKernels.rowNorms(dht, rows: B, H: H, into: norms) }
+                switch cell {
+                case .rnn:
+                    CellKernels.rnnBackward(dh: dht, h: h + t * BH, dxp: dxp, rows: B, H: H)
+                case .lstm:
+                    CellKernels.lstmBackward(dh: dht, dc: dcCarry.baseAddress, gates: gates[l].baseAddress + (t - 1) * B * GH,
+                                             cPrev: cs[l].baseAddress + (t - 1) * BH,
+                                             tanhC: tanhCs[l].baseAddress + (t - 1) * BH, dxp: dxp, rows: B, H: H,
+                                             cNorms: recordNorms ? cNorms.baseAddress + ((l * T) + t - 1) * B : nil)
+                case .gru:
+                    CellKernels.gruBackward(dh: dht, gates: gates[l].baseAddress + (t - 1) * B * GH,
+                                            hn: hns[l].baseAddress + (t - 1) * BH, hPrev: h + (t - 1) * BH, dxp: dxp,
+                                            dhp: dhps.baseAddress + (t - 1) * B * GH, dhPrev: dhCarry.baseAddress,
+                                            rows: B, H: H)
+                }
+                if t > 1 { recurrenceBackward(parameters: parameters, layer: l, step: t, batchSize: B) }
+            }
+            if let gradients { weightGradients(parameters: parameters, inputs: inputs, layer: l, batchSize: B, gradients: gradients) }
+            // ∂L/∂(output of layer l−1) = dxp·W_xh.l, one gemm over the rows of steps 1…lastStep.
+            if l > 0 {
+                BLAS.gemm(.none, .none, m: lastStep * B, n: H, k: GH, a: xps[l], b: parameters, bOffset: W_xh[l],
+                          beta: 0, c: dH)
+            }
+        }
+    }
+
+    /// The per-step recurrence backward: dhCarry (+)= dhp_t·W_hh.l, [B, GH]·[GH, H] → [B, H]
+    /// (gru accumulates onto its direct path z⊙dh). The seam for the packed kernel.
+    @inline(__always)
+    func recurrenceBackward(parameters: Buffer<Scalar>, layer l: Int, step t: Int, batchSize B: Int) {
+        let H = architecture.hiddenSize, cell = architecture.cell, GH = cell.gateCount * H
+        let dhp = cell == .gru ? dhps : xps[l]
+        BLAS.gemm(.none, .none, m: B, n: H, k: GH, a: dhp, aOffset: (t - 1) * B * GH, b: parameters, bOffset: W_hh[l],
+                  beta: cell == .gru ? 1 : 0, c: dhCarry)
+    }
+
+    /// dW_hh.l, db_hh.l, dW_xh.l, db_xh.l as gemms and column sums over all T·B rows.
+    func weightGradients(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, layer l: Int, batchSize B: Int,
+                         gradients: Buffer<Scalar>) {
+        let H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
+        let cell = architecture.cell, GH = cell.gateCount * H, rows = T * B, g = gradients.baseAddress
+        let dhp = cell == .gru ? dhps : xps[l]
+        // dW_hh = Σ_t dhp_t^T·h_{t−1} = dhp[1…T]^T · h[0…T−1] (slots 0…T−1 are contiguous).
+        BLAS.gemm(.transposed, .none, m: GH, n: H, k: rows, a: dhp, b: hs[l], beta: 0, c: gradients, cOffset: W_hh[l])
+        if let b_hh = b_hh[l] {
+            (g + b_hh).update(repeating: 0, count: GH)
+            RNNKernels.addColumnSums(dhp.baseAddress, rows: rows, columns: GH, into: g + b_hh)
+        }
+        (g + b_xh[l]).update(repeating: 0, count: GH)
+        if l == 0 {
+            // dW_xh.0: scatter-add of the dxp rows into the token rows of dW_xh.0^T, then transpose.
+            W_xhT.fill(0)
+            RNNKernels.scatterInputGradient(da: xps[0].baseAddress, dW_xhT: W_xhT.baseAddress, db_h: g + b_xh[0],
+                                            inputs: inputs.baseAddress, sequenceLength: T, batchSize: B, H: GH)
+            RNNKernels.transpose(W_xhT.baseAddress, rows: V, columns: GH, into: g + W_xh[0])
+        } else {
+            let below = output(ofLayer: l - 1, batchSize: B)
+            BLAS.gemm(.transposed, .none, m: GH, n: H, k: rows, a: xps[l], b: below.buffer, bOffset: below.offset,
+                      beta: 0, c: gradients, cOffset: W_xh[l])
+            RNNKernels.addColumnSums(xps[l].baseAddress, rows: rows, columns: GH, into: g + b_xh[l])
+        }
+    }
+}

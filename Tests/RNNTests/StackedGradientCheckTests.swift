@@ -1,0 +1,50 @@
+import Buffers
+import RNN
+import XCTest
+
+/// Float64 central finite differences on every element of every tensor, for each cell with two
+/// layers, non-zero initial h (and c), dropout off and on (the masks are fixed by the draw, so
+/// the loss is a smooth function of the parameters).
+///
+/// Relative error |a − n| / max(|a| + |n|, 1e-4), bound 1e-6, as GradientCheckTests (which
+/// explains the floor: components below ~1e-4 are checked to 1e-10 absolute).
+final class StackedGradientCheckTests: XCTestCase {
+    func testRNNGradient() { check(.rnn, dropout: 0) }
+    func testRNNGradientWithDropout() { check(.rnn, dropout: 0.3) }
+    func testLSTMGradient() { check(.lstm, dropout: 0) }
+    func testLSTMGradientWithDropout() { check(.lstm, dropout: 0.3) }
+    func testGRUGradient() { check(.gru, dropout: 0) }
+    func testGRUGradientWithDropout() { check(.gru, dropout: 0.3) }
+
+    private func check(_ cell: CellKind, dropout: Double) {
+        let c = StackedCase(cell, layers: 2, H: 4, V: 5, B: 2, T: 5, dropout: dropout, seed: 40)
+        let workspace = c.workspace()
+        let analytic = c.run(workspace).gradient
+        let parameters = c.parameters, initialState = c.initialState()
+        let inputs = Buffer(c.inputs), targets = Buffer(c.targets), N = Double(c.B * c.T)
+        func meanLoss() -> Double {
+            workspace.forward(parameters: parameters, inputs: inputs, targets: targets, batchSize: c.B,
+                              initialState: initialState, dropout: c.draw) / N
+        }
+        let eps = 1e-5
+        var worst = 0.0, line = ""
+        for entry in workspace.layout.entries {
+            var worstInTensor = 0.0
+            for i in entry.range {
+                let saved = parameters[i]
+                parameters[i] = saved + eps
+                let plus = meanLoss()
+                parameters[i] = saved - eps
+                let minus = meanLoss()
+                parameters[i] = saved
+                let numeric = (plus - minus) / (2 * eps)
+                let error = abs(analytic[i] - numeric) / max(abs(analytic[i]) + abs(numeric), 1e-4)
+                worstInTensor = max(worstInTensor, error)
+                XCTAssertLessThan(error, 1e-6, "\(cell) \(entry.name)[\(i - entry.range.lowerBound)]: analytic \(analytic[i]), numeric \(numeric)")
+            }
+            line += " \(entry.name) \(String(format: "%.1e", worstInTensor))"
+            worst = max(worst, worstInTensor)
+        }
+        print("gradient check \(cell), 2 layers, dropout \(dropout): max relative error \(worst);\(line)")
+    }
+}
