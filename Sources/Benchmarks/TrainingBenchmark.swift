@@ -39,6 +39,12 @@ public struct TrainingBenchmark {
         public var gflops: Double
         /// The OpenBLAS kernel that ran training and the sgemm ceiling alike (BLASCoreReport).
         public var blasCore: String
+        /// The recurrence kernel's path, and its per-step products alone at [B, H] × [H, H]
+        /// (forward with tanh, backward with 1 − h²) next to BLAS sgemm at the same shape.
+        public var recurrenceKernel: String
+        public var recurrenceForwardGFLOPs: Double
+        public var recurrenceBackwardGFLOPs: Double
+        public var recurrenceBLASGFLOPs: Double
         public var sgemmGFLOPsSingleThread: Double
         public var percentOfSgemmCeiling: Double
         public var secondsPerStep: Double
@@ -56,6 +62,8 @@ public struct TrainingBenchmark {
             case ranks, hidden, vocab, optimizer, gflops
             case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
             case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token", blasCore = "blas_core"
+            case recurrenceKernel = "recurrence_kernel", recurrenceForwardGFLOPs = "recurrence_forward_gflops"
+            case recurrenceBackwardGFLOPs = "recurrence_backward_gflops", recurrenceBLASGFLOPs = "recurrence_blas_gflops"
             case sgemmGFLOPsSingleThread = "sgemm_gflops_single_thread", percentOfSgemmCeiling = "percent_of_sgemm_ceiling"
             case secondsPerStep = "seconds_per_step", forwardSeconds = "forward_s", backwardSeconds = "backward_s"
             case allreduceSeconds = "allreduce_s", optimizerSeconds = "optimizer_s"
@@ -133,6 +141,8 @@ public struct TrainingBenchmark {
         let tokensPerSecond = Double(globalBatch * options.seqLen) / secondsPerStep
         let flopsPerToken = Double(6 * options.hidden * options.hidden + 6 * options.hidden * vocabularySize)
         let gflops = tokensPerSecond * flopsPerToken / 1e9
+        let recurrence = KernelBenchmark.measureRecurrence(kernel: .default, hiddenSize: options.hidden,
+                                                           batchSize: options.batchPerRank, sequenceLength: options.seqLen, seed: 3)
         let stateTensors = 2 + optimizer.stateTensors.count // parameters, gradients, optimizer state
         let rows = Double(options.batchPerRank * options.seqLen)
         return Report(
@@ -140,6 +150,9 @@ public struct TrainingBenchmark {
             vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
             blasCore: BLASCoreReport.current().description,
+            recurrenceKernel: RecurrenceKernel.default.description,
+            recurrenceForwardGFLOPs: recurrence.forward, recurrenceBackwardGFLOPs: recurrence.backward,
+            recurrenceBLASGFLOPs: recurrence.blas,
             sgemmGFLOPsSingleThread: sgemm, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),
             secondsPerStep: secondsPerStep, forwardSeconds: forwardMean, backwardSeconds: compute - forwardMean,
             allreduceSeconds: allreduce, optimizerSeconds: update,

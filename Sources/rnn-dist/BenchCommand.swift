@@ -78,6 +78,7 @@ struct BenchCommand: ParsableCommand {
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
           BLAS                \(r.blasCore)
+          recurrence          \(r.recurrenceKernel): forward \(String(format: "%.1f", r.recurrenceForwardGFLOPs)), backward \(String(format: "%.1f", r.recurrenceBackwardGFLOPs)) GFLOP/s at [B,H]x[H,H] (BLAS there: \(String(format: "%.1f", r.recurrenceBLASGFLOPs)))
           sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core (1024^3, this run, same kernel)
           of ranks x sgemm    \(String(format: "%.1f", r.percentOfSgemmCeiling))%
           step                \(ms(r.secondsPerStep)): forward \(ms(r.forwardSeconds)), backward \(ms(r.backwardSeconds)), allreduce \(ms(r.allreduceSeconds)), optimizer \(ms(r.optimizerSeconds))

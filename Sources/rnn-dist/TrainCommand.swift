@@ -3,6 +3,7 @@ import BLAS
 import Config
 import Distributed
 import MPI
+import RNN
 import Training
 
 struct TrainCommand: ParsableCommand {
@@ -25,6 +26,7 @@ struct TrainCommand: ParsableCommand {
         StopSignal.install()
         ExitReporter.run { world in
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
+            _ = try RecurrenceKernel.fromEnvironment() // a bad RNN_DIST_KERNEL is bad input, not ignored
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
             let output = TerminalProgress()
             let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks())
