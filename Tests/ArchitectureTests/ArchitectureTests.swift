@@ -110,3 +110,20 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertEqual(offenders, [], "library code that prints or exits")
     }
 }
+
+extension ArchitectureTests {
+    /// README's module table shows the same arrows as the header (one map, shown twice).
+    func testTheREADMEModuleTableIsTheMap() throws {
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "\n## Modules\n").dropFirst().first)
+            .components(separatedBy: "\n## ")[0]
+        var table: [String: Set<String>] = [:]
+        for line in section.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 4 else { continue }
+            let name = cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            table[name] = cells[2].isEmpty ? [] : Set(cells[2].components(separatedBy: ", "))
+        }
+        XCTAssertEqual(table, try headerMap())
+    }
+}
