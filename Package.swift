@@ -77,14 +77,15 @@ let package = Package(
                            "RNN", "Reporting", "RunErrors", "TextData", "Training"]
         ),
 
-        // Tests. TestSupport runs real processes (mpirun, the rnn-dist binary); not shipped.
+        // Tests. TestSupport is what the test targets share: real processes (mpirun, the rnn-dist
+        // binary, python3 with the packages a test reads our files with) and temporary folders; not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers", "CAllocationCounter"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
-        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard"]),
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: [
             "Training", "RNN", "MPI", "BLAS", "Buffers", "TestSupport", "FileIO", "Safetensors", "TextData", "Config",
             "Optimizers", "Checkpoints", "Distributed", "Reporting", "Benchmarks", "Diagnostics", "RunErrors",

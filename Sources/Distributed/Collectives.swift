@@ -12,11 +12,14 @@ public struct Collectives {
     public let world: Communicator
     public let watchdog: CollectiveWatchdog
     public let checkFingerprints: Bool
+    /// One-value agreements (the per-step stop agreement) without allocating.
+    private let scalar: ScalarAllreduce<Int>
 
     public init(world: Communicator, watchdog: CollectiveWatchdog, checkFingerprints: Bool) {
         self.world = world
         self.watchdog = watchdog
         self.checkFingerprints = checkFingerprints
+        scalar = ScalarAllreduce(communicator: world)
     }
 
     public var rank: Int { world.rank }
@@ -39,10 +42,10 @@ public struct Collectives {
         try watchdog.guarding(label, step: step) { try world.allreduce(&values, op: op) }
     }
 
-    public func allreduce<T: MPIScalar>(_ value: T, op: ReductionOperation, label: String, step: Int) throws -> T {
-        var values = [value]
-        try allreduce(&values, op: op, label: label, step: step)
-        return values[0]
+    /// One value agreed over the ranks; allocation-free, so that it can run every step.
+    public func allreduce(_ value: Int, op: ReductionOperation, label: String, step: Int) throws -> Int {
+        try verify(label, step: step, count: 1, op: op)
+        return try watchdog.guarding(label, step: step) { try scalar(value, op: op) }
     }
 
     public func broadcast<T: MPIScalar>(_ buffer: Buffer<T>, root: Int, label: String, step: Int) throws {

@@ -27,6 +27,8 @@ public struct TrainingHooks {
     public var gradientsComputed: ((Step) throws -> Void)?
     /// After the optimizer step.
     public var stepFinished: ((Step) throws -> Void)?
+    /// Once, after the last step, with this rank (not after a failed or preempted run).
+    public var runFinished: ((_ rank: Int) throws -> Void)?
 
     public init(runStarting: ((Int, Int) throws -> Void)? = nil, gradientsComputed: ((Step) throws -> Void)? = nil,
                 stepFinished: ((Step) throws -> Void)? = nil) {

@@ -175,6 +175,7 @@ final class TrainingRun {
 
     /// The final checksum, checkpoint and `save`.
     func finish() throws -> TrainingSummary {
+        try hooks.runFinished?(world.rank)
         summary.seconds = MonotonicClock.seconds() - runStart
         summary.tokens = (summary.steps - firstStep) * globalTokens
         if summary.steps == firstStep {

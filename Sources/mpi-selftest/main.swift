@@ -1,6 +1,6 @@
 // Exercises every collective of the MPI module on real ranks and prints one line per check:
 // "rank R check NAME ok" or "rank R check NAME FAILED: why". The MPI tests run it under
-// mpirun -np 1, 2 and 4 and read those lines.
+// mpirun -np 1, 2, 3 and 4 and read those lines.
 import Buffers
 import MPI
 #if canImport(Glibc)
@@ -91,6 +91,27 @@ func run() throws {
         if values.toArray() != expected { ringOK = false }
     }
     report("ring-allreduce", ringOK)
+
+    // The same ring on non-integer data, bit for bit against its documented summation order
+    // (RingOrder.swift); on 3+ ranks the data must also tell that order from rank order.
+    for (name, check) in [("float", { try checkRingOrder(Float.self, world: world) }),
+                          ("double", { try checkRingOrder(Double.self, world: world) })] {
+        let (wrong, orderSensitive) = try check()
+        report("ring-allreduce-order-\(name)", wrong.isEmpty && (size < 3 || orderSensitive > 0),
+               "\(wrong.joined(separator: "; ")); order-sensitive elements: \(orderSensitive)")
+        print("rank \(rank) ring-order-\(name) order-sensitive \(orderSensitive) of 1000")
+    }
+
+    // The allocation-free one-value allreduce (recursive doubling; on 3 ranks rank 0 hands
+    // its value to rank 1, beyond the largest power of two). A non-integer sum must come out
+    // with the same bits on every rank.
+    let scalar = ScalarAllreduce<Int>(communicator: world)
+    let (sum, largest, smallest) = (try scalar(rank + 1, op: .sum), try scalar(rank * 3, op: .max), try scalar(-rank, op: .min))
+    let fraction = try ScalarAllreduce<Double>(communicator: world)(ringInput(rank, rank: rank), op: .sum)
+    let fractionRange = (try world.allreduce(fraction, op: .min), try world.allreduce(fraction, op: .max))
+    report("scalar-allreduce", sum == triangular && largest == 3 * (size - 1) && smallest == -(size - 1)
+                && fractionRange.0.bitPattern == fractionRange.1.bitPattern,
+           "sum \(sum), max \(largest), min \(smallest), Double sum from \(fractionRange.0) to \(fractionRange.1)")
 
     // Gather to root.
     let gathered = try world.gather([rank, rank * rank], root: 0)

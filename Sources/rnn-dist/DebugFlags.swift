@@ -1,4 +1,5 @@
 import ArgumentParser
+import CAllocationCounter
 import Foundation
 import Training
 #if canImport(Glibc)
@@ -20,9 +21,12 @@ struct DebugFlags: ParsableArguments {
     var stepDelay: Double?         // seconds each rank sleeps after every step (a run long enough to interrupt)
     @Option(name: .customLong("debug-mismatch-rank"), help: .hidden)
     var mismatchRank: Int?         // this rank calls one extra collective at step 2 (check-collectives must name it)
+    @Option(name: .customLong("debug-allocation-trace"), help: .hidden)
+    var allocationTraceDirectory: String?  // each rank writes the process's allocation count after every step to DIR/rank-R.txt
 
     func hooks() -> TrainingHooks {
         let trace = ShardTrace(directory: traceShardsDirectory)
+        let allocations = allocationTraceDirectory.map(AllocationTrace.init)
         var hooks = TrainingHooks()
         if pidDirectory != nil || traceShardsDirectory != nil {
             hooks.runStarting = { rank, sequenceCount in
@@ -40,14 +44,49 @@ struct DebugFlags: ParsableArguments {
                 }
             }
         }
-        if perturbRank != nil || traceShardsDirectory != nil || stepDelay != nil {
+        if perturbRank != nil || traceShardsDirectory != nil || stepDelay != nil || allocations != nil {
             hooks.stepFinished = { step in
+                allocations?.record(step: step.step)  // first, before anything below can allocate
                 trace.write(step: step.step, shard: step.shard)
                 if step.step == step.firstStep && step.rank == perturbRank { step.parameters[0] += 1e-3 }
                 if let delay = stepDelay { usleep(UInt32(delay * 1e6)) }
             }
         }
+        if let allocations {
+            hooks.runFinished = { rank in try allocations.write(rank: rank) }
+        }
         return hooks
+    }
+}
+
+/// The process-wide allocation count (CAllocationCounter's malloc interposer) after every
+/// step, kept in a buffer allocated up front so that recording allocates nothing; written
+/// at the end to DIR/rank-R.txt: one line per step, "STEP COUNT".
+private final class AllocationTrace {
+    private static let capacity = 1 << 16  // steps recorded; later ones are dropped
+    private let directory: String
+    private let steps = UnsafeMutablePointer<Int>.allocate(capacity: capacity)
+    private let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+    private var recorded = 0
+
+    init(directory: String) { self.directory = directory }
+
+    deinit {
+        steps.deallocate()
+        counts.deallocate()
+    }
+
+    func record(step: Int) {
+        let count = rnn_dist_allocation_count()
+        guard recorded < Self.capacity else { return }
+        steps[recorded] = step
+        counts[recorded] = count
+        recorded += 1
+    }
+
+    func write(rank: Int) throws {
+        let lines = (0..<recorded).map { "\(steps[$0]) \(counts[$0])\n" }.joined()
+        try lines.write(toFile: "\(directory)/rank-\(rank).txt", atomically: true, encoding: .utf8)
     }
 }
 

@@ -16,7 +16,8 @@ final class CommunicatorTests: XCTestCase {
             XCTAssertTrue(result.stdout.contains("rank \(rank) summary ok"), "rank \(rank) summary missing")
             for check in ["allreduce-sum-float", "allreduce-max-double", "allreduce-min-int", "allreduce-range",
                           "broadcast-nonzero-root", "broadcast-string", "iallreduce-overlap", "allreduce-split",
-                          "iallreduce-split", "broadcast-split", "ring-allreduce", "gather", "mpi-error-surfaces", "wall-time"] {
+                          "iallreduce-split", "broadcast-split", "ring-allreduce", "ring-allreduce-order-float",
+                          "ring-allreduce-order-double", "scalar-allreduce", "gather", "mpi-error-surfaces", "wall-time"] {
                 XCTAssertTrue(result.stdout.contains("rank \(rank) check \(check) ok"), "rank \(rank) \(check) missing")
             }
         }
@@ -26,6 +27,9 @@ final class CommunicatorTests: XCTestCase {
 
     func testCollectivesOnOneRank() throws { try runSelftest(ranks: 1) }
     func testCollectivesOnTwoRanks() throws { try runSelftest(ranks: 2) }
+    /// Three ranks: uneven chunks, and the first rank count at which the ring's summation
+    /// order differs from any other (a + b == b + a, so two ranks cannot tell).
+    func testCollectivesOnThreeRanks() throws { try runSelftest(ranks: 3) }
     func testCollectivesOnFourRanks() throws { try runSelftest(ranks: 4) }
 
     /// Without mpirun the binary is a singleton of size 1.

@@ -1,17 +1,14 @@
 import Foundation
-import XCTest
 @testable import TensorBoard
+import TestSupport
+import XCTest
 
 final class EventFileTests: XCTestCase {
-    private var directory = ""
+    private var folder: TemporaryDirectory!
+    private var directory: String { folder.path }
 
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "/rnn-dist-tb-" + UUID().uuidString
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-    }
+    override func setUpWithError() throws { folder = try TemporaryDirectory() }
+    override func tearDown() { folder = nil }
 
     func testProtobufPieces() {
         var e = ProtobufEncoder()

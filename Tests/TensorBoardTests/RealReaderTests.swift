@@ -1,17 +1,18 @@
 import Foundation
-import XCTest
 import TensorBoard
+import TestSupport
+import XCTest
 
 /// Reads an event file back with TensorBoard's own reader (EventAccumulator, in Python).
 /// Installs the `tensorboard` pip package when it is missing; skips, saying why, only when
 /// there is no Python or pip cannot install it (offline).
 final class RealReaderTests: XCTestCase {
     func testTensorBoardReadsTheScalarsBack() throws {
-        let directory = NSTemporaryDirectory() + "/rnn-dist-tb-real-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try Self.requireTensorBoard()
+        let python: String
+        do { python = try Python.importing(["tensorboard"], installing: ["tensorboard"]) } catch { throw XCTSkip("\(error)") }
+        let directory = try TemporaryDirectory()
 
-        let writer = try EventFileWriter(directory: directory)
+        let writer = try EventFileWriter(directory: directory.path)
         var written: [String: [(step: Int, value: Float)]] = [:]
         for step in stride(from: 10, through: 50, by: 10) {
             let loss = 2.5 / Double(step) + 0.7, norm = 1e-3 * Double(step * step)
@@ -36,8 +37,9 @@ final class RealReaderTests: XCTestCase {
             out["scalars"][tag] = [[e.step, e.value, e.wall_time] for e in acc.Scalars(tag)]
         print(json.dumps(out, sort_keys=True))
         """
-        let (status, output, errors) = try Self.run(["python3", "-c", script, directory])
-        XCTAssertEqual(status, 0, errors)
+        let result = try ProcessRunner.run(python, ["-c", script, directory.path], environment: ["TF_CPP_MIN_LOG_LEVEL": "3"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let output = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         print("TensorBoard EventAccumulator read: \(output)")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         // EventAccumulator keeps the number after "brain.Event:" of the file_version record.
@@ -51,42 +53,5 @@ final class RealReaderTests: XCTestCase {
             XCTAssertEqual(read.map { Float($0[1]) }, expected.map(\.value), tag)
         }
         XCTAssertEqual(scalars["train/loss"]?.first?[2], 1_700_000_010)
-    }
-
-    static func requireTensorBoard() throws {
-        guard let (found, _, _) = try? run(["python3", "--version"]), found == 0 else {
-            throw XCTSkip("python3 is not available, so TensorBoard's reader cannot run")
-        }
-        if (try? run(["python3", "-c", "import tensorboard"]))?.status == 0 { return }
-        let (pip, _, pipErrors) = try run(["python3", "-m", "pip", "install", "--quiet", "tensorboard"])
-        if pip != 0 {
-            throw XCTSkip("tensorboard is not installed and `python3 -m pip install tensorboard` failed (offline or no pip): "
-                + pipErrors.split(separator: "\n").suffix(2).joined(separator: " | "))
-        }
-        guard (try? run(["python3", "-c", "import tensorboard"]))?.status == 0 else {
-            throw XCTSkip("pip installed tensorboard but python3 still cannot import it")
-        }
-    }
-
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        process.environment = environment
-        // stderr goes to a file so that a chatty child cannot block on a full pipe.
-        let errorPath = NSTemporaryDirectory() + "/rnn-dist-tb-stderr-" + UUID().uuidString
-        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: errorPath) }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-        try process.run()
-        let outputData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let errorData = (try? Data(contentsOf: URL(fileURLWithPath: errorPath))) ?? Data()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
-                String(decoding: errorData, as: UTF8.self))
     }
 }

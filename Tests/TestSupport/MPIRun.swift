@@ -34,12 +34,13 @@ public enum MPIRun {
         return arguments
     }
 
-    /// Runs `binary` on `ranks` ranks with `arguments`.
+    /// Runs `binary` on `ranks` ranks with `arguments`; `mca` sets OpenMPI parameters (--mca NAME VALUE).
     @discardableResult
-    public static func run(ranks: Int, binary: String, _ arguments: [String], timeout: Double = 300,
-                           onStart: ((Process) -> Void)? = nil) throws -> ProcessResult {
-        try ProcessRunner.run(mpirun, launcherArguments(ranks: ranks) + [binary] + arguments,
-                              timeout: timeout, onStart: onStart)
+    public static func run(ranks: Int, binary: String, _ arguments: [String], mca: [String: String] = [:],
+                           timeout: Double = 300, onStart: ((Process) -> Void)? = nil) throws -> ProcessResult {
+        let parameters = mca.sorted { $0.key < $1.key }.flatMap { ["--mca", $0.key, $0.value] }
+        return try ProcessRunner.run(mpirun, launcherArguments(ranks: ranks) + parameters + [binary] + arguments,
+                                     timeout: timeout, onStart: onStart)
     }
 
     /// The lines of `output` that start with `prefix`.

@@ -2,22 +2,20 @@ import Foundation
 
 /// Runs the real rnn-dist binary under mpirun for the tests, in a fresh temporary folder.
 public struct RNNDistRun {
-    public let directory: String
+    private let folder: TemporaryDirectory
+    public var directory: String { folder.path }
 
-    public init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("rnn-dist-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
+    public init() throws { folder = try TemporaryDirectory() }
 
-    public func path(_ name: String) -> String { "\(directory)/\(name)" }
+    public func path(_ name: String) -> String { folder.path(name) }
 
     public static var binary: String { MPIRun.binary("rnn-dist") }
 
     /// `mpirun -np ranks rnn-dist arguments...`
     @discardableResult
-    public func run(ranks: Int, _ arguments: [String], timeout: Double = 300,
+    public func run(ranks: Int, _ arguments: [String], mca: [String: String] = [:], timeout: Double = 300,
                     onStart: ((Process) -> Void)? = nil) throws -> ProcessResult {
-        try MPIRun.run(ranks: ranks, binary: Self.binary, arguments, timeout: timeout, onStart: onStart)
+        try MPIRun.run(ranks: ranks, binary: Self.binary, arguments, mca: mca, timeout: timeout, onStart: onStart)
     }
 
     /// rnn-dist without mpirun (a singleton).
@@ -39,5 +37,5 @@ public struct RNNDistRun {
         return []
     }
 
-    public func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    public func remove() { folder.remove() }
 }

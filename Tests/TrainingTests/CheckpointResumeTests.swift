@@ -53,7 +53,10 @@ final class CheckpointResumeTests: XCTestCase {
             if how.hasPrefix("SIGUSR1") {
                 XCTAssertEqual(interrupted.status, 3, "ranks exit 3 after checkpointing; mpirun passes it on\n\(interrupted.output)")
             } else {
-                XCTAssertNotEqual(interrupted.status, 0, interrupted.output) // mpirun reports its own code when signalled
+                // mpirun forwards SIGTERM and the ranks checkpoint and exit 3 (the stop line
+                // above), but mpirun, signalled itself, exits with its own code 1 (OpenMPI's
+                // launcher; the README documents it).
+                XCTAssertEqual(interrupted.status, 1, interrupted.output)
             }
             let saved = CheckpointStore(directory: checkpoints, keep: 3).checkpointSteps()
             let stoppedAt = try XCTUnwrap(saved.first, "\(how): no checkpoint written\n\(interrupted.output)")
@@ -155,13 +158,10 @@ final class CheckpointResumeTests: XCTestCase {
 
     /// Python's safetensors reads a checkpoint, optimizer state included.
     func testPythonSafetensorsReadsACheckpoint() throws {
-        guard let python = ProcessRunner.which("python3") else { throw XCTSkip("python3 is not installed") }
-        var probe = try ProcessRunner.run(python, ["-c", "import safetensors.numpy"], timeout: 60)
-        if probe.status != 0 {
-            _ = try? ProcessRunner.run(python, ["-m", "pip", "install", "--quiet", "safetensors"], timeout: 300)
-            probe = try ProcessRunner.run(python, ["-c", "import safetensors.numpy"], timeout: 60)
+        let python: String
+        do { python = try Python.importing(["numpy", "safetensors"], installing: ["numpy", "safetensors"]) } catch {
+            throw XCTSkip("\(error)")
         }
-        guard probe.status == 0 else { throw XCTSkip("Python safetensors unavailable (pip install failed): \(probe.stderr)") }
         let checkpoints = run.path("checkpoints")
         XCTAssertEqual(try run.run(ranks: 2, base + ["--steps", "3", "--checkpoint-dir", checkpoints, "--quiet"]).status, 0)
         let path = "\(checkpoints)/\(CheckpointStore.fileName(step: 3))"

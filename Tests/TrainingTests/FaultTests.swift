@@ -15,7 +15,7 @@ final class FaultTests: XCTestCase {
     private let small = ["--data", "synthetic:markov", "--hidden", "16", "--seq-len", "12", "--global-batch", "8"]
 
     /// A rank killed with SIGKILL ends the whole job within seconds (OpenMPI notices the
-    /// lost process and tears the job down), with a non-zero exit and a message naming it.
+    /// lost process and tears the job down), with mpirun's exit 137 and a message naming it.
     func testKilledRankEndsTheJob() throws {
         let pidDirectory = run.path("pids")
         try FileManager.default.createDirectory(atPath: pidDirectory, withIntermediateDirectories: true)
@@ -29,7 +29,10 @@ final class FaultTests: XCTestCase {
         }
         let seconds = Date().timeIntervalSince(killedAt)
         XCTAssertFalse(result.timedOut, "the job hung after a rank died")
-        XCTAssertNotEqual(result.status, 0)
+        // The rank never reaches an exit code of its own: mpirun reports the signal as a shell
+        // does, 128 + 9. That is OpenMPI's mpirun (the launcher Launch/install-deps.sh
+        // installs; srun reports it differently), and the README documents 137 for it.
+        XCTAssertEqual(result.status, 137, result.output)
         XCTAssertLessThan(seconds, 20, "the job took \(seconds) s to end")
         XCTAssertTrue(result.output.contains("rank 2") && result.output.contains("signal 9"), result.output)
     }
@@ -52,7 +55,9 @@ final class FaultTests: XCTestCase {
         }
         let seconds = Date().timeIntervalSince(stoppedAt)
         XCTAssertFalse(result.timedOut, "the job hung on a stalled rank")
-        XCTAssertNotEqual(result.status, 0)
+        // The first watchdog to fire calls MPI_Abort with the fault code, and mpirun passes on
+        // the code of the aborting rank.
+        XCTAssertEqual(result.status, 2, result.output)
         XCTAssertLessThan(seconds, 30)
         XCTAssertTrue(result.stderr.contains("has not completed after 3 s (collective-timeout 3 s)"), result.output)
         XCTAssertTrue(result.stderr.range(of: #"at step \d+"#, options: .regularExpression) != nil, result.output)

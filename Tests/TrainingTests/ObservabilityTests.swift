@@ -88,16 +88,8 @@ final class TensorBoardLoggerTests: XCTestCase {
     /// TensorBoard's own reader sees the logger's tags (installing the tensorboard package
     /// with pip when it is missing; skipped, saying why, only when pip cannot).
     func testTensorBoardReadsTheLoggerTags() throws {
-        guard let python = ProcessRunner.which("python3") else {
-            throw XCTSkip("python3 is not available, so TensorBoard's reader cannot run")
-        }
-        if (try? ProcessRunner.run(python, ["-c", "import tensorboard"]))?.status != 0 {
-            let pip = try ProcessRunner.run(python, ["-m", "pip", "install", "--quiet", "tensorboard"], timeout: 600)
-            guard pip.status == 0, (try? ProcessRunner.run(python, ["-c", "import tensorboard"]))?.status == 0 else {
-                throw XCTSkip("tensorboard is not installed and `python3 -m pip install tensorboard` failed (offline or no pip): "
-                    + pip.stderr.split(separator: "\n").suffix(2).joined(separator: " | "))
-            }
-        }
+        let python: String
+        do { python = try Python.importing(["tensorboard"], installing: ["tensorboard"]) } catch { throw XCTSkip("\(error)") }
         let directory = try TemporaryDirectory()
         let logger = try TensorBoardLogger(directory: directory.path)
         let timing = RankTiming.summarize(computeSeconds: [1, 2], allreduceSeconds: [0.5, 0.1])

@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import TestSupport
 import XCTest
 import Safetensors
 
@@ -142,13 +143,9 @@ final class SafetensorsTests: XCTestCase {
 
     /// Python's reference implementation reads what we write and we read what it writes.
     func testInteroperatesWithPythonSafetensors() throws {
-        guard run(["python3", "-c", "import numpy"]).status == 0 else { throw XCTSkip("python3 with numpy is not available") }
-        if run(["python3", "-c", "import safetensors"]).status != 0 {
-            let install = run(["python3", "-m", "pip", "install", "--quiet", "safetensors"])
-            guard install.status == 0, run(["python3", "-c", "import safetensors"]).status == 0 else {
-                throw XCTSkip("the safetensors Python package is not importable and pip could not install it "
-                    + "(offline or pip unavailable): \(install.output.suffix(300))")
-            }
+        let interpreter: String
+        do { interpreter = try Python.importing(["numpy", "safetensors"], installing: ["numpy", "safetensors"]) } catch {
+            throw XCTSkip("\(error)")
         }
         let directory = try TemporaryDirectory()
         let ours = directory.path + "/ours.safetensors"
@@ -167,9 +164,9 @@ final class SafetensorsTests: XCTestCase {
             save_file({"W_xh": np.array([[1.5, -2.25], [3.0, 4.0]], dtype=np.float32),
                        "ids": np.array([7, -8], dtype=np.int64)}, sys.argv[2], metadata={"from": "python"})
             """
-        let result = run(["python3", "-c", script, ours, theirs])
+        let result = try ProcessRunner.run(interpreter, ["-c", script, ours, theirs])
         XCTAssertEqual(result.status, 0, result.output)
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(json["metadata"] as? [String: String], try sample().metadata)
         let tensors = try XCTUnwrap(json["tensors"] as? [String: [String: Any]])
         XCTAssertEqual(tensors["W_hh"]?["dtype"] as? String, "float32")
@@ -180,23 +177,10 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(tensors["step"]?["values"] as? [String], ["-9223372036854775808"])
         XCTAssertEqual(tensors["empty"]?["shape"] as? [Int], [0, 4])
 
-        let python = try SafetensorsFile.read(path: theirs)
-        XCTAssertEqual(python.metadata, ["from": "python"])
-        XCTAssertEqual(python.tensors["W_xh"]?.shape, [2, 2])
-        XCTAssertEqual(try python.tensors["W_xh"]?.floats(), [1.5, -2.25, 3, 4])
-        XCTAssertEqual(try python.tensors["ids"]?.int64s(), [7, -8])
-    }
-
-    private func run(_ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (-1, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let written = try SafetensorsFile.read(path: theirs)
+        XCTAssertEqual(written.metadata, ["from": "python"])
+        XCTAssertEqual(written.tensors["W_xh"]?.shape, [2, 2])
+        XCTAssertEqual(try written.tensors["W_xh"]?.floats(), [1.5, -2.25, 3, 4])
+        XCTAssertEqual(try written.tensors["ids"]?.int64s(), [7, -8])
     }
 }

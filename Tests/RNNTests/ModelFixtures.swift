@@ -3,6 +3,9 @@ import Buffers
 import RNN
 import XCTest
 
+// The RNN tests' inputs: random parameters, tokens and values from a seed, the constructed
+// gradient-flow model, and the norm-wise error they are compared with.
+
 /// Parameters uniform in (-scale, scale), deterministic from the seed.
 func randomParameters<T: BLASScalar>(_ type: T.Type, shape: RNNShape, seed: UInt64, scale: Double) -> Buffer<T> {
     var generator = SeededGenerator(seed: seed)
