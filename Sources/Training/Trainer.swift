@@ -23,6 +23,8 @@ public final class Trainer {
     public func run() throws -> TrainingSummary {
         StopSignal.install()
         collectives.watchdog.start()
+        // Once per run: every rank's host, so that a fault message names the host of the rank it blames.
+        collectives.watchdog.setHosts(try collectives.watchdog.guarding("host exchange", step: 0) { try world.hosts() })
 
         var loaded: TrainingData?
         try RankAgreement.agree(collectives, "corpus check") { loaded = try TrainingData(config: config, world: world) }
