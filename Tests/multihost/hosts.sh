@@ -21,6 +21,9 @@ HOSTS_NAMES=()
 HOSTS_ADDRESSES=()
 HOSTS_NAMESPACES=()
 HOSTS_VETHS=()
+# mpirun notices a host that stopped answering within ~4 s instead of OpenMPI's default
+# 300 + 9×20 s (docs/multihost.md: without it, a cut link hangs mpirun). Empty it to see that.
+HOSTS_LIFELINE=(--mca oob_tcp_keepalive_time 2 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 2)
 
 hosts_make() { # hosts_make N DIR
     local count="$1" dir="$2" i
@@ -65,22 +68,21 @@ AGENT
 hosts_mpirun() { # hosts_mpirun N COMMAND...
     local count="$1" list="" i; shift
     for ((i = 0; i < count; i++)); do list+="${list:+,}${HOSTS_NAMES[i]}:1"; done
-    # oob_tcp_keepalive_*: mpirun notices a host that stopped answering within ~4 s instead
-    # of OpenMPI's default 300 + 9×20 s (docs/multihost.md: without it, a cut link hangs mpirun).
     mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 --host "$list" -np "$count" \
         --mca plm_rsh_agent "$HOSTS_AGENT" --mca btl tcp,self \
         --mca btl_tcp_if_include "$HOSTS_SUBNET" --mca oob_tcp_if_include "$HOSTS_SUBNET" \
-        --mca oob_tcp_keepalive_time 2 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 2 \
-        "$@" </dev/null
+        "${HOSTS_LIFELINE[@]}" "$@" </dev/null
 }
 
-# tbf's bucket must hold at least one packet and what the rate sends in ~2 ms (a timer tick).
+# tbf's bucket holds what the rate sends in 1 ms (at least two packets). Smaller, and the rate
+# is not reached on a busy machine (the qdisc's timer fires late: throughput = bucket / delay);
+# larger, and messages below the bucket's size pass at full speed.
 hosts_tbf() { # hosts_tbf DEVICE RATE [ip -n NAMESPACE]
     local device="$1" rate="$2"; shift 2
     local bits
     bits="$(echo "$rate" | awk '{ n = $0 + 0; u = tolower($0); sub(/^[0-9.]+/, "", u);
         m = (u == "kbit") ? 1e3 : (u == "mbit") ? 1e6 : (u == "gbit") ? 1e9 : 1; printf "%d", n * m }')"
-    local burst=$(( bits / 8 / 500 )); [ "$burst" -lt 3200 ] && burst=3200
+    local burst=$(( bits / 8 / 1000 )); [ "$burst" -lt 3200 ] && burst=3200
     "$@" tc qdisc replace dev "$device" root tbf rate "$rate" burst "$burst" latency 100ms
 }
 hosts_shape_one() { # hosts_shape_one INDEX RATE
