@@ -65,7 +65,7 @@ public final class CollectiveWatchdog: @unchecked Sendable {
             // waits in a collective: say what it waited for before it is killed.
             if StopSignal.pending != 0 && !reportedStop && waited > interval {
                 reportedStop = true
-                report("\(StopSignal.name(StopSignal.pending)) while \(waiting(for: waited)); the job is being ended")
+                report("\(StopSignal.name(StopSignal.pending)) while \(waiting(for: waited)): \(culprit()); the job is being ended")
             }
             // Ranks fire a little apart (rank 0 first) so that one clear message leads.
             guard waited > timeoutSeconds + 0.25 * Double(world.rank % 8) else { continue }
