@@ -74,15 +74,15 @@ hosts_mpirun() { # hosts_mpirun N COMMAND...
         "${HOSTS_LIFELINE[@]}" "$@" </dev/null
 }
 
-# tbf's bucket holds what the rate sends in 1 ms (at least two packets). Smaller, and the rate
-# is not reached on a busy machine (the qdisc's timer fires late: throughput = bucket / delay);
+# tbf's bucket holds what the rate sends in 1 ms, and at least 16 KB. Smaller, and the rate is
+# not reached on a busy machine (the qdisc's timer fires late: throughput = bucket / delay);
 # larger, and messages below the bucket's size pass at full speed.
 hosts_tbf() { # hosts_tbf DEVICE RATE [ip -n NAMESPACE]
     local device="$1" rate="$2"; shift 2
     local bits
     bits="$(echo "$rate" | awk '{ n = $0 + 0; u = tolower($0); sub(/^[0-9.]+/, "", u);
         m = (u == "kbit") ? 1e3 : (u == "mbit") ? 1e6 : (u == "gbit") ? 1e9 : 1; printf "%d", n * m }')"
-    local burst=$(( bits / 8 / 1000 )); [ "$burst" -lt 3200 ] && burst=3200
+    local burst=$(( bits / 8 / 1000 )); [ "$burst" -lt 16000 ] && burst=16000
     "$@" tc qdisc replace dev "$device" root tbf rate "$rate" burst "$burst" latency 100ms
 }
 hosts_shape_one() { # hosts_shape_one INDEX RATE
