@@ -16,7 +16,7 @@ final class CommunicatorTests: XCTestCase {
             XCTAssertTrue(result.stdout.contains("rank \(rank) summary ok"), "rank \(rank) summary missing")
             for check in ["allreduce-sum-float", "allreduce-max-double", "allreduce-min-int", "allreduce-range",
                           "broadcast-nonzero-root", "broadcast-string", "iallreduce-overlap", "allreduce-split",
-                          "iallreduce-split", "broadcast-split", "ring-allreduce", "gather", "mpi-error-surfaces", "wall-time"] {
+                          "iallreduce-split", "broadcast-split", "ring-allreduce", "ring-peer-idle", "hosts", "gather", "mpi-error-surfaces", "wall-time"] {
                 XCTAssertTrue(result.stdout.contains("rank \(rank) check \(check) ok"), "rank \(rank) \(check) missing")
             }
         }

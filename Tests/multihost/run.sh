@@ -11,10 +11,11 @@
 #   2. the veths' byte counters grew by at least the ring allreduce's traffic;
 #   3. shapes every link to 1 Gbit/s (tc tbf, both directions) and measures the allreduce's
 #      α and β across the hosts (rnn-dist bench --allreduce);
-#   4. faults, each with --collective-timeout 5 on 2 Mbit/s links and H=256 (so that a fault finds the
-#      ranks in the gradient allreduce): (a) h3's link cut mid-run, (b) every process of h3
-#      killed, (c) h3's link slowed to 8 kbit/s. The job ends within the timeout + 10 s, a
-#      message names rank 2 and host h3, the newest checkpoint is intact and a resume on
+#   4. faults, each with --collective-timeout 5 on 2 Mbit/s links and H=256 (so that a fault
+#      finds the ranks in the gradient allreduce): (a) h3's link cut mid-run, (b) every process of h3
+#      killed, (c) h3's link slowed to 8 kbit/s. The job ends within the timeout + 10 s with
+#      exit 2 or OpenMPI's 205/9, a message names host h3 (rnn-dist's: "rank 2 on host h3"
+#      when the ranks wait in the gradient allreduce), the newest checkpoint is intact and a resume on
 #      h1 and h2 (2 ranks, same --global-batch) finishes;
 #   5. every namespace, veth, bridge and process it made is gone (also on failure: trap).
 # Only addresses inside its own namespaces and its bridge are used.
