@@ -34,7 +34,7 @@ public struct Collectives {
     /// The gradient allreduce: a sum over `ring`'s preallocated scratch (allocation-free).
     public func sum(_ buffer: Buffer<Float>, ring: RingAllreduce<Float>, label: String, step: Int) throws {
         try verify(label, step: step, count: buffer.count, op: .sum)
-        try watchdog.guarding(label, step: step) { try ring.sum(buffer) }
+        try watchdog.guarding(label, step: step, peers: ring.wait) { try ring.sum(buffer) }
     }
 
     public func allreduce<T: MPIScalar>(_ values: inout [T], op: ReductionOperation, label: String, step: Int) throws {

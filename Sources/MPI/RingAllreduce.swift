@@ -1,8 +1,9 @@
 import Buffers
 import CMPI
 
-/// A ring allreduce (sum) over preallocated scratch: reduce-scatter then allgather with
-/// MPI_Sendrecv between ring neighbours, 2(p−1)/p of the buffer sent per rank.
+/// A ring allreduce (sum) over preallocated scratch: reduce-scatter then allgather with a
+/// send-and-receive between ring neighbours, 2(p−1)/p of the buffer sent per rank. `wait`
+/// says which neighbour an unfinished exchange is blocked on (for the watchdog's message).
 ///
 /// Why not MPI_Allreduce: OpenMPI's algorithms allocate temporary buffers on every call, and
 /// the training step is meant to allocate nothing. Each chunk is summed in ring order and then
@@ -11,6 +12,7 @@ public struct RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
     public let count: Int
     private let scratch: Buffer<T>
     private let communicator: Communicator
+    public let wait = PeerWait()
 
     /// Prepares a ring allreduce of `count` elements on `communicator`.
     public init(count: Int, communicator: Communicator) {
@@ -36,21 +38,17 @@ public struct RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         // Reduce-scatter: after p−1 steps rank r holds the full sum of chunk r+1.
         for step in 0..<(p - 1) {
             let send = chunk(r - step), receive = chunk(r - step - 1)
-            try MPIError.check(
-                MPI_Sendrecv(base + send.lowerBound, Int32(send.count), T.mpiDatatype, right, 17,
-                             scratch.baseAddress, Int32(receive.count), T.mpiDatatype, left, 17,
-                             communicator.handle, cmpi_status_ignore()),
-                "MPI_Sendrecv(ring reduce-scatter, step \(step))")
+            try wait.exchange(send: base + send.lowerBound, count: send.count, to: right,
+                              receive: scratch.baseAddress, count: receive.count, from: left, tag: 17,
+                              communicator: communicator.handle, operation: "ring reduce-scatter, step \(step)")
             for i in 0..<receive.count { base[receive.lowerBound + i] += scratch.baseAddress[i] }
         }
         // Allgather: pass the finished chunks around the ring.
         for step in 0..<(p - 1) {
             let send = chunk(r + 1 - step), receive = chunk(r - step)
-            try MPIError.check(
-                MPI_Sendrecv(base + send.lowerBound, Int32(send.count), T.mpiDatatype, right, 18,
-                             base + receive.lowerBound, Int32(receive.count), T.mpiDatatype, left, 18,
-                             communicator.handle, cmpi_status_ignore()),
-                "MPI_Sendrecv(ring allgather, step \(step))")
+            try wait.exchange(send: base + send.lowerBound, count: send.count, to: right,
+                              receive: base + receive.lowerBound, count: receive.count, from: left, tag: 18,
+                              communicator: communicator.handle, operation: "ring allgather, step \(step)")
         }
     }
 }

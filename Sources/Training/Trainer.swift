@@ -25,6 +25,9 @@ public final class Trainer {
     public func run() throws -> TrainingSummary {
         StopSignal.install()
         collectives.watchdog.start()
+        // Every rank's host, once, so that a stall names the rank and host it waits for.
+        let world = collectives.world
+        collectives.watchdog.setHosts(try collectives.watchdog.guarding("host exchange", step: 0) { try world.hosts() })
         let run = try TrainingRun(config: config, collectives: collectives, output: output, hooks: hooks)
         for step in run.steps {
             try run.trainStep(step)               // sample → forward/backward → allreduce → clip → step

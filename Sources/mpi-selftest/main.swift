@@ -91,6 +91,15 @@ func run() throws {
         if values.toArray() != expected { ringOK = false }
     }
     report("ring-allreduce", ringOK)
+    // Which neighbour an exchange waits for is recorded only while it waits.
+    let idleRing = RingAllreduce<Float>(count: 100, communicator: world)
+    try idleRing.sum(Buffer<Float>(count: 100, repeating: 1))
+    report("ring-peer-idle", idleRing.wait.waitingOn == nil, "\(String(describing: idleRing.wait.waitingOn))")
+
+    // Every rank's host, in rank order: this rank's own entry is what it sees locally.
+    let hosts = try world.hosts()
+    report("hosts", hosts.count == size && hosts[rank] == RankHost.local() && hosts.allSatisfy { !$0.name.isEmpty },
+           "\(hosts)")
 
     // The same ring on non-integer data, bit for bit against its documented summation order
     // (RingOrder.swift); on 3+ ranks the data must also tell that order from rank order.

@@ -6,7 +6,9 @@ import MPI
 /// decides how it is said and with which exit code.
 enum Bootstrap {
     static func installActions() {
-        CollectiveWatchdog.bootstrap(CollectiveWatchdog.Actions(abortJob: { world, message in
+        CollectiveWatchdog.bootstrap(CollectiveWatchdog.Actions(notice: { message in
+            FileHandle.standardError.write(Data("rnn-dist: \(message)\n".utf8))
+        }, abortJob: { world, message in
             FileHandle.standardError.write(Data("rnn-dist: \(message)\n".utf8))
             world.abort(code: ExitStatus.code(for: .fault))
         }))

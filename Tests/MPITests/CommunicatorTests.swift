@@ -17,7 +17,7 @@ final class CommunicatorTests: XCTestCase {
             for check in ["allreduce-sum-float", "allreduce-max-double", "allreduce-min-int", "allreduce-range",
                           "broadcast-nonzero-root", "broadcast-string", "iallreduce-overlap", "allreduce-split",
                           "iallreduce-split", "broadcast-split", "ring-allreduce", "ring-allreduce-order-float",
-                          "ring-allreduce-order-double", "scalar-allreduce", "gather", "mpi-error-surfaces", "wall-time"] {
+                          "ring-allreduce-order-double", "scalar-allreduce", "ring-peer-idle", "hosts", "gather", "mpi-error-surfaces", "wall-time"] {
                 XCTAssertTrue(result.stdout.contains("rank \(rank) check \(check) ok"), "rank \(rank) \(check) missing")
             }
         }

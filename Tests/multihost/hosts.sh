@@ -1,0 +1,130 @@
+# shellcheck shell=bash
+# Tests/multihost/hosts.sh — hosts as Linux network namespaces on one machine, for
+# Tests/multihost/run.sh and scaling.sh (sourced; needs root, ip and tc).
+#
+# hosts_make N DIR     makes hosts h1..hN: a namespace each, a veth pair from it to one bridge,
+#                      addresses 198.18.S.1..N/24 (S from this shell's pid, inside 198.18.0.0/15,
+#                      DESIGN §10), mpirun's side 198.18.S.254 on the bridge, and a launch agent
+#                      DIR/agent that runs a command in a host's namespace under its own host name.
+# hosts_mpirun N CMD…  mpirun on h1..hN, one rank each, TCP only over the veths.
+# hosts_shape RATE     shapes every link to RATE (tc tbf both ways); hosts_shape_one I RATE one
+#                      host's link (index I from 0); hosts_unshape removes all shaping.
+# hosts_kill I         kills every process in host I's namespace (orted and ranks).
+# hosts_remove         kills what runs in the hosts and the mpiruns started here, deletes the
+#                      namespaces, veths and bridge; hosts_all_gone checks that nothing is left.
+HOSTS_PREFIX="rdmh$$"
+HOSTS_BRIDGE="${HOSTS_PREFIX}br"
+HOSTS_INNER=eth0
+HOSTS_SUBNET=""
+HOSTS_AGENT=""
+HOSTS_NAMES=()
+HOSTS_ADDRESSES=()
+HOSTS_NAMESPACES=()
+HOSTS_VETHS=()
+# mpirun notices a host that stopped answering within ~4 s instead of OpenMPI's default
+# 300 + 9×20 s (docs/multihost.md: without it, a cut link hangs mpirun). Empty it to see that.
+HOSTS_LIFELINE=(--mca oob_tcp_keepalive_time 2 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 2)
+
+hosts_make() { # hosts_make N DIR
+    local count="$1" dir="$2" i
+    local octet=$(( $$ % 250 + 1 ))
+    HOSTS_SUBNET="198.18.$octet.0/24"
+    HOSTS_AGENT="$dir/agent"
+    {
+        ip link add "$HOSTS_BRIDGE" type bridge &&
+        ip addr add "198.18.$octet.254/24" dev "$HOSTS_BRIDGE" &&
+        ip link set "$HOSTS_BRIDGE" up
+    } >>"$dir/hosts.log" 2>&1 || return 1
+    local cases=""
+    for ((i = 0; i < count; i++)); do
+        HOSTS_NAMES[i]="h$((i + 1))"
+        HOSTS_ADDRESSES[i]="198.18.$octet.$((i + 1))"
+        HOSTS_NAMESPACES[i]="$HOSTS_PREFIX-h$((i + 1))"
+        HOSTS_VETHS[i]="${HOSTS_PREFIX}v$((i + 1))"
+        {
+            ip netns add "${HOSTS_NAMESPACES[i]}" &&
+            ip link add "${HOSTS_VETHS[i]}" type veth peer name "$HOSTS_INNER" netns "${HOSTS_NAMESPACES[i]}" &&
+            ip link set "${HOSTS_VETHS[i]}" master "$HOSTS_BRIDGE" up &&
+            ip -n "${HOSTS_NAMESPACES[i]}" addr add "${HOSTS_ADDRESSES[i]}/24" dev "$HOSTS_INNER" &&
+            ip -n "${HOSTS_NAMESPACES[i]}" link set "$HOSTS_INNER" up &&
+            ip -n "${HOSTS_NAMESPACES[i]}" link set lo up
+        } >>"$dir/hosts.log" 2>&1 || return 1
+        cases+="    ${HOSTS_NAMES[i]}|${HOSTS_ADDRESSES[i]}) name=${HOSTS_NAMES[i]} namespace=${HOSTS_NAMESPACES[i]} ;;"$'\n'
+    done
+    # OpenMPI's rsh launcher runs `AGENT HOST COMMAND-LINE` as it would run ssh: the agent enters
+    # the host's namespace, gives it its own UTS namespace and host name (what
+    # MPI_Get_processor_name reports), and runs the command line through a shell as sshd would.
+    cat >"$HOSTS_AGENT" <<AGENT
+#!/bin/sh
+case "\$1" in
+$cases    *) echo "agent: unknown host \$1" >&2; exit 255 ;;
+esac
+shift
+exec ip netns exec "\$namespace" unshare --uts sh -c 'hostname "\$0" && exec sh -c "\$*"' "\$name" "\$@"
+AGENT
+    chmod +x "$HOSTS_AGENT"
+}
+
+hosts_mpirun() { # hosts_mpirun N COMMAND...
+    local count="$1" list="" i; shift
+    for ((i = 0; i < count; i++)); do list+="${list:+,}${HOSTS_NAMES[i]}:1"; done
+    mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 --host "$list" -np "$count" \
+        --mca plm_rsh_agent "$HOSTS_AGENT" --mca btl tcp,self \
+        --mca btl_tcp_if_include "$HOSTS_SUBNET" --mca oob_tcp_if_include "$HOSTS_SUBNET" \
+        "${HOSTS_LIFELINE[@]}" "$@" </dev/null
+}
+
+# tbf's bucket holds what the rate sends in 1 ms, and at least 16 KB. Smaller, and the rate is
+# not reached on a busy machine (the qdisc's timer fires late: throughput = bucket / delay);
+# larger, and messages below the bucket's size pass at full speed.
+hosts_tbf() { # hosts_tbf DEVICE RATE [ip -n NAMESPACE]
+    local device="$1" rate="$2"; shift 2
+    local bits
+    bits="$(echo "$rate" | awk '{ n = $0 + 0; u = tolower($0); sub(/^[0-9.]+/, "", u);
+        m = (u == "kbit") ? 1e3 : (u == "mbit") ? 1e6 : (u == "gbit") ? 1e9 : 1; printf "%d", n * m }')"
+    local burst=$(( bits / 8 / 1000 )); [ "$burst" -lt 16000 ] && burst=16000
+    "$@" tc qdisc replace dev "$device" root tbf rate "$rate" burst "$burst" latency 100ms
+}
+hosts_shape_one() { # hosts_shape_one INDEX RATE
+    hosts_tbf "${HOSTS_VETHS[$1]}" "$2"
+    hosts_tbf "$HOSTS_INNER" "$2" ip netns exec "${HOSTS_NAMESPACES[$1]}"
+}
+hosts_shape() { local i; for i in "${!HOSTS_NAMES[@]}"; do hosts_shape_one "$i" "$1"; done; }
+hosts_unshape() {
+    local i
+    for i in "${!HOSTS_NAMES[@]}"; do
+        tc qdisc del dev "${HOSTS_VETHS[i]}" root 2>/dev/null
+        ip netns exec "${HOSTS_NAMESPACES[i]}" tc qdisc del dev "$HOSTS_INNER" root 2>/dev/null
+    done
+    return 0
+}
+
+hosts_kill() { # hosts_kill INDEX
+    local pids
+    pids="$(ip netns pids "${HOSTS_NAMESPACES[$1]}" 2>/dev/null)"
+    # shellcheck disable=SC2086  # one pid a word
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+    return 0
+}
+
+hosts_remove() {
+    local i pids
+    pids="$(jobs -p)"
+    # shellcheck disable=SC2086
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+    for i in "${!HOSTS_NAMES[@]}"; do
+        hosts_kill "$i"
+        ip netns del "${HOSTS_NAMESPACES[i]}" 2>/dev/null   # takes its end of the veth along
+        ip link del "${HOSTS_VETHS[i]}" 2>/dev/null
+    done
+    ip link del "$HOSTS_BRIDGE" 2>/dev/null
+    wait 2>/dev/null
+    return 0
+}
+
+hosts_all_gone() {
+    ! ip netns list | grep -q "^$HOSTS_PREFIX-" &&
+    ! ip -o link show | grep -q ": $HOSTS_PREFIX" &&
+    { [ -z "$HOSTS_AGENT" ] || ! pgrep -f -- "$HOSTS_AGENT" >/dev/null; } &&
+    [ -z "$(jobs -p)" ]
+}
