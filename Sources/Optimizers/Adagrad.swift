@@ -8,7 +8,6 @@ import Buffers
 /// min-char-rnn puts eps inside the square root (sqrt(sum + 1e-8)); we follow torch so
 /// results compare with PyTorch runs. The difference only matters while sum is ~eps.
 public final class Adagrad: Optimizer {
-    public let name = "adagrad"
     public let count: Int
     public let epsilon: Double
     public var stepCount = 0

@@ -12,7 +12,6 @@ import Darwin
 ///     v ← β2·v + (1 − β2)·g²
 ///     p ← p − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps),   t = stepCount + 1
 public final class Adam: Optimizer {
-    public let name = "adam"
     public let count: Int
     public let beta1: Double
     public let beta2: Double

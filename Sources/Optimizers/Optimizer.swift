@@ -5,8 +5,6 @@ import Buffers
 /// semantics of the torch.optim class of the same name. Every rank applies the same update
 /// to the same averaged gradient, so parameters stay identical without communication.
 public protocol Optimizer: AnyObject {
-    /// "sgd", "adam", "adagrad".
-    var name: String { get }
     /// Updates applied so far; drives first-step and bias-correction behaviour, and is saved
     /// in checkpoints. A skipped step (non-finite gradient) is simply not applied.
     var stepCount: Int { get set }

@@ -7,7 +7,6 @@ import Buffers
 ///                g ← nesterov ? g + μ·buf : buf
 ///     p ← p − lr·g
 public final class SGD: Optimizer {
-    public let name = "sgd"
     public let count: Int
     public let momentum: Double
     public let nesterov: Bool
