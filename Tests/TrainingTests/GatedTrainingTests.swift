@@ -93,6 +93,27 @@ final class GatedTrainingTests: XCTestCase {
         }
     }
 
+    /// Interrupted by SIGUSR1 at a random step, an LSTM run with truncated BPTT and dropout
+    /// resumes to the uninterrupted run's parameters, bit for bit.
+    func testSignalInterruptAndResumeIsBitIdentical() throws {
+        let (steps, common) = (150, model("lstm") + ["--bptt", "truncated"])
+        let reference = try train(2, common + ["--steps", "\(steps)"], save: "reference.safetensors")
+        let (checkpoints, pidDirectory) = (run.path("checkpoints"), run.path("pids"))
+        try FileManager.default.createDirectory(atPath: pidDirectory, withIntermediateDirectories: true)
+        let delay = Double.random(in: 0.2...1.2)
+        let interrupted = try run.run(ranks: 2, common + ["--steps", "\(steps)", "--checkpoint-dir", checkpoints,
+                                                          "--debug-step-delay", "0.02", "--debug-pid-dir", pidDirectory]) { _ in
+            let pids = self.run.waitForPids(pidDirectory, ranks: 2)
+            usleep(UInt32(delay * 1e6))
+            for pid in pids { kill(pid, SIGUSR1) }
+        }
+        XCTAssertEqual(interrupted.status, 3, "ranks exit 3 after checkpointing\n\(interrupted.output)")
+        let stoppedAt = try XCTUnwrap(CheckpointStore(directory: checkpoints, keep: 3).checkpointSteps().first, interrupted.output)
+        XCTAssertLessThan(stoppedAt, steps, "the run finished before the signal (delay \(delay) s)")
+        let resumed = try train(2, common + ["--steps", "\(steps)", "--resume", checkpoints], save: "resumed.safetensors")
+        XCTAssertEqual(resumed, reference, "stopped at step \(stoppedAt): resumed parameters differ from the uninterrupted run")
+    }
+
     /// Truncated BPTT carries (h, c) of every layer: with a learning rate that is 0 in Float
     /// the parameters stay at their initial values, so after s chunks of k tokens the
     /// checkpoint's carried state of stream g is the state after one long Double forward over
