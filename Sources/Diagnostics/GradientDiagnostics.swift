@@ -55,7 +55,7 @@ public enum GradientDiagnostics {
                 + "(\(model.vocabulary.count) symbols, \(model.vocabulary.tokenizer.rawValue))")
         }
         guard model.architecture.isLegacyTanhRNN else {
-            throw DiagnosticsError("\(model.path) is a \(model.architecture.cell) model with \(model.architecture.layers) layer(s); "
+            throw DiagnosticsError("\(model.path): cell \(model.architecture.cell), \(model.architecture.layers) layer(s); "
                 + "diagnose measures the one-layer tanh RNN only so far (gated cells: issue 15 item 5)")
         }
         var report = try run(parameters: model.parameters, layout: ParameterLayout(shape: model.shape), tokens: corpus.train,

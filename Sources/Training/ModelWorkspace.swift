@@ -57,6 +57,14 @@ package enum ModelWorkspace {
         }
     }
 
+    /// What computes the per-step recurrence product, for the run header.
+    package var recurrenceDescription: String {
+        switch self {
+        case .tanh: return RecurrenceKernel.default.description
+        case .stacked: return "BLAS gemm [B,H]x[H,G*H] (stacked cells)"
+        }
+    }
+
     /// ‖∂L/∂h_t‖ of the last forwardBackward (tanh path only; nil for stacked models).
     package var gradientFlow: [Double]? {
         if case .tanh(let workspace) = self { return workspace.gradientFlow }
