@@ -102,7 +102,8 @@ public struct TrainingBenchmark {
                                       checkFingerprints: false)
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global, gradientCount: layout.count)
         let batches = SequenceBatches(dataset: dataset, sampler: sampler)
-        let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches, shape: shape,
+        let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches,
+                                       architecture: ModelArchitecture(shape: shape), dropout: nil,
                                        synchronizer: synchronizer, globalBatch: globalBatch)
 
         // The ceiling: single-thread sgemm, measured on every rank at the same time.
@@ -128,7 +129,7 @@ public struct TrainingBenchmark {
         for step in 0..<options.timedSteps {
             let (batchSize, _) = batches.fill(step: step, inputs: stepper.inputs, targets: stepper.targets)
             _ = stepper.workspace.forward(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
-                                          batchSize: batchSize, initialHidden: nil)
+                                          batchSize: batchSize)
         }
         let forward = MonotonicClock.seconds() - forwardStart
 

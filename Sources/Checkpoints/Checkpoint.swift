@@ -5,7 +5,7 @@ import Optimizers
 import Safetensors
 import TextData
 
-/// A training checkpoint (docs/design.md §7): the parameters under their §2 names, the optimizer
+/// A training checkpoint (docs/design.md §7): the parameters under their §2/§2b names, the optimizer
 /// state as `adam.m.W_xh`, `sgd.momentum.W_hh`, …, and the metadata with a checksum of the
 /// data section. Any safetensors reader opens it; `--init` takes its parameters too.
 public struct Checkpoint {
@@ -14,7 +14,7 @@ public struct Checkpoint {
     public let path: String
 
     /// The file for the current state of a run.
-    public static func make(metadata: CheckpointMetadata, parameters: Buffer<Float>, layout: ParameterLayout,
+    public static func make(metadata: CheckpointMetadata, parameters: Buffer<Float>, layout: ModelLayout,
                             optimizer: Optimizer) -> SafetensorsFile {
         var tensors = ParameterFile.tensors(parameters, layout: layout)
         for state in optimizer.stateTensors {
@@ -44,10 +44,18 @@ public struct Checkpoint {
     }
 
     /// Checks that this checkpoint fits the run about to continue from it.
-    public func verifyCompatible(shape: RNNShape, vocabulary: Vocabulary, optimizer: OptimizerKind) throws {
-        if metadata.shape.hiddenSize != shape.hiddenSize {
-            throw CheckpointError.mismatch(path: path, what: "hidden size H", checkpoint: String(metadata.shape.hiddenSize),
-                                           config: String(shape.hiddenSize))
+    public func verifyCompatible(architecture: ModelArchitecture, vocabulary: Vocabulary, optimizer: OptimizerKind) throws {
+        let stored = metadata.architecture
+        if stored.hiddenSize != architecture.hiddenSize {
+            throw CheckpointError.mismatch(path: path, what: "hidden size H", checkpoint: String(stored.hiddenSize),
+                                           config: String(architecture.hiddenSize))
+        }
+        if stored.cell != architecture.cell {
+            throw CheckpointError.mismatch(path: path, what: "the cell", checkpoint: stored.cell.rawValue, config: architecture.cell.rawValue)
+        }
+        if stored.layers != architecture.layers {
+            throw CheckpointError.mismatch(path: path, what: "the layer count L", checkpoint: String(stored.layers),
+                                           config: String(architecture.layers))
         }
         if metadata.vocabulary != vocabulary {
             throw CheckpointError.mismatch(path: path, what: "the vocabulary",
@@ -60,7 +68,7 @@ public struct Checkpoint {
     }
 
     /// Copies the parameters and the optimizer state into the run's buffers.
-    public func restore(parameters: Buffer<Float>, layout: ParameterLayout, optimizer: Optimizer) throws {
+    public func restore(parameters: Buffer<Float>, layout: ModelLayout, optimizer: Optimizer) throws {
         try ParameterFile.copy(from: file, source: path, layout: layout, into: parameters)
         for state in optimizer.stateTensors {
             try ParameterFile.copy(from: file, source: path, prefix: state.prefix + ".", layout: layout, into: state.buffer)

@@ -18,7 +18,9 @@ public struct CheckpointMetadata: Equatable, Sendable {
     /// The shuffle permutations are drawn from (seed, epoch) alone; this is the whole RNG state.
     public var seed: Int
     public var vocabulary: Vocabulary
-    public var shape: RNNShape
+    /// Cell, L, H, V. Files written before gated cells have no cell or layers: tanh RNN, L = 1.
+    public var architecture: ModelArchitecture
+    public var shape: RNNShape { architecture.shape }
     public var optimizer: OptimizerKind
     public var optimizerStepCount: Int
     public var config: TrainingConfig
@@ -32,14 +34,14 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public var streamCursor: Int?
 
     public init(step: Int, epoch: Int, dataCursor: Int, globalBatch: Int, seed: Int, vocabulary: Vocabulary,
-                shape: RNNShape, optimizer: OptimizerKind, optimizerStepCount: Int, config: TrainingConfig, ranks: Int) {
+                architecture: ModelArchitecture, optimizer: OptimizerKind, optimizerStepCount: Int, config: TrainingConfig, ranks: Int) {
         self.step = step
         self.epoch = epoch
         self.dataCursor = dataCursor
         self.globalBatch = globalBatch
         self.seed = seed
         self.vocabulary = vocabulary
-        self.shape = shape
+        self.architecture = architecture
         self.optimizer = optimizer
         self.optimizerStepCount = optimizerStepCount
         self.config = config
@@ -57,7 +59,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
             "global_batch": String(globalBatch),
             "rng_state": #"{"seed":\#(seed),"shuffle":"permutation per epoch drawn from (seed, epoch)"}"#,
             "vocabulary": vocabulary.serialized,
-            "model": #"{"cell":"tanh","hidden":\#(shape.hiddenSize),"vocabulary_size":\#(shape.vocabularySize)}"#,
+            "model": #"{"cell":"\#(Self.cellName(architecture.cell))","layers":\#(architecture.layers),"hidden":\#(architecture.hiddenSize),"vocabulary_size":\#(architecture.vocabularySize)}"#,
             "optimizer": #"{"name":"\#(optimizer.rawValue)","step_count":\#(optimizerStepCount)}"#,
             "config": Self.json(config),
             "ranks": String(ranks),
@@ -105,6 +107,10 @@ public struct CheckpointMetadata: Equatable, Sendable {
               let seed = rng["seed"] as? Int else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'model', 'optimizer' or 'rng_state' lacks a field")
         }
+        let cellName = model["cell"] as? String ?? "tanh", layers = model["layers"] as? Int ?? 1
+        guard let cell = Self.cell(named: cellName), layers >= 1, hidden > 0, vocabularySize > 0 else {
+            throw CheckpointError.invalid(path: source, reason: "metadata 'model' has an unknown cell '\(cellName)' or a bad L, H or V")
+        }
         guard let optimizer = OptimizerKind(rawValue: optimizerName) else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'optimizer' names an unknown optimizer '\(optimizerName)'")
         }
@@ -112,7 +118,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
             self.init(step: try integer("step"), epoch: try integer("epoch"), dataCursor: try integer("data_cursor"),
                       globalBatch: try integer("global_batch"), seed: seed,
                       vocabulary: try Vocabulary(serialized: try field("vocabulary")),
-                      shape: RNNShape(vocabularySize: vocabularySize, hiddenSize: hidden),
+                      architecture: ModelArchitecture(cell: cell, layers: layers, hiddenSize: hidden, vocabularySize: vocabularySize),
                       optimizer: optimizer, optimizerStepCount: optimizerSteps,
                       config: try Self.decodeConfig(try field("config")),
                       ranks: try integer("ranks"))
@@ -126,6 +132,11 @@ public struct CheckpointMetadata: Equatable, Sendable {
             throw CheckpointError.invalid(path: source, reason: "unreadable metadata: \(error)")
         }
     }
+
+    /// The tanh RNN is "tanh" in the metadata, as in every file written before gated cells.
+    private static func cellName(_ cell: CellKind) -> String { cell == .rnn ? "tanh" : cell.rawValue }
+
+    private static func cell(named name: String) -> CellKind? { name == "tanh" ? .rnn : CellKind(rawValue: name) }
 
     /// The stored configuration over today's defaults: a checkpoint written before a key
     /// existed still loads, with that key at its default.

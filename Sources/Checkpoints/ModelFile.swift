@@ -8,8 +8,8 @@ import RunErrors
 
 /// A trained model read from disk for `rnn-dist sample` and `rnn-dist diagnose`: either a
 /// training checkpoint (format "rnn-dist-checkpoint", checksum verified) or a parameters file
-/// written by `--save` (the five tensors plus "vocabulary" metadata). H and V come from the
-/// tensor shapes and are checked against each other and against the vocabulary.
+/// written by `--save` (the tensors plus "vocabulary" metadata). Cell, L, H and V come from the
+/// tensor names and shapes and are checked against each other and against the vocabulary.
 public struct ModelFile {
     public enum Kind: String, Sendable {
         /// A training checkpoint (`--checkpoint-dir`), verified by its data checksum.
@@ -21,9 +21,10 @@ public struct ModelFile {
     /// The file actually read (for a checkpoint folder: its newest valid checkpoint).
     public let path: String
     public let kind: Kind
-    public let shape: RNNShape
+    public let architecture: ModelArchitecture
+    public var shape: RNNShape { architecture.shape }
     public let vocabulary: Vocabulary
-    /// The five tensors in ParameterLayout order.
+    /// The tensors in ModelLayout order.
     public let parameters: Buffer<Float>
     /// Optimizer steps completed, when the file records it.
     public let step: Int?
@@ -34,7 +35,7 @@ public struct ModelFile {
     /// The training configuration (checkpoints only).
     public let config: TrainingConfig?
 
-    public var layout: ParameterLayout { ParameterLayout(shape: shape) }
+    public var layout: ModelLayout { ModelLayout(architecture: architecture) }
 
     /// Steps the clipped count refers to: `step` (skipped steps included), when known.
     public var totalSteps: Int? { step }
@@ -56,12 +57,12 @@ public struct ModelFile {
         return text
     }
 
-    public init(path: String, kind: Kind, shape: RNNShape, vocabulary: Vocabulary, parameters: Buffer<Float>,
+    public init(path: String, kind: Kind, architecture: ModelArchitecture, vocabulary: Vocabulary, parameters: Buffer<Float>,
                 step: Int? = nil, clippedSteps: Int? = nil, skippedSteps: Int? = nil, config: TrainingConfig? = nil) {
-        precondition(parameters.count == ParameterLayout(shape: shape).count, "parameters do not fit the shape")
+        precondition(parameters.count == ModelLayout(architecture: architecture).count, "parameters do not fit the architecture")
         self.path = path
         self.kind = kind
-        self.shape = shape
+        self.architecture = architecture
         self.vocabulary = vocabulary
         self.parameters = parameters
         self.step = step
@@ -74,15 +75,16 @@ public struct ModelFile {
     private static func load(checkpoint: Checkpoint) throws -> ModelFile {
         let path = checkpoint.path
         let metadata = checkpoint.metadata
-        let shape = try inferShape(checkpoint.file, path: path)
-        guard shape == metadata.shape else {
-            throw RunError.badInput("\(path): the tensors say H=\(shape.hiddenSize), V=\(shape.vocabularySize) "
-                + "but the checkpoint metadata says H=\(metadata.shape.hiddenSize), V=\(metadata.shape.vocabularySize)")
+        let architecture = try inferArchitecture(checkpoint.file, path: path)
+        guard architecture == metadata.architecture else {
+            throw RunError.badInput("\(path): the tensors say \(describe(architecture)) "
+                + "but the checkpoint metadata says \(describe(metadata.architecture))")
         }
-        try checkVocabulary(metadata.vocabulary, shape: shape, path: path)
-        let parameters = Buffer<Float>(count: ParameterLayout(shape: shape).count, repeating: 0)
-        try ParameterFile.copy(from: checkpoint.file, source: path, layout: ParameterLayout(shape: shape), into: parameters)
-        return ModelFile(path: path, kind: .checkpoint, shape: shape, vocabulary: metadata.vocabulary,
+        try checkVocabulary(metadata.vocabulary, architecture: architecture, path: path)
+        let layout = ModelLayout(architecture: architecture)
+        let parameters = Buffer<Float>(count: layout.count, repeating: 0)
+        try ParameterFile.copy(from: checkpoint.file, source: path, layout: layout, into: parameters)
+        return ModelFile(path: path, kind: .checkpoint, architecture: architecture, vocabulary: metadata.vocabulary,
                          parameters: parameters, step: metadata.step,
                          clippedSteps: try optionalInteger(checkpoint.file, "clipped_steps", path: path),
                          skippedSteps: try optionalInteger(checkpoint.file, "skipped_steps", path: path),
@@ -135,14 +137,37 @@ public struct ModelFile {
         } catch {
             throw RunError.badInput("\(path): \(error)")
         }
-        let shape = try inferShape(file, path: path)
-        try checkVocabulary(vocabulary, shape: shape, path: path)
-        let parameters = Buffer<Float>(count: ParameterLayout(shape: shape).count, repeating: 0)
-        try ParameterFile.copy(from: file, source: path, layout: ParameterLayout(shape: shape), into: parameters)
-        return ModelFile(path: path, kind: .parameters, shape: shape, vocabulary: vocabulary, parameters: parameters,
+        let architecture = try inferArchitecture(file, path: path)
+        try checkVocabulary(vocabulary, architecture: architecture, path: path)
+        let layout = ModelLayout(architecture: architecture)
+        let parameters = Buffer<Float>(count: layout.count, repeating: 0)
+        try ParameterFile.copy(from: file, source: path, layout: layout, into: parameters)
+        return ModelFile(path: path, kind: .parameters, architecture: architecture, vocabulary: vocabulary, parameters: parameters,
                          step: try optionalInteger(file, "step", path: path),
                          clippedSteps: try optionalInteger(file, "clipped_steps", path: path),
                          skippedSteps: try optionalInteger(file, "skipped_steps", path: path))
+    }
+
+    /// The architecture the tensor names and shapes say: a file with W_hh.0 is a stacked model
+    /// (L from the W_hh.l present, G·H and H from W_hh.0 [G·H, H], V from W_xh.0 [G·H, V],
+    /// the cell from G); otherwise the tanh RNN's five tensors. The other tensors are checked
+    /// by ParameterFile.copy.
+    package static func inferArchitecture(_ file: SafetensorsFile, path: String) throws -> ModelArchitecture {
+        guard let W_hh0 = file.tensors["W_hh.0"]?.shape else { return ModelArchitecture(shape: try inferShape(file, path: path)) }
+        var layers = 1
+        while file.tensors["W_hh.\(layers)"] != nil { layers += 1 }
+        guard W_hh0.count == 2, W_hh0[1] > 0, W_hh0[0] % W_hh0[1] == 0,
+              let cell = CellKind.allCases.first(where: { $0.gateCount == W_hh0[0] / W_hh0[1] }) else {
+            throw RunError.badInput("\(path): tensor 'W_hh.0' has shape \(W_hh0), expected [G·H, H] with G = 1 (rnn), 4 (lstm) or 3 (gru)")
+        }
+        guard let W_xh0 = file.tensors["W_xh.0"]?.shape, W_xh0.count == 2, W_xh0[0] == W_hh0[0], W_xh0[1] > 0 else {
+            throw RunError.badInput("\(path): tensor 'W_xh.0' is missing or not [G·H, V] with G·H=\(W_hh0[0]) (from W_hh.0)")
+        }
+        return ModelArchitecture(cell: cell, layers: layers, hiddenSize: W_hh0[1], vocabularySize: W_xh0[1])
+    }
+
+    private static func describe(_ a: ModelArchitecture) -> String {
+        "\(a.cell) L=\(a.layers) H=\(a.hiddenSize), V=\(a.vocabularySize)"
     }
 
     /// H from W_hh [H, H], V from W_xh [H, V]; the other tensors are checked by ParameterFile.copy.
@@ -162,9 +187,9 @@ public struct ModelFile {
         return RNNShape(vocabularySize: W_xh[1], hiddenSize: H)
     }
 
-    private static func checkVocabulary(_ vocabulary: Vocabulary, shape: RNNShape, path: String) throws {
-        guard vocabulary.count == shape.vocabularySize else {
-            throw RunError.badInput("\(path): the vocabulary has \(vocabulary.count) symbols but the tensors have V=\(shape.vocabularySize)")
+    private static func checkVocabulary(_ vocabulary: Vocabulary, architecture: ModelArchitecture, path: String) throws {
+        guard vocabulary.count == architecture.vocabularySize else {
+            throw RunError.badInput("\(path): the vocabulary has \(vocabulary.count) symbols but the tensors have V=\(architecture.vocabularySize)")
         }
     }
 

@@ -3,47 +3,58 @@ import RNN
 import Safetensors
 import RunErrors
 
-/// The five parameter tensors (docs/design.md §2 names and shapes) in a safetensors file: what
-/// `--save` writes and `--init` reads. Any safetensors reader loads it; a file made elsewhere
-/// (PyTorch, NumPy) works as `--init` if its names and shapes match.
+/// The parameter tensors of a model (DESIGN §2 and §2b names and shapes: the tanh RNN's five,
+/// or W_xh.l, W_hh.l, b_xh.l, b_hh.l, W_hy, b_y) in a safetensors file: what `--save` writes
+/// and `--init` reads. Any safetensors reader loads it; a file made elsewhere (PyTorch, NumPy)
+/// works as `--init` if its names and shapes match.
 public enum ParameterFile {
     /// The tensors of `parameters` cut by `layout`, for a safetensors file.
-    public static func tensors(_ parameters: Buffer<Float>, layout: ParameterLayout, prefix: String = "") -> [String: SafetensorsTensor] {
+    public static func tensors(_ parameters: Buffer<Float>, layout: ModelLayout, prefix: String = "") -> [String: SafetensorsTensor] {
         var tensors: [String: SafetensorsTensor] = [:]
-        for name in ParameterName.allCases {
-            tensors[prefix + name.rawValue] = SafetensorsTensor(buffer: parameters, range: layout.range(of: name),
-                                                                shape: layout.dimensions(of: name))
+        for entry in layout.entries {
+            tensors[prefix + entry.name] = SafetensorsTensor(buffer: parameters, range: entry.range, shape: entry.dimensions)
         }
         return tensors
     }
 
-    public static func save(path: String, parameters: Buffer<Float>, layout: ParameterLayout, metadata: [String: String]) throws {
+    public static func save(path: String, parameters: Buffer<Float>, layout: ModelLayout, metadata: [String: String]) throws {
         try SafetensorsFile(tensors: tensors(parameters, layout: layout), metadata: metadata).write(to: path)
     }
 
-    /// Copies the five tensors of `file` (optionally under `prefix`) into `destination`,
-    /// checking every name and shape against `layout`.
+    /// Copies the tensors of `file` (optionally under `prefix`) into `destination`, checking
+    /// every name and shape against `layout`.
     public static func copy(from file: SafetensorsFile, source: String, prefix: String = "",
-                            layout: ParameterLayout, into destination: Buffer<Float>) throws {
-        for name in ParameterName.allCases {
-            let key = prefix + name.rawValue
+                            layout: ModelLayout, into destination: Buffer<Float>) throws {
+        let a = layout.architecture
+        for entry in layout.entries {
+            let key = prefix + entry.name
             guard let tensor = file.tensors[key] else {
                 throw RunError.badInput("\(source) has no tensor '\(key)' (it has: \(file.tensors.keys.sorted().joined(separator: ", ")))")
             }
-            let expected = layout.dimensions(of: name)
-            guard tensor.shape == expected else {
-                throw RunError.badInput("\(source): tensor '\(key)' has shape \(tensor.shape), the model needs \(expected) "
-                    + "(H=\(layout.shape.hiddenSize), V=\(layout.shape.vocabularySize))")
+            guard tensor.shape == entry.dimensions else {
+                throw RunError.badInput("\(source): tensor '\(key)' has shape \(tensor.shape), the model needs \(entry.dimensions) "
+                    + "(\(a.cell) L=\(a.layers) H=\(a.hiddenSize), V=\(a.vocabularySize))")
             }
             let values = try tensor.floats()
             guard values.allSatisfy(\.isFinite) else {
                 throw RunError.badInput("\(source): tensor '\(key)' holds NaN or infinite values")
             }
-            destination.copy(from: values, at: layout.range(of: name).lowerBound)
+            destination.copy(from: values, at: entry.range.lowerBound)
         }
     }
 
-    public static func load(path: String, layout: ParameterLayout, into destination: Buffer<Float>) throws {
+    public static func load(path: String, layout: ModelLayout, into destination: Buffer<Float>) throws {
         try copy(from: try SafetensorsFile.read(path: path), source: path, layout: layout, into: destination)
+    }
+
+    // The one-layer tanh RNN's ParameterLayout: the same five tensors in the same order.
+
+    public static func save(path: String, parameters: Buffer<Float>, layout: ParameterLayout, metadata: [String: String]) throws {
+        try save(path: path, parameters: parameters, layout: ModelLayout(architecture: ModelArchitecture(shape: layout.shape)),
+                 metadata: metadata)
+    }
+
+    public static func load(path: String, layout: ParameterLayout, into destination: Buffer<Float>) throws {
+        try load(path: path, layout: ModelLayout(architecture: ModelArchitecture(shape: layout.shape)), into: destination)
     }
 }

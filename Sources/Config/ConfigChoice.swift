@@ -15,9 +15,10 @@ extension ConfigChoice {
     public static var words: [String] { allCases.map(\.rawValue) }
 }
 
-// The two choices whose types belong to the code that acts on them.
+// The choices whose types belong to the code that acts on them.
 extension Tokenizer: ConfigChoice {}
 extension InitializationScheme: ConfigChoice {}
+extension CellKind: ConfigChoice {}
 
 /// Which update rule (torch.optim semantics).
 public enum OptimizerKind: String, ConfigChoice {

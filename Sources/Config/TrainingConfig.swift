@@ -17,7 +17,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var bptt = BPTTMode.full
     public var bpttSteps: Int? = nil
     // Model
+    public var cell = CellKind.rnn
+    public var layers = 1
     public var hidden = 64
+    public var dropout = 0.0
     public var initScheme = InitializationScheme.torch
     // Length of the run
     public var steps: Int? = 300

@@ -54,7 +54,11 @@ public enum GradientDiagnostics {
                 + "(\(corpus.vocabulary.tokenizer.rawValue)), which is not the vocabulary of \(model.path) "
                 + "(\(model.vocabulary.count) symbols, \(model.vocabulary.tokenizer.rawValue))")
         }
-        var report = try run(parameters: model.parameters, layout: model.layout, tokens: corpus.train,
+        guard model.architecture.isLegacyTanhRNN else {
+            throw DiagnosticsError("\(model.path): cell \(model.architecture.cell), \(model.architecture.layers) layer(s); "
+                + "diagnose measures the one-layer tanh RNN only so far (gated cells: issue 15 item 5)")
+        }
+        var report = try run(parameters: model.parameters, layout: ParameterLayout(shape: model.shape), tokens: corpus.train,
                              corpusName: corpus.name, options: options)
         report.modelName = model.path
         report.modelDescription = model.kind == .checkpoint ? "checkpoint" : "parameters"

@@ -4,8 +4,9 @@ import Buffers
 import Glibc
 #endif
 
-/// Draws a token sequence from a Float model, one token at a time (`rnn-dist sample`):
-/// an RNNStepper for the recurrence and a SeededGenerator for the draws, so the same
+/// Draws a token sequence from a Float model, one token at a time (`rnn-dist sample`): an
+/// RNNStepper (one-layer tanh RNN, as before gated cells) or a StackedStepper (any other
+/// architecture, without dropout) for the recurrence and a SeededGenerator for the draws, so the same
 /// parameters, seed, priming and calls give the same tokens on every run and platform
 /// (given the same BLAS results).
 ///
@@ -13,21 +14,33 @@ import Glibc
 /// temperature and top-k are applied at draw time in Double, so τ can change per call and
 /// a very small τ still selects the argmax instead of underflowing.
 public final class TokenSampler {
-    public let shape: RNNShape
+    /// The recurrence of one token: the tanh RNN's own stepper, or the stacked one.
+    private enum Stepper {
+        case tanh(RNNStepper<Float>)
+        case stacked(StackedStepper<Float>)
+    }
+
+    public let architecture: ModelArchitecture
+    public var shape: RNNShape { architecture.shape }
     private let parameters: Buffer<Float>
-    private let stepper: RNNStepper<Float>
+    private let stepper: Stepper
     private let scratch: Buffer<Float>
     private var generator: SeededGenerator
     /// Logits y_t (with b_y) after the last consumed token; nil before any token.
     private var logits: [Double]?
 
-    public init(shape: RNNShape, parameters: Buffer<Float>, seed: UInt64) {
-        precondition(parameters.count == ParameterLayout(shape: shape).count,
-                     "parameters: \(parameters.count) scalars, the shape needs \(ParameterLayout(shape: shape).count)")
-        self.shape = shape
+    public convenience init(shape: RNNShape, parameters: Buffer<Float>, seed: UInt64) {
+        self.init(architecture: ModelArchitecture(shape: shape), parameters: parameters, seed: seed)
+    }
+
+    public init(architecture: ModelArchitecture, parameters: Buffer<Float>, seed: UInt64) {
+        let count = ModelLayout(architecture: architecture).count
+        precondition(parameters.count == count, "parameters: \(parameters.count) scalars, the architecture needs \(count)")
+        self.architecture = architecture
         self.parameters = parameters
-        stepper = RNNStepper(shape: shape)
-        scratch = Buffer(count: shape.vocabularySize, repeating: 0)
+        stepper = architecture.isLegacyTanhRNN ? .tanh(RNNStepper(shape: architecture.shape))
+                                               : .stacked(StackedStepper(architecture: architecture))
+        scratch = Buffer(count: architecture.vocabularySize, repeating: 0)
         generator = SeededGenerator(seed: seed)
     }
 
@@ -36,7 +49,10 @@ public final class TokenSampler {
 
     /// Back to h = 0 with nothing primed (the generator continues its stream).
     public func reset() {
-        stepper.reset()
+        switch stepper {
+        case .tanh(let tanh): tanh.reset()
+        case .stacked(let stacked): stacked.reset()
+        }
         logits = nil
     }
 
@@ -94,8 +110,14 @@ public final class TokenSampler {
     }
 
     private func consume(_ token: Int32) {
-        stepper.step(parameters: parameters, token: token, temperature: 1, probabilities: scratch)
-        // The stepper leaves y = W_hy·h + b_y (times 1/τ = 1) in its logits buffer.
-        logits = stepper.y.toArray().map(Double.init)
+        // Each stepper leaves y = W_hy·h + b_y (times 1/τ = 1) in its logits buffer.
+        switch stepper {
+        case .tanh(let tanh):
+            tanh.step(parameters: parameters, token: token, temperature: 1, probabilities: scratch)
+            logits = tanh.y.toArray().map(Double.init)
+        case .stacked(let stacked):
+            stacked.step(parameters: parameters, token: token, temperature: 1, probabilities: scratch)
+            logits = stacked.workspace.ys.toArray(range: 0..<architecture.vocabularySize).map(Double.init)
+        }
     }
 }

@@ -21,32 +21,46 @@ package final class DataParallelStep {
     package let gradients: Buffer<Float>
     package let optimizer: Optimizer
     package let batches: BatchSource
-    package let workspace: BPTTWorkspace<Float>
+    package let workspace: ModelWorkspace
     package let inputs: Buffer<Int32>
     package let targets: Buffer<Int32>
-    /// Truncated BPTT: each sequence's h_T, the next chunk's h_0 ([maxBatchSize, H]).
-    package let carriedHidden: Buffer<Float>
+    /// Truncated BPTT: each stream's (h_T, c_T) of every layer, the next chunk's (h_0, c_0)
+    /// ([L, maxBatchSize, H]; row b is this rank's b-th stream).
+    package let carried: RecurrentState<Float>
     package let synchronizer: GradientSynchronizer
     package let globalTokens: Int
+    /// Dropout between layers and before the output layer (nil: p = 0).
+    package let dropout: Dropout?
     private var hiddenIsCarried = false
 
-    package init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, shape: RNNShape,
-         synchronizer: GradientSynchronizer, globalBatch: Int) {
+    package init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, architecture: ModelArchitecture,
+                 dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int) {
         self.parameters = parameters
         self.optimizer = optimizer
         self.batches = batches
         self.synchronizer = synchronizer
         gradients = Buffer(count: parameters.count, repeating: 0)
-        workspace = BPTTWorkspace(shape: shape, maxBatchSize: batches.maxBatchSize, sequenceLength: batches.sequenceLength)
+        let dropout = dropout.flatMap { $0.probability > 0 ? $0 : nil }
+        self.dropout = dropout
+        workspace = ModelWorkspace(architecture: architecture, dropout: dropout?.probability ?? 0,
+                                   maxBatchSize: batches.maxBatchSize, sequenceLength: batches.sequenceLength)
         inputs = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         targets = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
-        carriedHidden = Buffer(count: batches.maxBatchSize * shape.hiddenSize, repeating: 0)
+        carried = RecurrentState(architecture: architecture, capacity: batches.maxBatchSize)
         globalTokens = globalBatch * batches.sequenceLength
     }
 
-    /// Installs carried hidden states (from a checkpoint) for the next step.
-    package func restoreCarriedHidden(_ rows: [Float]) {
-        carriedHidden.copy(from: rows)
+    /// Installs carried states (from a checkpoint) for the next step: h (and c for LSTM) as
+    /// [L, rows, H], row b this rank's b-th stream.
+    package func restoreCarriedState(h: [Float], c: [Float]?, rows: Int) {
+        let H = carried.hiddenSize
+        precondition(h.count == carried.layers * rows * H && rows <= carried.capacity, "carried state does not fit")
+        for l in 0..<carried.layers {
+            carried.h.copy(from: h[l * rows * H ..< (l + 1) * rows * H], at: carried.offset(layer: l, row: 0))
+            if let c, let cellState = carried.c {
+                cellState.copy(from: c[l * rows * H ..< (l + 1) * rows * H], at: carried.offset(layer: l, row: 0))
+            }
+        }
         hiddenIsCarried = true
     }
 
@@ -56,13 +70,16 @@ package final class DataParallelStep {
     package func run(step: Int, learningRate: Double, beforeAllreduce: (Buffer<Float>) throws -> Void = { _ in }) throws -> Result {
         let computeStart = MonotonicClock.seconds()
         let (batchSize, resetsHidden) = batches.fill(step: step, inputs: inputs, targets: targets)
-        let initialHidden = resetsHidden || !hiddenIsCarried ? nil : carriedHidden
+        // Masks from (seed, global step, dataset or global stream index, layer, t): the same
+        // on any rank count, and redrawn identically after a resume.
+        let draw = dropout.map { DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices) }
         let lossSum = workspace.forwardBackward(
             parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
-            initialHidden: initialHidden, tokenCountForMean: globalTokens, gradients: gradients)
+            initialState: resetsHidden || !hiddenIsCarried ? nil : carried, tokenCountForMean: globalTokens,
+            dropout: draw, gradients: gradients)
         if batches is StreamBatches {
             // No gradient crosses the chunk boundary: only the values carry over.
-            carriedHidden.baseAddress.update(from: workspace.finalHidden.baseAddress, count: batchSize * workspace.shape.hiddenSize)
+            workspace.copyFinalState(into: carried, rows: batchSize)
             hiddenIsCarried = true
         }
         try beforeAllreduce(gradients)

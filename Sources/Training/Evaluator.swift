@@ -26,16 +26,17 @@ public final class Evaluator {
     let batchSize: Int
     /// M, the sequences evaluated (N without a budget).
     let sequenceCount: Int
-    private let workspace: BPTTWorkspace<Float>
+    private let workspace: ModelWorkspace
     private let inputs: Buffer<Int32>
     private let targets: Buffer<Int32>
 
     /// `maxTokens`: the evaluation budget in tokens (nil: the whole split).
-    public init(dataset: SequenceDataset, shape: RNNShape, maxTokens: Int? = nil, batchSize: Int = 32) {
+    public init(dataset: SequenceDataset, architecture: ModelArchitecture, maxTokens: Int? = nil, batchSize: Int = 32) {
         self.dataset = dataset
         sequenceCount = maxTokens.map { min(dataset.count, max(1, $0 / dataset.sequenceLength)) } ?? dataset.count
         self.batchSize = max(1, min(batchSize, sequenceCount))
-        workspace = BPTTWorkspace(shape: shape, maxBatchSize: self.batchSize, sequenceLength: dataset.sequenceLength)
+        workspace = ModelWorkspace(architecture: architecture, dropout: 0, maxBatchSize: self.batchSize,
+                                   sequenceLength: dataset.sequenceLength)
         inputs = Buffer(count: self.batchSize * dataset.sequenceLength, repeating: 0)
         targets = Buffer(count: self.batchSize * dataset.sequenceLength, repeating: 0)
     }
@@ -53,7 +54,7 @@ public final class Evaluator {
         let watchdog = CollectiveWatchdog(world: world, timeoutSeconds: collectiveTimeout)
         watchdog.start()
         let collectives = Collectives(world: world, watchdog: watchdog, checkFingerprints: false)
-        return try Evaluator(dataset: dataset, shape: model.shape, maxTokens: maxTokens).evaluate(parameters: model.parameters, collectives: collectives, step: 0)
+        return try Evaluator(dataset: dataset, architecture: model.architecture, maxTokens: maxTokens).evaluate(parameters: model.parameters, collectives: collectives, step: 0)
     }
 
     public func evaluate(parameters: Buffer<Float>, collectives: Collectives, step: Int) throws -> Result {
@@ -63,7 +64,7 @@ public final class Evaluator {
             let sequences = (batch * batchSize ..< min(selected, (batch + 1) * batchSize)).lazy.map { $0 * total / selected }
             dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
             lossByBatch[batch] = workspace.forward(parameters: parameters, inputs: inputs, targets: targets,
-                                                   batchSize: sequences.count, initialHidden: nil)
+                                                   batchSize: sequences.count)
         }
         if collectives.size > 1 {
             try collectives.allreduce(&lossByBatch, op: .sum, label: "validation allreduce", step: step)

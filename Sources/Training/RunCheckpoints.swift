@@ -18,13 +18,16 @@ import TextData
 package struct RunCheckpoints {
     let config: TrainingConfig
     let data: TrainingData
-    let layout: ParameterLayout
+    let layout: ModelLayout
     let collectives: Collectives
     private var world: Communicator { collectives.world }
     private var store: CheckpointStore? { config.checkpointDir.map { CheckpointStore(directory: $0, keep: config.keepCheckpoints) } }
+    /// Truncated BPTT's carried h of every stream and layer, and c for LSTM: [G, H] for one
+    /// layer (as before gated cells), else [L, G, H]; row g is global stream g.
     private static let hiddenTensor = "bptt.hidden"
+    private static let cellTensor = "bptt.cell"
 
-    init(config: TrainingConfig, data: TrainingData, layout: ParameterLayout, collectives: Collectives) {
+    init(config: TrainingConfig, data: TrainingData, layout: ModelLayout, collectives: Collectives) {
         self.config = config
         self.data = data
         self.layout = layout
@@ -57,11 +60,14 @@ package struct RunCheckpoints {
     /// broadcast from rank 0 so that every rank starts identical. Returns the first step.
     func initialize(parameters: Buffer<Float>, optimizer: Optimizer, stepper: DataParallelStep,
                     summary: inout TrainingSummary, progress: ProgressReporter) throws -> Int {
-        let globalHidden = Buffer<Float>(count: data.globalBatch * layout.shape.hiddenSize, repeating: 0)
+        let a = layout.architecture
+        let globalHidden = Buffer<Float>(count: a.layers * data.globalBatch * a.hiddenSize, repeating: 0)
+        let globalCell = a.cell.hasCellState ? Buffer<Float>(count: globalHidden.count, repeating: 0) : nil
         var start = try RankAgreement.agree(collectives, "initial state") { () -> StartingPoint in
             guard world.isRoot else { return StartingPoint() }
             if let resume = config.resume {
-                return try restore(from: resume, parameters: parameters, optimizer: optimizer, hidden: globalHidden, progress: progress)
+                return try restore(from: resume, parameters: parameters, optimizer: optimizer, hidden: globalHidden,
+                                   cell: globalCell, progress: progress)
             }
             if let path = config.initFile {
                 let file = try SafetensorsFile.read(path: path)
@@ -82,8 +88,13 @@ package struct RunCheckpoints {
         optimizer.stepCount = start.optimizerSteps
         if start.carriesHidden, let streams = data.batches as? StreamBatches {
             try collectives.broadcast(globalHidden, root: 0, label: "hidden state broadcast", step: start.step)
-            let hidden = layout.shape.hiddenSize
-            stepper.restoreCarriedHidden(globalHidden.toArray(range: streams.streams.lowerBound * hidden ..< streams.streams.upperBound * hidden))
+            if let globalCell { try collectives.broadcast(globalCell, root: 0, label: "cell state broadcast", step: start.step) }
+            // This rank's streams of every layer, as [L, rows, H].
+            let H = a.hiddenSize, G = data.globalBatch, mine = streams.streams
+            func rows(_ global: Buffer<Float>) -> [Float] {
+                (0..<a.layers).flatMap { l in global.toArray(range: (l * G + mine.lowerBound) * H ..< (l * G + mine.upperBound) * H) }
+            }
+            stepper.restoreCarriedState(h: rows(globalHidden), c: globalCell.map(rows), rows: mine.count)
         }
         if config.resume != nil {
             summary.resumedFromStep = start.step
@@ -99,9 +110,9 @@ package struct RunCheckpoints {
     /// Rank 0: the newest valid checkpoint at `resume` into the parameters, the optimizer state
     /// and (truncated BPTT) the carried hidden state of every stream.
     private func restore(from resume: String, parameters: Buffer<Float>, optimizer: Optimizer, hidden: Buffer<Float>,
-                         progress: ProgressReporter) throws -> StartingPoint {
+                         cell: Buffer<Float>?, progress: ProgressReporter) throws -> StartingPoint {
         let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in progress.warn(warning) }
-        try checkpoint.verifyCompatible(shape: layout.shape, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
+        try checkpoint.verifyCompatible(architecture: layout.architecture, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
         try CorpusIdentity.verify(checkpoint.file.metadata, source: checkpoint.path, corpus: data.corpus)
         try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
         let metadata = checkpoint.metadata
@@ -109,11 +120,15 @@ package struct RunCheckpoints {
                                   clippedSteps: metadata.clippedSteps, skippedSteps: metadata.skippedSteps,
                                   bestValidationLoss: metadata.bestValidationLoss ?? .infinity, path: checkpoint.path)
         if let carried = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == .truncated {
-            guard carried.shape == [data.globalBatch, layout.shape.hiddenSize] else {
-                throw CheckpointError.mismatch(path: checkpoint.path, what: "the carried hidden state (streams x H)",
-                                               checkpoint: "\(carried.shape)", config: "[\(data.globalBatch), \(layout.shape.hiddenSize)]")
+            let expected = carriedShape
+            for (name, buffer) in [(Self.hiddenTensor, hidden)] + (cell.map { [(Self.cellTensor, $0)] } ?? []) {
+                guard let tensor = name == Self.hiddenTensor ? carried : checkpoint.file.tensors[name], tensor.shape == expected else {
+                    throw CheckpointError.mismatch(path: checkpoint.path, what: "the carried state '\(name)' (layers x streams x H)",
+                                                   checkpoint: "\(checkpoint.file.tensors[name]?.shape.description ?? "none")",
+                                                   config: "\(expected)")
+                }
+                buffer.copy(from: try tensor.floats())
             }
-            hidden.copy(from: try carried.floats())
             start.carriesHidden = true
         }
         var note = "resumed from \(checkpoint.path) at step \(metadata.step)"
@@ -128,10 +143,11 @@ package struct RunCheckpoints {
     func write(step: Int, parameters: Buffer<Float>, optimizer: Optimizer, stepper: DataParallelStep,
                summary: inout TrainingSummary) throws {
         guard let store else { return }
-        let carried = try gatherCarriedHidden(stepper, step: step)
+        let carried = try gatherCarried(stepper.carried.h, step: step)
+        let carriedCell = try stepper.carried.c.map { try gatherCarried($0, step: step) } ?? nil
         var metadata = CheckpointMetadata(
             step: step, epoch: data.batches.epoch(ofStep: max(0, step - 1)), dataCursor: step * data.globalBatch,
-            globalBatch: data.globalBatch, seed: config.seed, vocabulary: data.corpus.vocabulary, shape: layout.shape,
+            globalBatch: data.globalBatch, seed: config.seed, vocabulary: data.corpus.vocabulary, architecture: layout.architecture,
             optimizer: config.optimizer, optimizerStepCount: optimizer.stepCount, config: config, ranks: world.size)
         metadata.clippedSteps = summary.clippedSteps
         metadata.skippedSteps = summary.skippedSteps
@@ -142,7 +158,8 @@ package struct RunCheckpoints {
             var file = Checkpoint.make(metadata: metadata, parameters: parameters, layout: layout, optimizer: optimizer)
             file.metadata.merge(CorpusIdentity.strings(data.corpus)) { $1 }
             if let carried {
-                file.tensors[Self.hiddenTensor] = SafetensorsTensor(floats: carried, shape: [data.globalBatch, layout.shape.hiddenSize])
+                file.tensors[Self.hiddenTensor] = SafetensorsTensor(floats: carried, shape: carriedShape)
+                if let carriedCell { file.tensors[Self.cellTensor] = SafetensorsTensor(floats: carriedCell, shape: carriedShape) }
                 file.metadata["data_checksum"] = file.dataChecksum()
             }
             return try store.write(file, step: step)
@@ -169,20 +186,35 @@ package struct RunCheckpoints {
         }
     }
 
-    /// Truncated BPTT: every stream's carried h, assembled on rank 0 as [G, H] (one gather).
-    private func gatherCarriedHidden(_ stepper: DataParallelStep, step: Int) throws -> [Float]? {
+    /// The shape of the carried state tensors: [G, H] for one layer, else [L, G, H].
+    private var carriedShape: [Int] {
+        let a = layout.architecture
+        return a.layers == 1 ? [data.globalBatch, a.hiddenSize] : [a.layers, data.globalBatch, a.hiddenSize]
+    }
+
+    /// Truncated BPTT: every stream's carried h (or c) of every layer, a RecurrentState buffer
+    /// [L, capacity, H] on each rank, assembled on rank 0 as [L, G, H] (one gather).
+    private func gatherCarried(_ state: Buffer<Float>, step: Int) throws -> [Float]? {
         guard let streams = data.batches as? StreamBatches else { return nil }
-        let hidden = layout.shape.hiddenSize
-        let rowsPerRank = (data.globalBatch + world.size - 1) / world.size
-        var mine = stepper.carriedHidden.toArray(range: 0 ..< streams.streams.count * hidden)
-        mine += [Float](repeating: 0, count: (rowsPerRank - streams.streams.count) * hidden)
+        let L = layout.architecture.layers, H = layout.architecture.hiddenSize, G = data.globalBatch
+        let capacity = state.count / (L * H)
+        let rowsPerRank = (G + world.size - 1) / world.size
+        var mine: [Float] = []
+        mine.reserveCapacity(L * rowsPerRank * H)
+        for l in 0..<L {
+            mine += state.toArray(range: l * capacity * H ..< (l * capacity + streams.streams.count) * H)
+            mine += [Float](repeating: 0, count: (rowsPerRank - streams.streams.count) * H)
+        }
         let gathered = try collectives.watchdog.guarding("hidden state gather", step: step) { try world.gather(mine, root: 0) }
         guard let gathered else { return nil }
         var global: [Float] = []
-        global.reserveCapacity(data.globalBatch * hidden)
-        for rank in 0..<world.size {
-            let count = streams.rangeCount(rank: rank, ranks: world.size, streams: data.globalBatch)
-            global += gathered[rank * rowsPerRank * hidden ..< (rank * rowsPerRank + count) * hidden]
+        global.reserveCapacity(L * G * H)
+        for l in 0..<L {
+            for rank in 0..<world.size {
+                let count = streams.rangeCount(rank: rank, ranks: world.size, streams: G)
+                let start = (rank * L + l) * rowsPerRank * H
+                global += gathered[start ..< start + count * H]
+            }
         }
         return global
     }

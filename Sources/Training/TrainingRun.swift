@@ -19,7 +19,7 @@ final class TrainingRun {
     let collectives: Collectives
     let hooks: TrainingHooks
     let data: TrainingData
-    let layout: ParameterLayout
+    let layout: ModelLayout
     let progress: ProgressReporter
     let stepper: DataParallelStep
     let checkpoints: RunCheckpoints
@@ -46,8 +46,9 @@ final class TrainingRun {
         let world = collectives.world
         let data = try RankAgreement.agree(collectives, "corpus check") { try TrainingData(config: config, world: world) }
         self.data = data
-        let shape = RNNShape(vocabularySize: data.corpus.vocabulary.count, hiddenSize: config.hidden)
-        layout = ParameterLayout(shape: shape)
+        let architecture = ModelArchitecture(cell: config.cell, layers: config.layers, hiddenSize: config.hidden,
+                                             vocabularySize: data.corpus.vocabulary.count)
+        layout = ModelLayout(architecture: architecture)
         progress = try RankAgreement.agree(collectives, "output check") {
             if world.isRoot, let directory = config.checkpointDir {
                 try CheckpointStore(directory: directory, keep: config.keepCheckpoints).prepare()
@@ -63,7 +64,10 @@ final class TrainingRun {
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
                                                 clipThreshold: config.clip, clipScope: config.clipScope,
                                                 gradientCount: layout.count)
-        stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches, shape: shape,
+        // The masks' seed is the run's seed: a resumed run and any rank count draw the same masks.
+        stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
+                                   architecture: architecture,
+                                   dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed)),
                                    synchronizer: synchronizer, globalBatch: data.globalBatch)
         checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)
         var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
@@ -71,7 +75,7 @@ final class TrainingRun {
                                                summary: &summary, progress: progress)
         self.summary = summary
         schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
-        evaluator = data.validation.map { Evaluator(dataset: $0, shape: shape, maxTokens: config.evalTokens) }
+        evaluator = data.validation.map { Evaluator(dataset: $0, architecture: architecture, maxTokens: config.evalTokens) }
         runStart = MonotonicClock.seconds()
         intervalStart = runStart
         progress.say(header)
@@ -204,12 +208,23 @@ final class TrainingRun {
     }
 
     /// Gradient flow of the latest step (‖dh_t‖ by distance from the loss, this rank's batch)
-    /// and the spectral radius of W_hh, every `diagnose-every` steps; rank 0 only.
+    /// and the spectral radius of W_hh, every `diagnose-every` steps; rank 0 only. The tanh
+    /// RNN's path alone measures them so far (gated cells: issue 15 item 5).
     private func diagnosticsIfDue(_ completed: Int) -> (norms: [Double], radius: Double)? {
-        guard world.isRoot, config.diagnoseEvery > 0, completed % config.diagnoseEvery == 0 else { return nil }
-        let radius = SpectralAnalysis.spectralRadius(of: parameters, offset: layout.range(of: .W_hh).lowerBound,
-                                                     size: layout.shape.hiddenSize, iterations: 200)
-        return (stepper.workspace.gradientFlow.reversed(), radius)
+        guard world.isRoot, config.diagnoseEvery > 0, completed % config.diagnoseEvery == 0,
+              let flow = stepper.workspace.gradientFlow, let W_hh = layout.range(of: .W_hh(layer: 0)) else { return nil }
+        let radius = SpectralAnalysis.spectralRadius(of: parameters, offset: W_hh.lowerBound,
+                                                     size: layout.architecture.hiddenSize, iterations: 200)
+        return (flow.reversed(), radius)
+    }
+
+    /// "tanh RNN H=64" for the one-layer tanh RNN (as before gated cells), else
+    /// "lstm L=2 H=512, dropout 0.2".
+    private var modelDescription: String {
+        let a = layout.architecture
+        var text = a.isLegacyTanhRNN ? "tanh RNN H=\(a.hiddenSize)" : "\(a.cell) L=\(a.layers) H=\(a.hiddenSize)"
+        if config.dropout > 0 { text += ", dropout \(config.dropout)" }
+        return text
     }
 
     private var header: String {
@@ -219,10 +234,10 @@ final class TrainingRun {
         let length = config.bptt == .truncated ? "truncated BPTT k=\(data.batches.sequenceLength)" : "T=\(config.seqLen)"
         return """
         rnn-dist: \(world.size) rank\(world.size == 1 ? "" : "s"); data: \(data.corpus.summary)
-        model: tanh RNN H=\(config.hidden), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
+        model: \(modelDescription), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
-        blas: \(BLASCoreReport.current().description); recurrence kernel: \(RecurrenceKernel.default.description)
+        blas: \(BLASCoreReport.current().description); recurrence kernel: \(stepper.workspace.recurrenceDescription)
         """
     }
 }
