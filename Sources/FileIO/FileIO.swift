@@ -27,14 +27,20 @@ public enum FileIO {
         String(cString: strerror(code))
     }
 
-    /// Reads the whole file at `path`.
-    public static func readAll(path: String) throws -> [UInt8] {
+    /// A read-only descriptor of `path`, or the error that names why not.
+    private static func openForReading(_ path: String) throws -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
             if code == ENOENT { throw FileIOError.notFound(path: path) }
             throw FileIOError.unreadable(path: path, reason: reason(code))
         }
+        return fd
+    }
+
+    /// Reads the whole file at `path`.
+    public static func readAll(path: String) throws -> [UInt8] {
+        let fd = try openForReading(path)
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw FileIOError.unreadable(path: path, reason: reason(errno)) }
@@ -68,12 +74,7 @@ public enum FileIO {
     /// so that memory does not grow with the file.
     public static func readChunks(path: String, chunkSize: Int = 1 << 20,
                                   _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT { throw FileIOError.notFound(path: path) }
-            throw FileIOError.unreadable(path: path, reason: reason(code))
-        }
+        let fd = try openForReading(path)
         defer { close(fd) }
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
         defer { chunk.deallocate() }

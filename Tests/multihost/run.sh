@@ -32,15 +32,8 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=Tests/multihost/hosts.sh
 source "$root/Tests/multihost/hosts.sh"
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { # check DESCRIPTION COMMAND...
-    local what="$1"; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-has() { grep -qE -- "$2" "$1" 2>/dev/null; }
+# shellcheck source=Tests/checks.sh
+source "$root/Tests/checks.sh"
 finish() {
     hosts_remove
     check "nothing left behind: no namespace, veth, bridge or process of this test" hosts_all_gone

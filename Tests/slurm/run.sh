@@ -33,15 +33,8 @@
 # shellcheck disable=SC2317  # helpers are called through check, wait_for and trap
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { # check DESCRIPTION COMMAND...
-    local what="$1"; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-has() { grep -qE -- "$2" "$1" 2>/dev/null; }
+# shellcheck source=Tests/checks.sh
+source "$root/Tests/checks.sh"
 finish() {
     echo "slurm: $passed passed, $failed failed${1:+; $1}"
     [ "$failed" -eq 0 ]
