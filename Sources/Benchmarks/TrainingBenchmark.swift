@@ -15,6 +15,8 @@ import Training
 /// run on every rank at once (so the ceiling is measured under the same load).
 public struct TrainingBenchmark {
     public struct Options: Sendable {
+        public var cell = CellKind.rnn
+        public var layers = 1
         public var hidden = 256
         public var seqLen = 64
         public var batchPerRank = 32
@@ -28,6 +30,8 @@ public struct TrainingBenchmark {
 
     public struct Report: Codable, Sendable {
         public var ranks: Int
+        public var cell: CellKind
+        public var layers: Int
         public var hidden: Int
         public var seqLen: Int
         public var batchPerRank: Int
@@ -59,7 +63,7 @@ public struct TrainingBenchmark {
         public var activationsMiB: Double
 
         enum CodingKeys: String, CodingKey {
-            case ranks, hidden, vocab, optimizer, gflops
+            case ranks, cell, layers, hidden, vocab, optimizer, gflops
             case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
             case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token", blasCore = "blas_core"
             case recurrenceKernel = "recurrence_kernel", recurrenceForwardGFLOPs = "recurrence_forward_gflops"
@@ -86,8 +90,9 @@ public struct TrainingBenchmark {
 
     public func run() throws -> Report {
         let (tokens, vocabularySize) = try corpusTokens()
-        let shape = RNNShape(vocabularySize: vocabularySize, hiddenSize: options.hidden)
-        let layout = ParameterLayout(shape: shape)
+        let architecture = ModelArchitecture(cell: options.cell, layers: options.layers, hiddenSize: options.hidden,
+                                             vocabularySize: vocabularySize)
+        let layout = ModelLayout(architecture: architecture)
         let globalBatch = options.batchPerRank * world.size
         let dataset = SequenceDataset(tokens: tokens, sequenceLength: options.seqLen)
         guard dataset.count >= 1 else { throw RunError.badInput("the benchmark corpus is shorter than one sequence") }
@@ -103,7 +108,7 @@ public struct TrainingBenchmark {
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global, gradientCount: layout.count)
         let batches = SequenceBatches(dataset: dataset, sampler: sampler)
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches,
-                                       architecture: ModelArchitecture(shape: shape), dropout: nil,
+                                       architecture: architecture, dropout: nil,
                                        synchronizer: synchronizer, globalBatch: globalBatch)
 
         // The ceiling: single-thread sgemm, measured on every rank at the same time.
@@ -140,14 +145,19 @@ public struct TrainingBenchmark {
         let peakRSS = try world.allreduce(Self.peakResidentMiB(), op: .max)
         let secondsPerStep = elapsed / Double(options.timedSteps)
         let tokensPerSecond = Double(globalBatch * options.seqLen) / secondsPerStep
-        let flopsPerToken = Double(6 * options.hidden * options.hidden + 6 * options.hidden * vocabularySize)
+        let flopsPerToken = Self.flopsPerToken(architecture)
         let gflops = tokensPerSecond * flopsPerToken / 1e9
         let recurrence = KernelBenchmark.measureRecurrence(kernel: .default, hiddenSize: options.hidden,
                                                            batchSize: options.batchPerRank, sequenceLength: options.seqLen, seed: 3)
+        // Per layer and row h, the G·H pre-activations and their gradient (the tanh RNN: h, a,
+        // da); per row logits and probabilities; in Float.
         let stateTensors = 2 + optimizer.stateTensors.count // parameters, gradients, optimizer state
         let rows = Double(options.batchPerRank * options.seqLen)
+        let G = options.cell.gateCount
+        let floatsPerRow: Int = options.layers * (2 * G + 1) * options.hidden + 2 * vocabularySize
+        let activationsMiB: Double = rows * Double(floatsPerRow) * 4 / 1_048_576
         return Report(
-            ranks: world.size, hidden: options.hidden, seqLen: options.seqLen, batchPerRank: options.batchPerRank,
+            ranks: world.size, cell: options.cell, layers: options.layers, hidden: options.hidden, seqLen: options.seqLen, batchPerRank: options.batchPerRank,
             vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
             blasCore: BLASCoreReport.current().description,
@@ -160,8 +170,16 @@ public struct TrainingBenchmark {
             allreducePlusOptimizerPercent: 100 * (allreduce + update) / secondsPerStep,
             allocationsPerStep: allocations, peakRSSMiBPerRank: peakRSS,
             modelStateMiB: Double(stateTensors * layout.count * 4) / 1_048_576,
-            // h and a (or da) per row, and logits/probabilities per row, in Float.
-            activationsMiB: rows * Double(3 * options.hidden + 2 * vocabularySize) * 4 / 1_048_576)
+            activationsMiB: activationsMiB)
+    }
+
+    /// Training FLOPs per token (forward + backward = 3 × the forward's 2 per multiply-add):
+    /// per layer the recurrence [H] × [H, G·H], 6·G·H²; per layer above the first the input
+    /// projection [H] × [H, G·H], another 6·G·H² (layer 0 reads a one-hot x: a column lookup);
+    /// the output layer 6·H·V. The tanh RNN (G = 1, L = 1): 6H² + 6HV; the LSTM: 24H² + 6HV.
+    public static func flopsPerToken(_ a: ModelArchitecture) -> Double {
+        let H = Double(a.hiddenSize), G = Double(a.cell.gateCount)
+        return Double(a.layers) * 6 * G * H * H + Double(a.layers - 1) * 6 * G * H * H + 6 * H * Double(a.vocabularySize)
     }
 
     /// Training tokens: a corpus file, or uniform random tokens over the vocabulary size.

@@ -54,6 +54,7 @@ extension StackedBPTTWorkspace {
             if dropoutApplied { CellKernels.multiply(dh, masks[l].baseAddress, into: dh, count: lastStep * BH) }
             dcCarry.baseAddress.update(repeating: 0, count: BH)
             // The recurrence backward, t = lastStep…1: dh_t = dH_t + (what step t+1 sends back).
+            packRecurrence(parameters: parameters, layer: l, product: .backward)
             for t in stride(from: lastStep, through: 1, by: -1) {
                 let dht = dh + (t - 1) * BH, dxp = xp + (t - 1) * B * GH
                 if t < lastStep { CellKernels.add(dhCarry.baseAddress, into: dht, count: BH) }
@@ -85,11 +86,17 @@ extension StackedBPTTWorkspace {
     }
 
     /// The per-step recurrence backward: dhCarry (+)= dhp_t·W_hh.l, [B, GH]·[GH, H] → [B, H]
-    /// (gru accumulates onto its direct path z⊙dh). The seam for the packed kernel.
+    /// (gru accumulates onto its direct path z⊙dh). Float: the packed kernel; Double: BLAS.
     @inline(__always)
     func recurrenceBackward(parameters: Buffer<Scalar>, layer l: Int, step t: Int, batchSize B: Int) {
         let H = architecture.hiddenSize, cell = architecture.cell, GH = cell.gateCount * H
         let dhp = cell == .gru ? dhps : xps[l]
+        if let packed = packedW_hh?.backward, let da = dhp as? Buffer<Float>, let dh = dhCarry as? Buffer<Float> {
+            // The kernel accumulates: gru onto its direct path z⊙dh, the others onto zeros.
+            if cell != .gru { dh.baseAddress.update(repeating: 0, count: B * H) }
+            _ = packed.backward(da: da, daOffset: (t - 1) * B * GH, rows: B, into: dh, dhOffset: 0, epilogue: .accumulate)
+            return
+        }
         BLAS.gemm(.none, .none, m: B, n: H, k: GH, a: dhp, aOffset: (t - 1) * B * GH, b: parameters, bOffset: W_hh[l],
                   beta: cell == .gru ? 1 : 0, c: dhCarry)
     }

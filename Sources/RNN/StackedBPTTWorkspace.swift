@@ -11,7 +11,8 @@ import Buffers
 /// projection is a gather of W_xh.0 columns, upper layers' a [T·B, H]·[H, GH] gemm of the
 /// layer below; dW_xh.l, dW_hh.l and the gradient to the layer below are gemms over T·B rows.
 /// Only the recurrence is per step: h_{t−1}·W_hh^T → [B, GH] forward, dhp·W_hh → [B, H]
-/// backward (`recurrenceForward` / `recurrenceBackward`, the seam for the packed kernel).
+/// backward (`recurrenceForward` / `recurrenceBackward`): in Float on the packed recurrence
+/// kernel (issue 11, accumulate epilogue; the cell kernels apply the gates), in Double on BLAS.
 ///
 /// `architecture == ModelArchitecture(shape:)` (rnn, L = 1) computes exactly BPTTWorkspace's
 /// numbers on the same five-tensor buffer.
@@ -53,9 +54,14 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     let finalStateStorage: RecurrentState<Scalar>
     /// Whether the last forward pass applied dropout (the backward then applies the masks).
     var dropoutApplied = false
+    /// The recurrence path for Float; Double (gradient checks) always runs the BLAS.
+    public let kernel: RecurrenceKernel
+    /// Float only: W_hh.l packed for the forward and the backward per-step products, refreshed
+    /// for each layer before its step loop (one pair serves all layers: they run in turn).
+    let packedW_hh: (forward: PackedRecurrentWeights, backward: PackedRecurrentWeights)?
     private var lastForwardBatchSize = 0
 
-    public init(architecture: ModelArchitecture, maxBatchSize: Int, sequenceLength: Int) {
+    public init(architecture: ModelArchitecture, maxBatchSize: Int, sequenceLength: Int, kernel: RecurrenceKernel = .default) {
         precondition(maxBatchSize >= 0 && sequenceLength > 0,
                      "StackedBPTTWorkspace needs maxBatchSize >= 0 and sequenceLength > 0")
         self.architecture = architecture
@@ -94,6 +100,11 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         hNorms = Buffer(count: L * T * B, repeating: 0)
         cNorms = Buffer(count: L * T * B, repeating: 0)
         finalStateStorage = RecurrentState(architecture: architecture, capacity: B)
+        self.kernel = kernel
+        packedW_hh = Scalar.self == Float.self
+            ? (PackedRecurrentWeights(kernel: kernel, product: .forward, gates: cell.gateCount, hiddenSize: H),
+               PackedRecurrentWeights(kernel: kernel, product: .backward, gates: cell.gateCount, hiddenSize: H))
+            : nil
     }
 
     /// (h_T, c_T) of every layer after the last call, rows 0..<batchSize valid; pass it (or a
@@ -168,6 +179,7 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
                 if cell == .lstm { cs[l].baseAddress.update(repeating: 0, count: BH) }
             }
             // The recurrence, the only per-step part.
+            packRecurrence(parameters: parameters, layer: l, product: .forward)
             for t in 1...T {
                 recurrenceForward(parameters: parameters, layer: l, hOffset: (t - 1) * BH, batchSize: B)
                 let xpt = xp + (t - 1) * B * GH, hp = UnsafePointer(hpStep.baseAddress)
@@ -207,12 +219,25 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     }
 
     /// The per-step recurrence product hpStep [B, GH] = h_{t−1}·W_hh.l^T (b_hh is added by the
-    /// cell kernel). The seam where the packed recurrence kernel (issue 11) replaces BLAS.
+    /// cell kernel). Float: the packed kernel (W_hh.l packed by `packRecurrence`); Double: BLAS.
     @inline(__always)
     func recurrenceForward(parameters: Buffer<Scalar>, layer l: Int, hOffset: Int, batchSize B: Int) {
         let H = architecture.hiddenSize, GH = architecture.cell.gateCount * H
+        if let packed = packedW_hh?.forward, let hs = hs[l] as? Buffer<Float>, let hpStep = hpStep as? Buffer<Float> {
+            // The kernel accumulates (the gates are applied by the cell kernel afterwards).
+            hpStep.baseAddress.update(repeating: 0, count: B * GH)
+            packed.forward(h: hs, hOffset: hOffset, rows: B, into: hpStep, aOffset: 0, epilogue: .accumulate)
+            return
+        }
         BLAS.gemm(.none, .transposed, m: B, n: GH, k: H, a: hs[l], aOffset: hOffset,
                   b: parameters, bOffset: W_hh[l], beta: 0, c: hpStep)
+    }
+
+    /// Packs W_hh.l for `product`'s per-step kernel (Float; nothing in Double). O(G·H²) per
+    /// layer and call against O(T·B·G·H²) of products.
+    func packRecurrence(parameters: Buffer<Scalar>, layer l: Int, product: PackedRecurrentWeights.Product) {
+        guard let packedW_hh, let p = parameters as? Buffer<Float> else { return }
+        (product == .forward ? packedW_hh.forward : packedW_hh.backward).pack(p, offset: W_hh[l])
     }
 
     /// Softmax + cross-entropy of every row; returns Σ −log p[target]. With dyScale, rows

@@ -23,6 +23,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time the model's forward+backward alone on one process (no MPI traffic).") var kernel = false
     @Flag(help: "Measure allreduce latency and bandwidth for the gradient buffer sizes.") var allreduce = false
     @Flag(help: "Show the OpenBLAS kernel in use and who chose it, with its single-thread sgemm rate (one process).") var blas = false
+    @Option(help: "Cell of every layer: rnn, lstm or gru (training bench).") var cell: CellKind = .rnn
+    @Option(help: "L, stacked layers (training bench).") var layers: Int = 1
     @Option(help: "H, hidden units.") var hidden: Int = 256
     @Option(name: .customLong("seq-len"), help: "T.") var seqLen: Int = 64
     @Option(name: .customLong("batch-per-rank"), help: "Sequences per rank.") var batchPerRank: Int = 32
@@ -34,8 +36,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON (rank 0).") var json = false
 
     func validate() throws {
-        guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0 else {
-            throw ValidationError("hidden, seq-len, batch-per-rank and timed must be positive, vocab > 1, warmup >= 0")
+        guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0, layers >= 1 else {
+            throw ValidationError("hidden, seq-len, batch-per-rank, timed and layers must be positive, vocab > 1, warmup >= 0")
+        }
+        if kernel && (cell != .rnn || layers != 1) {
+            throw ValidationError("--kernel times the one-layer tanh RNN only; drop --cell/--layers or --kernel")
         }
     }
 
@@ -60,7 +65,7 @@ struct BenchCommand: ParsableCommand {
                 return
             }
             var options = TrainingBenchmark.Options()
-            options.hidden = hidden; options.seqLen = seqLen; options.batchPerRank = batchPerRank
+            options.cell = cell; options.layers = layers; options.hidden = hidden; options.seqLen = seqLen; options.batchPerRank = batchPerRank
             options.vocabularySize = vocab; options.data = data; options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed
             let report = try TrainingBenchmark(options: options, world: world,
@@ -74,7 +79,7 @@ struct BenchCommand: ParsableCommand {
     private func describe(_ r: TrainingBenchmark.Report) -> String {
         let ms = { (seconds: Double) in String(format: "%.2f ms", seconds * 1e3) }
         return """
-        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps
+        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
           BLAS                \(r.blasCore)
@@ -130,3 +135,4 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension OptimizerKind: ExpressibleByArgument {}
+extension CellKind: ExpressibleByArgument {}

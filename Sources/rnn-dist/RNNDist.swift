@@ -11,7 +11,7 @@ struct RNNDist: ParsableCommand {
         built-in synthetic task (configs/default.yaml). Exit codes: 0 success, 1 bad input or \
         configuration, 2 a fault during the run, 3 stopped by a signal after writing a checkpoint.
         """,
-        subcommands: [TrainCommand.self, EvalCommand.self, PrepareCommand.self, SampleCommand.self, DiagnoseCommand.self, BenchCommand.self,
+        subcommands: [TrainCommand.self, EvalCommand.self, PrepareCommand.self, SampleCommand.self, DiagnoseCommand.self, BenchCommand.self, ExportCommand.self,
                       PlotCommand.self],
         defaultSubcommand: TrainCommand.self
     )

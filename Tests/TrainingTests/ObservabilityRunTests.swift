@@ -45,6 +45,21 @@ final class ObservabilityRunTests: XCTestCase {
         }
         XCTAssertEqual(report["ranks"] as? Int, 2)
         XCTAssertGreaterThan(report["tokens_per_s"] as? Double ?? 0, 0)
+        XCTAssertEqual(report["cell"] as? String, "rnn")
+        XCTAssertEqual(report["layers"] as? Int, 1)
+        XCTAssertEqual(report["flops_per_token"] as? Double, Double(6 * 32 * 32 + 6 * 32 * 65), "6H² + 6HV")
+
+        // A gated stack: 2-layer LSTM, H=32, V=65: 2·6·4·H² (recurrence) + 6·4·H² (layer 1's
+        // input projection) + 6HV.
+        let gated = try run.run(ranks: 2, ["bench", "--cell", "lstm", "--layers", "2", "--hidden", "32", "--seq-len", "16",
+                                           "--batch-per-rank", "4", "--warmup", "2", "--timed", "5", "--json"])
+        XCTAssertEqual(gated.status, 0, gated.output)
+        let gatedLine = try XCTUnwrap(gated.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, gated.output)
+        let gatedReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(gatedLine.utf8)) as? [String: Any])
+        XCTAssertEqual(gatedReport["cell"] as? String, "lstm")
+        XCTAssertEqual(gatedReport["layers"] as? Int, 2)
+        XCTAssertEqual(gatedReport["flops_per_token"] as? Double, Double(2 * 24 * 32 * 32 + 24 * 32 * 32 + 6 * 32 * 65))
+        XCTAssertGreaterThan(gatedReport["tokens_per_s"] as? Double ?? 0, 0)
 
         let allreduce = try run.run(ranks: 2, ["bench", "--allreduce", "--json"])
         XCTAssertEqual(allreduce.status, 0, allreduce.output)
