@@ -105,6 +105,10 @@ public struct CheckpointMetadata: Equatable, Sendable {
               let seed = rng["seed"] as? Int else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'model', 'optimizer' or 'rng_state' lacks a field")
         }
+        // RNNShape traps on a size below 1: a file's word is checked before it becomes one.
+        guard hidden > 0, vocabularySize > 0 else {
+            throw CheckpointError.invalid(path: source, reason: "metadata 'model' has hidden \(hidden) and vocabulary_size \(vocabularySize); both must be positive")
+        }
         guard let optimizer = OptimizerKind(rawValue: optimizerName) else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'optimizer' names an unknown optimizer '\(optimizerName)'")
         }
