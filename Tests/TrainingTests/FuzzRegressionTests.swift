@@ -30,4 +30,16 @@ final class FuzzRegressionTests: XCTestCase {
                          containing: ["fuzzed.safetensors", "hidden \(hidden)", "vocabulary_size \(vocabularySize)", "positive"])
         }
     }
+
+    /// fuzz config: a plain scalar with colons was read as a YAML 1.1 base-60 integer by
+    /// Yams, whose arithmetic overflowed (a trap). Base-60 is not YAML 1.2 core: a string now.
+    func testSexagesimalScalarIsAStringNotATrap() throws {
+        let crash = "hidden: 4\nsteps: 1000:0000:0000061022500061000:0000:0000061022500:00000610220"
+        assertThrows(try ConfigLoader.apply(try ConfigLoader.parseYAML(crash, source: "fuzzed.yaml"),
+                                            to: TrainingConfig(), source: "fuzzed.yaml"),
+                     containing: ["steps", "1000:0000:0000061022500061000:0000:0000061022500:00000610220"])
+        let pairs = try ConfigLoader.parseYAML("data: 1:30\n", source: "memory")
+        XCTAssertEqual(pairs.map(\.0), ["data"])
+        XCTAssertEqual(pairs.first?.1, .string("1:30"))
+    }
 }
