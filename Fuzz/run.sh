@@ -31,7 +31,7 @@ mkdir -p "$scratch/bin" Fuzz/crashes
 failed=()
 for target in "${targets[@]}"; do
     binary=$scratch/bin/fuzz-$target
-    swiftc -O -sanitize=fuzzer -parse-as-library -module-name "Fuzz_$target" -I "$build/Modules" "${clang_flags[@]}" \
+    swiftc -O -sanitize=fuzzer -parse-as-library -module-name "Fuzz_${target//-/_}" -I "$build/Modules" "${clang_flags[@]}" \
         "Fuzz/Targets/$target.swift" Fuzz/Support/*.swift "${objects[@]}" -o "$binary"
     # New inputs go to a scratch corpus; the committed seeds stay as they are.
     work=$scratch/corpus/$target
@@ -51,7 +51,7 @@ for target in "${targets[@]}"; do
         echo "fuzz $target: ${runs:-?} executions in ${seconds} s, ${rate:-?} exec/s, cov: ${cov:-?} ft: ${ft:-?}, corpus ${corpus:-?}"
     else
         echo "fuzz $target: CRASH (exit $status) after ${runs:-?} executions; input kept under Fuzz/crashes/; log $log:"
-        grep -E 'ERROR|Fatal error|error:|SUMMARY|artifact|Test unit written' "$log" | head -20 | sed 's/^/    /'
+        grep -E 'ERROR|Fatal error|SUMMARY|Test unit written' "$log" | head -20 | sed 's/^/    /' || true
         failed+=("$target")
     fi
 done
