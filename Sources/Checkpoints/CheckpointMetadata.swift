@@ -108,8 +108,13 @@ public struct CheckpointMetadata: Equatable, Sendable {
             throw CheckpointError.invalid(path: source, reason: "metadata 'model', 'optimizer' or 'rng_state' lacks a field")
         }
         let cellName = model["cell"] as? String ?? "tanh", layers = model["layers"] as? Int ?? 1
-        guard let cell = Self.cell(named: cellName), layers >= 1, hidden > 0, vocabularySize > 0 else {
-            throw CheckpointError.invalid(path: source, reason: "metadata 'model' has an unknown cell '\(cellName)' or a bad L, H or V")
+        guard let cell = Self.cell(named: cellName) else {
+            throw CheckpointError.invalid(path: source, reason: "metadata 'model' has an unknown cell '\(cellName)'")
+        }
+        // RNNShape traps on a size below 1: a file's word is checked before it becomes one.
+        guard layers >= 1, hidden > 0, vocabularySize > 0 else {
+            throw CheckpointError.invalid(path: source, reason: "metadata 'model' has layers \(layers), hidden \(hidden) and "
+                + "vocabulary_size \(vocabularySize); all must be positive")
         }
         guard let optimizer = OptimizerKind(rawValue: optimizerName) else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'optimizer' names an unknown optimizer '\(optimizerName)'")

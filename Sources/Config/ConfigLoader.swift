@@ -78,8 +78,10 @@ public enum ConfigLoader {
         guard let scalar = node.scalar else {
             throw ConfigError.wrongType(key: key, expected: "a single value", got: .string("a list or mapping"))
         }
-        // Quoted strings stay strings; plain scalars are resolved like YAML 1.2 core.
-        if scalar.style == .plain {
+        // Quoted strings stay strings; plain scalars are resolved like YAML 1.2 core, which
+        // has no base-60 numbers: "1:30" stays a string (Yams would read it as YAML 1.1's
+        // sexagesimal 90, and traps on overflow for a long one such as "1000:0000:…:0").
+        if scalar.style == .plain, !scalar.string.contains(":") {
             if scalar.string == "null" || scalar.string == "~" || scalar.string.isEmpty { return .null }
             if let flag = Bool.construct(from: scalar) { return .bool(flag) }
             if let number = Int.construct(from: scalar) { return .int(number) }

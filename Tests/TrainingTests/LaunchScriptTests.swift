@@ -22,6 +22,7 @@ final class LaunchScriptTests: XCTestCase {
             }
         }
         scripts.append(".ci/run")
+        scripts.append("Fuzz/run.sh")
         return scripts.sorted()
     }
 
