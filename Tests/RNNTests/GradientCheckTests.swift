@@ -76,13 +76,7 @@ final class GradientCheckTests: XCTestCase {
         for name in ParameterName.allCases {
             var worstInTensor = 0.0
             for i in layout.range(of: name) {
-                let saved = parameters[i]
-                parameters[i] = saved + eps
-                let plus = meanLoss()
-                parameters[i] = saved - eps
-                let minus = meanLoss()
-                parameters[i] = saved
-                let numeric = (plus - minus) / (2 * eps)
+                let numeric = centralDifference(parameters, at: i, eps: eps, loss: meanLoss)
                 let analytic = gradients[i]
                 let error = abs(analytic - numeric) / max(abs(analytic) + abs(numeric), 1e-4)
                 worstInTensor = max(worstInTensor, error)

@@ -55,3 +55,14 @@ func gradientFlowModel(shape: RNNShape, sequenceLength T: Int, batchSize B: Int,
     for _ in 0..<B { targets += (0..<T).map { $0 == T - 1 ? 0 : Int32(1 + $0 % (V - 1)) } }
     return (parameters, inputs, targets)
 }
+
+/// (loss(p + eps·e_i) − loss(p − eps·e_i)) / 2eps, restoring parameter i afterwards.
+func centralDifference(_ parameters: Buffer<Double>, at i: Int, eps: Double, loss: () -> Double) -> Double {
+    let saved = parameters[i]
+    parameters[i] = saved + eps
+    let plus = loss()
+    parameters[i] = saved - eps
+    let minus = loss()
+    parameters[i] = saved
+    return (plus - minus) / (2 * eps)
+}

@@ -31,13 +31,7 @@ final class StackedGradientCheckTests: XCTestCase {
         for entry in workspace.layout.entries {
             var worstInTensor = 0.0
             for i in entry.range {
-                let saved = parameters[i]
-                parameters[i] = saved + eps
-                let plus = meanLoss()
-                parameters[i] = saved - eps
-                let minus = meanLoss()
-                parameters[i] = saved
-                let numeric = (plus - minus) / (2 * eps)
+                let numeric = centralDifference(parameters, at: i, eps: eps, loss: meanLoss)
                 let error = abs(analytic[i] - numeric) / max(abs(analytic[i]) + abs(numeric), 1e-4)
                 worstInTensor = max(worstInTensor, error)
                 XCTAssertLessThan(error, 1e-6, "\(cell) \(entry.name)[\(i - entry.range.lowerBound)]: analytic \(analytic[i]), numeric \(numeric)")
