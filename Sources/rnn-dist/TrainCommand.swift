@@ -9,7 +9,7 @@ import Training
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a tanh RNN language model (the default subcommand).",
+        abstract: "Train a recurrent language model: tanh RNN, LSTM or GRU (the default subcommand).",
         usage: "rnn-dist [train] [--config <file>] [--<key> <value> | --<key>=<value> | --[no-]<switch>]...",
         discussion: "Flags override the --config file, which overrides the built-in defaults (configs/default.yaml).\n\n"
             + TrainFlags.help
