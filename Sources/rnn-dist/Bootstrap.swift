@@ -7,9 +7,9 @@ import MPI
 enum Bootstrap {
     static func installActions() {
         CollectiveWatchdog.bootstrap(CollectiveWatchdog.Actions(notice: { message in
-            FileHandle.standardError.write(Data("rnn-dist: \(message)\n".utf8))
+            StandardError.line(message)
         }, abortJob: { world, message in
-            FileHandle.standardError.write(Data("rnn-dist: \(message)\n".utf8))
+            StandardError.line(message)
             world.abort(code: ExitStatus.code(for: .fault))
         }))
     }

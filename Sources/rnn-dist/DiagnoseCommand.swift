@@ -38,7 +38,7 @@ struct DiagnoseCommand: ParsableCommand {
             let options = GradientDiagnostics.Options(batches: batches, batchSize: batchSize, sequenceLength: seqLen ?? 64,
                                                       window: window, seed: UInt64(bitPattern: Int64(seed)))
             try options.validate()
-            let model = try ModelFile.load(path: checkpoint, warning: Warnings.print)
+            let model = try ModelFile.load(path: checkpoint, warning: StandardError.warning)
             var resolved = options
             resolved.sequenceLength = seqLen ?? model.config?.seqLen ?? 64
             guard let spec = data ?? model.config?.data else {

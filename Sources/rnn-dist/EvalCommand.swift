@@ -32,7 +32,7 @@ struct EvalCommand: ParsableCommand {
         ExitReporter.run { world in
             // Every rank reads the files; a failure anywhere is reported once, by rank 0.
             let (model, corpus, sequenceLength) = try RankAgreement.agree(world) { () -> (ModelFile, Corpus, Int) in
-                let model = try ModelFile.load(path: checkpoint, warning: Warnings.print)
+                let model = try ModelFile.load(path: checkpoint, warning: StandardError.warning)
                 let config = model.config
                 guard let spec = data ?? config?.data else {
                     throw RunError.badInput("\(checkpoint) records no training data: give --data")

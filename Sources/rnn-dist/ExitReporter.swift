@@ -24,14 +24,14 @@ enum ExitReporter {
         do {
             try body(world)
         } catch let error as MPIError {
-            fputs("rnn-dist: rank \(world.rank): \(error.description); aborting the job\n", stderr)
+            StandardError.line("rank \(world.rank): \(error.description); aborting the job")
             world.abort(code: ExitStatus.code(for: error))
         } catch {
             let runError = RunError.from(error)
             var isPeerFailure = false
             if case .peerFailed = runError { isPeerFailure = true }
             if world.isRoot && !isPeerFailure {
-                fputs("rnn-dist: \(runError.description)\n", stderr)
+                StandardError.line(runError.description)
             }
             fflush(stdout)
             exit(ExitStatus.code(for: runError.kind))
@@ -41,7 +41,7 @@ enum ExitReporter {
     /// One line on standard error and the exit code.
     static func fail(_ message: String, code: Int32) -> Never {
         fflush(stdout)
-        FileHandle.standardError.write(Data("rnn-dist: \(message)\n".utf8))
+        StandardError.line(message)
         exit(code)
     }
 }

@@ -22,9 +22,14 @@ enum ExitStatus {
     }
 }
 
-/// Warnings of the one-process subcommands, on standard error.
-enum Warnings {
-    static func print(_ text: String) {
-        fputs("rnn-dist: warning: \(text)\n", stderr)
+/// The one way rnn-dist speaks on standard error: "rnn-dist: TEXT", one line.
+enum StandardError {
+    static func line(_ text: String) {
+        FileHandle.standardError.write(Data("rnn-dist: \(text)\n".utf8))
+    }
+
+    /// A warning of the one-process subcommands (e.g. a corrupt checkpoint skipped in a folder).
+    static func warning(_ text: String) {
+        line("warning: \(text)")
     }
 }

@@ -26,7 +26,7 @@ struct ExportCommand: ParsableCommand {
                 let known = TorchExport.Format.allCases.map(\.rawValue).joined(separator: ", ")
                 throw RunError.badInput("--format must be one of \(known), got \(format)")
             }
-            let loaded = try ModelFile.load(path: model, warning: Warnings.print)
+            let loaded = try ModelFile.load(path: model, warning: StandardError.warning)
             do {
                 try TorchExport.write(loaded, format: format, to: output)
             } catch {

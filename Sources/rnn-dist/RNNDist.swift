@@ -32,7 +32,7 @@ struct RNNDist: ParsableCommand {
             let rank = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0"
             if rank == "0" {
                 let hint = code == .validationFailure ? " (rnn-dist --help lists the options)" : ""
-                FileHandle.standardError.write(Data("rnn-dist: \(message(for: error))\(hint)\n".utf8))
+                StandardError.line("\(message(for: error))\(hint)")
             }
             Foundation.exit(code == .validationFailure ? 1 : code.rawValue)
         }

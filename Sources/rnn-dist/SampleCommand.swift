@@ -37,7 +37,7 @@ struct SampleCommand: ParsableCommand {
             if let topK, topK < 1 { throw RunError.badInput("--top-k must be at least 1, got \(topK)") }
             guard length >= 0 else { throw RunError.badInput("--length must be at least 0, got \(length)") }
 
-            let model = try ModelFile.load(path: checkpoint, warning: Warnings.print)
+            let model = try ModelFile.load(path: checkpoint, warning: StandardError.warning)
             let vocabulary = model.vocabulary
             let primeText = prime ?? (vocabulary.id(of: 0x0A) != nil ? "\n" : vocabulary.decode([0]))
             let primeIDs: [Int32]

@@ -25,7 +25,7 @@ final class TerminalProgress: ProgressOutput {
 
     func warning(_ text: String) {
         fflush(stdout)
-        FileHandle.standardError.write(Data("rnn-dist: warning: \(text)\n".utf8))
+        StandardError.warning(text)
     }
 
     func finish() {
