@@ -42,11 +42,11 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
     private var lastBatchSize = 0
     private var lastForwardBatchSize = 0
 
-    /// dW_hh's row blocks: up to 16, of at least 16,384 elements. Each block is still a large
-    /// gemm ([H/16, T·B]·[T·B, H]); its reduction overlaps the next blocks' gemms, and a block
-    /// of 64 KB leaves the ring's messages small enough for MPI to send them at once (eager)
-    /// rather than after a handshake that needs the receiver's next progress call.
-    static func W_hhBlockCount(hiddenSize H: Int) -> Int { max(1, min(16, H * H / 16_384)) }
+    /// dW_hh's row blocks ([rows, columns]): up to 16, of at least 16,384 elements. Each block
+    /// is still a large gemm ([rows/16, T·B]·[T·B, H]); its reduction overlaps the next blocks'
+    /// gemms, and a block of 64 KB leaves the ring's messages small enough for MPI to send them
+    /// at once (eager) rather than after a handshake that needs the receiver's next progress call.
+    static func W_hhBlockCount(rows: Int, columns: Int) -> Int { max(1, min(16, rows * columns / 16_384)) }
 
     /// kernel: the recurrence path for Float; the default is RNN_DIST_KERNEL's or the best
     /// this CPU supports (see RecurrenceKernel.default).
@@ -60,7 +60,7 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
         let layout = ParameterLayout(shape: shape)
         self.layout = layout
         let H = shape.hiddenSize, V = shape.vocabularySize, T = sequenceLength, B = maxBatchSize
-        let W_hh = layout.range(of: .W_hh), blocks = Self.W_hhBlockCount(hiddenSize: H)
+        let W_hh = layout.range(of: .W_hh), blocks = Self.W_hhBlockCount(rows: H, columns: H)
         W_hhBlocks = (0..<blocks).map { W_hh.lowerBound + H * (H * $0 / blocks) ..< W_hh.lowerBound + H * (H * ($0 + 1) / blocks) }
         gradientBuckets = [layout.range(of: .W_hy), layout.range(of: .b_y)] + W_hhBlocks
             + [layout.range(of: .W_xh), layout.range(of: .b_h)]

@@ -27,6 +27,7 @@ extension StackedBPTTWorkspace {
             gradients.fill(0)
             for bucket in outputBuckets { readiness?.gradientReady(bucket) }
             for l in stride(from: architecture.layers - 1, through: 0, by: -1) {
+                for bucket in W_hhBlocks[l] { readiness?.gradientReady(bucket) }
                 for bucket in layerBuckets[l] { readiness?.gradientReady(bucket) }
             }
             return 0
@@ -87,7 +88,8 @@ extension StackedBPTTWorkspace {
                 if t > 1 { recurrenceBackward(parameters: parameters, layer: l, step: t, batchSize: B) }
             }
             if let gradients {
-                weightGradients(parameters: parameters, inputs: inputs, layer: l, batchSize: B, gradients: gradients)
+                weightGradients(parameters: parameters, inputs: inputs, layer: l, batchSize: B, gradients: gradients,
+                                readiness: readiness)
                 for bucket in layerBuckets[l] { readiness?.gradientReady(bucket) }
             }
             // ∂L/∂(output of layer l−1) = dxp·W_xh.l, one gemm over the rows of steps 1…lastStep.
@@ -114,14 +116,20 @@ extension StackedBPTTWorkspace {
                   beta: cell == .gru ? 1 : 0, c: dhCarry)
     }
 
-    /// dW_hh.l, db_hh.l, dW_xh.l, db_xh.l as gemms and column sums over all T·B rows.
+    /// dW_hh.l, db_hh.l, dW_xh.l, db_xh.l as gemms and column sums over all T·B rows; dW_hh.l
+    /// in row blocks, each reported to `readiness` when done.
     func weightGradients(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, layer l: Int, batchSize B: Int,
-                         gradients: Buffer<Scalar>) {
+                         gradients: Buffer<Scalar>, readiness: GradientReadiness? = nil) {
         let H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
         let cell = architecture.cell, GH = cell.gateCount * H, rows = T * B, g = gradients.baseAddress
         let dhp = cell == .gru ? dhps : xps[l]
         // dW_hh = Σ_t dhp_t^T·h_{t−1} = dhp[1…T]^T · h[0…T−1] (slots 0…T−1 are contiguous).
-        BLAS.gemm(.transposed, .none, m: GH, n: H, k: rows, a: dhp, b: hs[l], beta: 0, c: gradients, cOffset: W_hh[l])
+        for block in W_hhBlocks[l] {
+            let firstRow = (block.lowerBound - W_hh[l]) / H
+            BLAS.gemm(.transposed, .none, m: block.count / H, n: H, k: rows, a: dhp, aOffset: firstRow, lda: GH,
+                      b: hs[l], beta: 0, c: gradients, cOffset: block.lowerBound)
+            readiness?.gradientReady(block)
+        }
         if let b_hh = b_hh[l] {
             (g + b_hh).update(repeating: 0, count: GH)
             RNNKernels.addColumnSums(dhp.baseAddress, rows: rows, columns: GH, into: g + b_hh)

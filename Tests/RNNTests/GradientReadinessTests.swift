@@ -51,12 +51,12 @@ final class GradientReadinessTests: XCTestCase {
     }
 
     /// A 2-layer LSTM: the output layer first, then layer 1, then layer 0, each right after its
-    /// weight gradients.
+    /// weight gradients; W_hh.l in 2 row blocks (H = 93: [372, 93] is 34,596 elements).
     func testStackedWorkspaceReportsEachBucketWhenFinal() {
-        let architecture = ModelArchitecture(cell: .lstm, layers: 2, hiddenSize: 20, vocabularySize: 7)
+        let architecture = ModelArchitecture(cell: .lstm, layers: 2, hiddenSize: 93, vocabularySize: 7)
         let T = 6, B = 2
         let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: B, sequenceLength: T)
-        XCTAssertEqual(workspace.gradientBuckets.count, 3)
+        XCTAssertEqual(workspace.gradientBuckets.count, 1 + 2 * (2 + 2), "W_hy+b_y; per layer 2 W_hh.l blocks, W_xh.l, b_xh.l+b_hh.l")
         let layout = ModelLayout(architecture: architecture)
         let parameters = Buffer<Float>(randomValues(count: layout.count, seed: 8, scale: 0.2).map { Float($0) })
         let inputs = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 7, seed: 9))
