@@ -18,17 +18,27 @@ final class GradientReadinessTests: XCTestCase {
         func backwardProgress() { progressCalls += 1 }
     }
 
-    private func checkReports(_ recorder: Recorder, buckets: [Range<Int>], minimumProgressCalls: Int,
-                              file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(recorder.reported.map(\.range), buckets, "buckets out of order", file: file, line: line)
-        var cover = [Int](repeating: 0, count: recorder.gradients.count)
+    /// Runs `backward` (one forwardBackward into `gradients`, reporting to `readiness`) for a
+    /// full batch and for an empty one, and checks what it reported: `buckets` in order, covering
+    /// the gradient once, each final when reported; a progress call per step of every layer.
+    private func checkReports(buckets: [Range<Int>], count: Int, progressCallsPerBatch: Int,
+                              file: StaticString = #filePath, line: UInt = #line,
+                              backward: (_ batchSize: Int, _ gradients: Buffer<Float>, _ readiness: Recorder) -> Void,
+                              batchSize: Int) {
+        var cover = [Int](repeating: 0, count: count)
         for range in buckets { for i in range { cover[i] += 1 } }
         XCTAssertEqual(cover.filter { $0 != 1 }.count, 0, "buckets do not cover the gradient exactly once", file: file, line: line)
-        for (range, values) in recorder.reported {
-            XCTAssertEqual(values, recorder.gradients.toArray(range: range), "\(range) changed after it was reported ready",
-                           file: file, line: line)
+        for rows in [batchSize, 0] {
+            let gradients = Buffer<Float>(count: count, repeating: 12_345)
+            let recorder = Recorder(gradients)
+            backward(rows, gradients, recorder)
+            XCTAssertEqual(recorder.reported.map(\.range), buckets, "buckets out of order", file: file, line: line)
+            for (range, values) in recorder.reported {
+                XCTAssertEqual(values, gradients.toArray(range: range), "\(range) changed after it was reported ready",
+                               file: file, line: line)
+            }
+            XCTAssertGreaterThanOrEqual(recorder.progressCalls, rows == 0 ? 0 : progressCallsPerBatch, file: file, line: line)
         }
-        XCTAssertGreaterThanOrEqual(recorder.progressCalls, minimumProgressCalls, file: file, line: line)
     }
 
     /// The tanh RNN: W_hy and b_y first, then W_hh in row blocks (H = 260: 4 uneven blocks of
@@ -40,14 +50,12 @@ final class GradientReadinessTests: XCTestCase {
         let parameters = randomParameters(Float.self, shape: shape, seed: 5, scale: 0.1)
         let inputs = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 11, seed: 6))
         let targets = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 11, seed: 7))
-        for batchSize in [B, 0] {
-            let gradients = Buffer<Float>(count: parameters.count, repeating: 12_345)
-            let recorder = Recorder(gradients)
-            _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
-                                          initialHidden: nil, tokenCountForMean: B * T, gradients: gradients,
-                                          readiness: recorder)
-            checkReports(recorder, buckets: workspace.gradientBuckets, minimumProgressCalls: batchSize == 0 ? 0 : T)
-        }
+        checkReports(buckets: workspace.gradientBuckets, count: parameters.count, progressCallsPerBatch: T,
+                     backward: { rows, gradients, recorder in
+                         _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: rows,
+                                                       initialHidden: nil, tokenCountForMean: B * T, gradients: gradients,
+                                                       readiness: recorder)
+                     }, batchSize: B)
     }
 
     /// A 2-layer LSTM: the output layer first, then layer 1, then layer 0, each right after its
@@ -61,13 +69,11 @@ final class GradientReadinessTests: XCTestCase {
         let parameters = Buffer<Float>(randomValues(count: layout.count, seed: 8, scale: 0.2).map { Float($0) })
         let inputs = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 7, seed: 9))
         let targets = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 7, seed: 10))
-        for batchSize in [B, 0] {
-            let gradients = Buffer<Float>(count: layout.count, repeating: 12_345)
-            let recorder = Recorder(gradients)
-            _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
-                                          initialState: nil, tokenCountForMean: B * T, gradients: gradients,
-                                          readiness: recorder)
-            checkReports(recorder, buckets: workspace.gradientBuckets, minimumProgressCalls: batchSize == 0 ? 0 : 2 * T)
-        }
+        checkReports(buckets: workspace.gradientBuckets, count: layout.count, progressCallsPerBatch: 2 * T,
+                     backward: { rows, gradients, recorder in
+                         _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: rows,
+                                                       initialState: nil, tokenCountForMean: B * T, gradients: gradients,
+                                                       readiness: recorder)
+                     }, batchSize: B)
     }
 }
