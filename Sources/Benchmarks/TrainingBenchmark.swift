@@ -150,7 +150,7 @@ public struct TrainingBenchmark {
         // The forward pass alone, on the same batches, to split compute into forward and backward.
         let forwardStart = MonotonicClock.seconds()
         for step in 0..<options.timedSteps {
-            let (batchSize, _) = batches.fill(step: step, inputs: stepper.inputs, targets: stepper.targets)
+            let (batchSize, _) = try batches.fill(step: step, inputs: stepper.inputs, targets: stepper.targets)
             _ = stepper.workspace.forward(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
                                           batchSize: batchSize)
         }

@@ -96,7 +96,7 @@ public enum GradientDiagnostics {
         var loss = 0.0
         for batch in 0..<options.batches {
             let sequences = (0..<B).map { order[(batch * B + $0) % order.count] }
-            dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
+            try dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
             loss += workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
                                               initialHidden: nil, tokenCountForMean: B * T, gradients: gradients)
             profile.add(workspace: workspace, batchSize: B)

@@ -10,6 +10,10 @@ public enum RunError: Error, CustomStringConvertible {
     /// Another rank failed with this kind of error; rank 0 reports it, this rank only ends
     /// the same way.
     case peerFailed(Kind)
+    /// A failure that only this rank saw, while the others may be waiting for it in a
+    /// collective (e.g. a damaged stretch of a token file that only its batch read): this rank
+    /// says it and ends the whole job.
+    case onThisRank(Kind, String)
 
     /// The classification alone. Ordered by precedence: when ranks fail differently, the
     /// job ends as the highest kind says (a preemption outranks a fault, a fault bad input).
@@ -23,7 +27,7 @@ public enum RunError: Error, CustomStringConvertible {
         case .badInput: return .badInput
         case .fault: return .fault
         case .preempted: return .preempted
-        case .peerFailed(let kind): return kind
+        case .peerFailed(let kind), .onThisRank(let kind, _): return kind
         }
     }
 
@@ -37,7 +41,7 @@ public enum RunError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .badInput(let message), .fault(let message), .preempted(let message): return message
+        case .badInput(let message), .fault(let message), .preempted(let message), .onThisRank(_, let message): return message
         case .peerFailed(let kind): return "another rank failed (\(kind))"
         }
     }

@@ -11,8 +11,9 @@ package protocol BatchSource: AnyObject {
     var stepsPerEpoch: Int { get }
     func epoch(ofStep step: Int) -> Int
     /// Fills this rank's inputs and targets (batch-major) for `step`; returns how many
-    /// sequences it wrote and whether the hidden state starts from zero.
-    func fill(step: Int, inputs: Buffer<Int32>, targets: Buffer<Int32>) -> (batchSize: Int, resetsHidden: Bool)
+    /// sequences it wrote and whether the hidden state starts from zero. Throws for a token
+    /// file corrupted after it was opened.
+    func fill(step: Int, inputs: Buffer<Int32>, targets: Buffer<Int32>) throws(TokenFileError) -> (batchSize: Int, resetsHidden: Bool)
     /// The dataset indices (or stream indices) of this rank's last batch, for tracing.
     var lastIndices: [Int] { get }
 }
@@ -35,9 +36,9 @@ package final class SequenceBatches: BatchSource {
     package var stepsPerEpoch: Int { sampler.stepsPerEpoch }
     package func epoch(ofStep step: Int) -> Int { sampler.epoch(ofStep: step) }
 
-    package func fill(step: Int, inputs: Buffer<Int32>, targets: Buffer<Int32>) -> (batchSize: Int, resetsHidden: Bool) {
+    package func fill(step: Int, inputs: Buffer<Int32>, targets: Buffer<Int32>) throws(TokenFileError) -> (batchSize: Int, resetsHidden: Bool) {
         sampler.shard(step: step, into: &lastIndices)
-        dataset.fill(sequences: lastIndices, inputs: inputs, targets: targets)
+        try dataset.fill(sequences: lastIndices, inputs: inputs, targets: targets)
         return (lastIndices.count, true)
     }
 }

@@ -34,8 +34,8 @@ public struct SequenceDataset: Sendable {
 
     /// Writes the listed sequences batch-major without allocating: the j-th sequence of
     /// `sequences` goes to inputs[j·T ..< j·T + T] and targets[j·T ..< j·T + T]. The buffers
-    /// may be larger than needed; the rest is left untouched.
-    public func fill(sequences: some Collection<Int>, inputs: Buffer<Int32>, targets: Buffer<Int32>) {
+    /// may be larger than needed; the rest is left untouched. Throws for a corrupted token file.
+    public func fill(sequences: some Collection<Int>, inputs: Buffer<Int32>, targets: Buffer<Int32>) throws(TokenFileError) {
         let length = sequenceLength
         let needed = sequences.count * length
         precondition(inputs.count >= needed && targets.count >= needed,
@@ -45,9 +45,9 @@ public struct SequenceDataset: Sendable {
         for index in sequences {
             precondition(index >= 0 && index < available, "sequence \(index) out of range 0..<\(available)")
             // Targets are the inputs shifted by one: copy T + 1 tokens once, then shift.
-            tokens.copy(from: index * length, count: length, to: inputs.baseAddress + destination)
+            try tokens.copy(from: index * length, count: length, to: inputs.baseAddress + destination)
             (targets.baseAddress + destination).update(from: inputs.baseAddress + destination + 1, count: length - 1)
-            tokens.copy(from: index * length + length, count: 1, to: targets.baseAddress + destination + length - 1)
+            try tokens.copy(from: index * length + length, count: 1, to: targets.baseAddress + destination + length - 1)
             destination += length
         }
     }

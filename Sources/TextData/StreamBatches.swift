@@ -36,12 +36,12 @@ package final class StreamBatches: BatchSource {
     /// How many streams `rank` of `ranks` holds (the sampler's contiguous slicing).
     package func rangeCount(rank: Int, ranks: Int, streams: Int) -> Int { streams / ranks + (rank < streams % ranks ? 1 : 0) }
 
-    package func fill(step: Int, inputs: Buffer<Int32>, targets: Buffer<Int32>) -> (batchSize: Int, resetsHidden: Bool) {
+    package func fill(step: Int, inputs: Buffer<Int32>, targets: Buffer<Int32>) throws(TokenFileError) -> (batchSize: Int, resetsHidden: Bool) {
         let chunk = self.chunk(ofStep: step)
         for (row, stream) in streams.enumerated() {
             let start = stream * streamLength + chunk * chunkLength
-            tokens.copy(from: start, count: chunkLength, to: inputs.baseAddress + row * chunkLength)
-            tokens.copy(from: start + 1, count: chunkLength, to: targets.baseAddress + row * chunkLength)
+            try tokens.copy(from: start, count: chunkLength, to: inputs.baseAddress + row * chunkLength)
+            try tokens.copy(from: start + 1, count: chunkLength, to: targets.baseAddress + row * chunkLength)
         }
         return (streams.count, chunk == 0)
     }

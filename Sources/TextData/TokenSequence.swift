@@ -82,7 +82,8 @@ public struct TokenSequence: RandomAccessCollection, Sendable {
     public subscript(position: Int) -> Int32 {
         precondition(position >= 0 && position < count, "token \(position) out of range 0..<\(count)")
         var id: Int32 = 0
-        copy(from: position, count: 1, to: &id)
+        decode(from: position, count: 1, to: &id)
+        precondition(Int(UInt32(bitPattern: id)) < storage.vocabularySize, "token \(position): id \(id) outside the vocabulary")
         return id
     }
 
@@ -94,9 +95,21 @@ public struct TokenSequence: RandomAccessCollection, Sendable {
 
     /// Copies tokens [start, start + count) into `destination` as Int32. An id outside the
     /// vocabulary can only come from a token file corrupted after its header was checked
-    /// (the data checksum is checked at open for small files and by `prepare --verify`);
-    /// it stops the process rather than index past the embedding matrix.
-    public func copy(from start: Int, count: Int, to destination: UnsafeMutablePointer<Int32>) {
+    /// (the data checksum is checked at open for small files and by `prepare --verify`): it
+    /// is an error naming the file, never an index past the embedding matrix.
+    public func copy(from start: Int, count: Int, to destination: UnsafeMutablePointer<Int32>) throws(TokenFileError) {
+        decode(from: start, count: count, to: destination)
+        guard let path = storage.path else { return }
+        var largest: UInt32 = 0
+        for index in 0..<count { largest = Swift.max(largest, UInt32(bitPattern: destination[index])) }
+        guard Int(largest) < storage.vocabularySize else {
+            throw .invalid(path: path, reason: "corrupted: id \(largest) near token \(offset + start) is outside its vocabulary of "
+                + "\(storage.vocabularySize) (`rnn-dist prepare --verify \(path)` checks the whole file)")
+        }
+    }
+
+    /// The ids [start, start + count) as stored, unchecked (the checksum reads them as they are).
+    private func decode(from start: Int, count: Int, to destination: UnsafeMutablePointer<Int32>) {
         precondition(start >= 0 && count >= 0 && start + count <= self.count, "tokens \(start)+\(count) out of range 0..<\(self.count)")
         let first = offset + start
         switch storage.width {
@@ -114,18 +127,16 @@ public struct TokenSequence: RandomAccessCollection, Sendable {
             let source = storage.base.assumingMemoryBound(to: UInt8.self) + first
             for index in 0..<count { destination[index] = Int32(source[index]) }
         }
-        guard let path = storage.path else { return }
-        var largest: UInt32 = 0
-        for index in 0..<count { largest = Swift.max(largest, UInt32(bitPattern: destination[index])) }
-        precondition(Int(largest) < storage.vocabularySize,
-                     "token file \(path) is corrupted: id \(largest) near token \(first) is outside its vocabulary of "
-                        + "\(storage.vocabularySize); `rnn-dist prepare --verify \(path)` checks the whole file")
     }
 
-    /// The ids as an array (a copy: for small corpora and tests).
+    /// The ids as an array (a copy: for small corpora and tests; a corrupted id traps).
     public var array: [Int32] {
         [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { copy(from: 0, count: count, to: buffer.baseAddress!) }
+            do {
+                if count > 0 { try copy(from: 0, count: count, to: buffer.baseAddress!) }
+            } catch {
+                preconditionFailure("\(error)")
+            }
             initialized = count
         }
     }
@@ -144,7 +155,7 @@ public struct TokenSequence: RandomAccessCollection, Sendable {
         var start = 0
         while start < count {
             let n = Swift.min(chunk, count - start)
-            ids.withUnsafeMutableBufferPointer { copy(from: start, count: n, to: $0.baseAddress!) }
+            ids.withUnsafeMutableBufferPointer { decode(from: start, count: n, to: $0.baseAddress!) }
             let bytes = TokenEncoding.encode(ids[0..<n], width: width, into: &encoded)
             encoded.withUnsafeBytes { checksum.update(UnsafeRawBufferPointer(rebasing: $0[0..<bytes])) }
             start += n

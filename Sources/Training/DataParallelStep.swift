@@ -74,7 +74,9 @@ package final class DataParallelStep {
     package func run(step: Int, learningRate: Double, hooked: Bool = false,
                      beforeAllreduce: (Buffer<Float>) throws -> Void = { _ in }) throws -> Result {
         let computeStart = MonotonicClock.seconds()
-        let (batchSize, resetsHidden) = batches.fill(step: step, inputs: inputs, targets: targets)
+        let (batchSize, resetsHidden) = try TrainingData.onThisRank { () throws(TokenFileError) in
+            try batches.fill(step: step, inputs: inputs, targets: targets)
+        }
         // Masks from (seed, global step, dataset or global stream index, layer, t): the same
         // on any rank count, and redrawn identically after a resume.
         let draw = dropout.map { DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices) }

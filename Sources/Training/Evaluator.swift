@@ -62,7 +62,9 @@ public final class Evaluator {
         for batch in stride(from: collectives.rank, to: batchCount, by: collectives.size) {
             let (total, selected) = (dataset.count, sequenceCount)
             let sequences = (batch * batchSize ..< min(selected, (batch + 1) * batchSize)).lazy.map { $0 * total / selected }
-            dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
+            try TrainingData.onThisRank { () throws(TokenFileError) in
+                try dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
+            }
             lossByBatch[batch] = workspace.forward(parameters: parameters, inputs: inputs, targets: targets,
                                                    batchSize: sequences.count)
         }

@@ -1,6 +1,7 @@
 import Buffers
 import MPI
 import Config
+import RunErrors
 import TextData
 
 /// The corpus of a run, cut into sequences or streams, and this rank's share of it.
@@ -47,5 +48,18 @@ package struct TrainingData {
             return "\(streams.streamCount) streams x \(streams.chunksPerEpoch) chunks of \(streams.chunkLength) per epoch"
         }
         return "\(batches.stepsPerEpoch) steps/epoch"
+    }
+}
+
+extension TrainingData {
+    /// Reads a batch: a token file damaged beyond what its open checked (docs/data.md) shows
+    /// on the rank whose batch reads it while the others wait in the allreduce, so it ends
+    /// the job from this rank (RunError.onThisRank), as bad input.
+    package static func onThisRank<T>(_ read: () throws(TokenFileError) -> T) throws(RunError) -> T {
+        do {
+            return try read()
+        } catch {
+            throw .onThisRank(.badInput, error.description)
+        }
     }
 }

@@ -10,8 +10,8 @@ import Glibc
 ///
 /// Training's errors are symmetric: every rank reaches the same verdict (RankAgreement, or a
 /// decision taken on allreduced values), so each rank can exit on its own and rank 0 alone
-/// speaks. An MPI error is not: it may strike one rank while the others wait in a
-/// collective, so it aborts the whole job.
+/// speaks. An MPI error is not, nor a RunError.onThisRank: it may strike one rank while the
+/// others wait in a collective, so that rank speaks and aborts the whole job.
 enum ExitReporter {
     static func run(_ body: (Communicator) throws -> Void) {
         Bootstrap.installActions()
@@ -26,6 +26,11 @@ enum ExitReporter {
         } catch let error as MPIError {
             StandardError.line("rank \(world.rank): \(error.description); aborting the job")
             world.abort(code: ExitStatus.code(for: error))
+        } catch RunError.onThisRank(let kind, let message) {
+            StandardError.line(world.size > 1 ? "rank \(world.rank): \(message)" : message)
+            fflush(stdout)
+            if world.size > 1 { world.abort(code: ExitStatus.code(for: kind)) }
+            exit(ExitStatus.code(for: kind))
         } catch {
             let runError = RunError.from(error)
             var isPeerFailure = false

@@ -5,7 +5,7 @@ import XCTest
 import TextData
 
 final class SamplerTests: XCTestCase {
-    func testSequenceLayoutAndFill() {
+    func testSequenceLayoutAndFill() throws {
         let dataset = SequenceDataset(tokens: (0..<22).map(Int32.init), sequenceLength: 4)
         XCTAssertEqual(dataset.count, 5)   // floor(21 / 4)
         XCTAssertEqual(Array(dataset.inputs(of: 1)), [4, 5, 6, 7])
@@ -13,7 +13,7 @@ final class SamplerTests: XCTestCase {
 
         let inputs = Buffer<Int32>(count: 12, repeating: -1)
         let targets = Buffer<Int32>(count: 12, repeating: -1)
-        dataset.fill(sequences: [4, 0], inputs: inputs, targets: targets)
+        try dataset.fill(sequences: [4, 0], inputs: inputs, targets: targets)
         XCTAssertEqual(inputs.toArray(), [16, 17, 18, 19, 0, 1, 2, 3, -1, -1, -1, -1])
         XCTAssertEqual(targets.toArray(), [17, 18, 19, 20, 1, 2, 3, 4, -1, -1, -1, -1])
 

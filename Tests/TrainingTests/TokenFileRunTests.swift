@@ -133,6 +133,38 @@ final class TokenFileRunTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run.directory).filter { $0.contains(".tmp-") }, [])
     }
 
+    /// A token file above 16 MiB has its data checked at open only by size and header (a full
+    /// scan on every rank at every start would cost seconds per GB): damage beyond that shows
+    /// when a batch reads it — one line naming the file and `prepare --verify`, exit 1, on
+    /// the rank that read it, and no rank left waiting in the allreduce.
+    func testTokenFileDamagedBeyondTheOpenCheckStopsCleanly() throws {
+        let pattern = "to be, or not to be: that is the question.\n"
+        let text = run.path("large.txt"), tokens = run.path("large.tokens")
+        try Data(String(repeating: pattern, count: 17 * 1_048_576 / pattern.utf8.count + 1).utf8)
+            .write(to: URL(fileURLWithPath: text))
+        let prepared = try run.runAlone(["prepare", text, "--output", tokens], timeout: 120)
+        XCTAssertEqual(prepared.status, 0, prepared.output)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: tokens))
+        XCTAssertGreaterThan(bytes.count, 17 * 1_048_576)
+        // A megabyte of ids 255 in the training part (one byte per token: 16 symbols).
+        for offset in 4 * 1_048_576 ..< 5 * 1_048_576 { bytes[offset] = 255 }
+        try bytes.write(to: URL(fileURLWithPath: tokens))
+
+        let result = try run.run(ranks: 2, small + ["--steps", "40", "--data", tokens], timeout: 120)
+        XCTAssertFalse(result.timedOut, "hung:\n\(result.output)")
+        XCTAssertEqual(result.status, 1, result.output)
+        // The rank that read it says so; the other one, killed by mpirun mid-allreduce, may add
+        // that the job is being ended.
+        let lines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist:") && !$0.contains("the job is being ended") }
+        XCTAssertEqual(lines.count, 1, "one message expected:\n\(result.stderr)")
+        let expected = "token file \(tokens): corrupted: id 255 near token"
+        XCTAssertTrue(lines.first?.contains(expected) ?? false, "expected '\(expected)' in:\n\(result.stderr)")
+        XCTAssertTrue(lines.first?.contains("rnn-dist prepare --verify \(tokens)") ?? false, result.stderr)
+        for trace in ["Fatal error", "Stack dump", "Current stack trace", "Segmentation"] {
+            XCTAssertFalse(result.output.contains(trace), "crash trace\n\(result.output)")
+        }
+    }
+
     /// SIGTERM or SIGINT during prepare (here blocked reading a FIFO that no one writes)
     /// removes the temporary file: nothing is left at the output or beside it.
     func testInterruptedPrepareLeavesNothing() throws {
