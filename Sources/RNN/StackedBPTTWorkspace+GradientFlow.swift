@@ -14,6 +14,16 @@ public struct GradientSurvival: Equatable, Sendable {
     public var cell: [[Double]]?
     /// How many (t, sequence) pairs each distance k averaged (pairs whose ‖∂L_t/∂h_t‖ is 0 are left out).
     public var samples: [[Int]]
+    /// lstm: the same for the cell state (pairs whose ‖∂L_t/∂c_t‖ is 0 are left out).
+    public var cellSamples: [[Int]]?
+
+    public init(hidden: [[Double]], cell: [[Double]]?, samples: [[Int]], cellSamples: [[Int]]?) {
+        precondition((cell == nil) == (cellSamples == nil), "cell survival and its sample counts come together")
+        self.hidden = hidden
+        self.cell = cell
+        self.samples = samples
+        self.cellSamples = cellSamples
+    }
 }
 
 extension StackedBPTTWorkspace {
@@ -54,6 +64,6 @@ extension StackedBPTTWorkspace {
             zip(sums, counts).map { s, n in zip(s, n).map { $1 > 0 ? $0 / Double($1) : .nan } }
         }
         return GradientSurvival(hidden: means(hSums, hCounts), cell: hasCell ? means(cSums, cCounts) : nil,
-                                samples: hCounts)
+                                samples: hCounts, cellSamples: hasCell ? cCounts : nil)
     }
 }
