@@ -86,10 +86,12 @@ public struct GradientSurvivalProfile: Equatable, Sendable {
 
         private static func steps(_ k: Int) -> String { k == 1 ? "1 step" : "\(k) steps" }
 
-        /// 42%, 4.2%, 1.05% — two significant digits at least.
+        /// 42%, 4.2%, 1.05%, rounded down (it follows "≥": 0.99999 is "99%", not "100%").
         static func percent(_ fraction: Double) -> String {
-            let p = 100 * fraction
-            return formatted(p, digits: p >= 10 ? 0 : p >= 1 ? 1 : 2) + "%"
+            let p = 100 * fraction, digits = p >= 10 ? 0 : p >= 1 ? 1 : 2
+            let scale = pow(10, Double(digits))
+            // The 1e-9 keeps 0.29 × 100 = 28.999…6 at 29.
+            return formatted((p * scale + 1e-9).rounded(.down) / scale, digits: digits) + "%"
         }
     }
 

@@ -50,6 +50,9 @@ final class GradientSurvivalProfileTests: XCTestCase {
                        "survives: the gradient from step t keeps ≥ 42% of its size over all 4 steps measured")
         XCTAssertEqual(verdict([1, 0.05, 0.0123]).description,
                        "survives: the gradient from step t keeps ≥ 1.2% of its size over all 2 steps measured")
+        XCTAssertEqual(verdict([1, 0.29, 0.999999]).description,
+                       "survives: the gradient from step t keeps ≥ 29% of its size over all 2 steps measured")
+        XCTAssertTrue(verdict([1, 0.999999]).description.contains("≥ 99%"), "rounded down: it follows ≥")
         XCTAssertEqual(verdict([1, 0.0099]), .vanishing(k: 1, tenPercent: 1))
         XCTAssertEqual(verdict([1]), .unmeasured)
         XCTAssertEqual(verdict([1, .nan, 0.5]), .survives(steps: 2, least: 0.5))
