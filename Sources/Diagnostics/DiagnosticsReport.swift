@@ -21,6 +21,8 @@ public struct DiagnosticsReport: Sendable {
     /// The window asked for; `jacobian.window` is the one used (at most T).
     public var requestedWindow: Int
     public var seed: UInt64
+    /// At most this many loss steps t per sequence (nil: every t).
+    public var lossSteps: Int?
     /// Mean loss over the diagnosed tokens, nats/token.
     public var meanLoss: Double
     /// The measurement every verdict comes from.
@@ -57,6 +59,10 @@ public struct DiagnosticsReport: Sendable {
         lines.append("")
         lines.append("gradient survival: mean over t of ‖∂L_t/∂h_{t−k}‖ / ‖∂L_t/∂h_t‖, the share of the gradient of step t's")
         lines.append("loss that is still there k steps back" + (architecture.cell.hasCellState ? " (c: the same through the cell state)" : ""))
+        if let lossSteps, lossSteps < T {
+            let spacing = (T + lossSteps - 1) / lossSteps
+            lines.append("(t = T, T−\(spacing), T−\(2 * spacing), …: \((T + spacing - 1) / spacing) of the \(T) steps, --loss-steps \(lossSteps))")
+        }
         let curves = survival.curves
         lines.append(Self.pad("k", 8) + curves.map { "   " + Self.pad($0.name, 10) }.joined())
         for k in GradientSurvivalProfile.tableDistances(sequenceLength: T) {

@@ -28,15 +28,19 @@ public enum GradientDiagnostics {
         public var seed: UInt64
         /// Power iterations per Jacobian factor.
         public var factorIterations: Int
+        /// Average the survival over at most this many loss steps t per sequence (evenly
+        /// spaced, counting down from T); nil: every t. The cost is proportional to it.
+        public var lossSteps: Int?
 
         public init(batches: Int = 4, batchSize: Int = 16, sequenceLength: Int = 64, window: Int = 20,
-                    seed: UInt64 = 1, factorIterations: Int = 30) {
+                    seed: UInt64 = 1, factorIterations: Int = 30, lossSteps: Int? = nil) {
             self.batches = batches
             self.batchSize = batchSize
             self.sequenceLength = sequenceLength
             self.window = window
             self.seed = seed
             self.factorIterations = factorIterations
+            self.lossSteps = lossSteps
         }
 
         /// Throws `DiagnosticsError` naming the first out-of-range option.
@@ -46,6 +50,7 @@ public enum GradientDiagnostics {
             guard sequenceLength >= 1 else { throw DiagnosticsError("--seq-len must be at least 1, got \(sequenceLength)") }
             guard window >= 1 else { throw DiagnosticsError("--window must be at least 1, got \(window)") }
             guard factorIterations >= 1 else { throw DiagnosticsError("factor iterations must be at least 1, got \(factorIterations)") }
+            if let lossSteps, lossSteps < 1 { throw DiagnosticsError("--loss-steps must be at least 1, got \(lossSteps)") }
         }
     }
 
@@ -97,7 +102,7 @@ public enum GradientDiagnostics {
             dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
             loss += workspace.forward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B, initialState: nil)
             survival.add(workspace.gradientSurvival(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
-                                                    initialState: nil))
+                                                    initialState: nil, lossSteps: options.lossSteps))
             if architecture.isLegacyTanhRNN {
                 hiddenStates += SpectralAnalysis.hiddenStates(parameters: parameters, layout: ParameterLayout(shape: architecture.shape),
                                                               inputs: inputs.toArray(range: 0..<B * T),
@@ -119,7 +124,7 @@ public enum GradientDiagnostics {
         return DiagnosticsReport(
             modelName: "", modelDescription: "", corpusName: corpusName, architecture: architecture,
             batches: options.batches, batchSize: B, sequenceLength: T, requestedWindow: options.window,
-            seed: options.seed, meanLoss: loss / Double(options.batches * B * T), survival: survival,
+            seed: options.seed, lossSteps: options.lossSteps, meanLoss: loss / Double(options.batches * B * T), survival: survival,
             spectra: spectra, jacobian: jacobian, clippedFraction: nil,
             clippedDescription: "unknown (not recorded in this file)")
     }

@@ -28,10 +28,14 @@ public struct GradientSurvival: Equatable, Sendable {
 
 extension StackedBPTTWorkspace {
     /// The gradient survival of one batch, without dropout (a property of the model, as
-    /// evaluation sees it). Costs T backward passes of up to T steps (diagnostics, not
-    /// training); overwrites the workspace's activations. Allocates only its result.
+    /// evaluation sees it). Costs one backward pass of up to T steps per loss step t
+    /// (diagnostics, not training); overwrites the workspace's activations. Allocates only its
+    /// result. `lossSteps`: average over at most this many t, every ⌈T/lossSteps⌉-th counting
+    /// down from T (so every k < T is still measured); nil: every t.
     public func gradientSurvival(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>,
-                                 batchSize B: Int, initialState: RecurrentState<Scalar>?) -> GradientSurvival {
+                                 batchSize B: Int, initialState: RecurrentState<Scalar>?,
+                                 lossSteps: Int? = nil) -> GradientSurvival {
+        precondition(lossSteps.map { $0 >= 1 } ?? true, "lossSteps must be at least 1")
         let L = architecture.layers, H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
         let hasCell = architecture.cell.hasCellState
         var hSums = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
@@ -41,7 +45,8 @@ extension StackedBPTTWorkspace {
         if B > 0 {
             // dy = p − onehot in every row (its scale cancels in the ratios).
             _ = lossPass(parameters: parameters, targets: targets, batchSize: B, dyScale: 1)
-            for t0 in 1...T {
+            let spacing = lossSteps.map { (T + $0 - 1) / $0 } ?? 1
+            for t0 in stride(from: T, through: 1, by: -spacing) {
                 // Only L_{t0}: dH is dy_{t0}·W_hy in the rows of step t0 and 0 before it.
                 dH.baseAddress.update(repeating: 0, count: (t0 - 1) * B * H)
                 BLAS.gemm(.none, .none, m: B, n: H, k: V, a: ys, aOffset: (t0 - 1) * B * V, b: parameters,

@@ -7,9 +7,11 @@ import RNN
 /// Runs outside the timed step on a workspace of its own, made at the first use, so the
 /// training step's buffers (and its zero allocations) are untouched; this path allocates.
 final class RunDiagnostics {
-    /// Sequences of the batch measured: the cost is T backward passes of up to T steps each,
-    /// while the other ranks wait at the next allreduce, so a few sequences, not the batch.
+    /// Sequences of the batch measured: the cost is a backward pass of up to T steps per loss
+    /// step, while the other ranks wait at the next allreduce, so a few sequences, not the batch.
     static let sequenceLimit = 4
+    /// Loss steps t averaged per sequence (every ⌈T/16⌉-th from T), for the same reason.
+    static let lossSteps = 16
 
     private let architecture: ModelArchitecture
     private let sequenceLength: Int
@@ -31,14 +33,15 @@ final class RunDiagnostics {
         self.workspace = workspace
         var profile = GradientSurvivalProfile(architecture: architecture, sequenceLength: sequenceLength)
         profile.add(workspace.gradientSurvival(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
-                                               initialState: nil))
+                                               initialState: nil, lossSteps: Self.lossSteps))
         var radius: Double?
         if architecture.cell == .rnn, let W_hh = workspace.layout.range(of: .W_hh(layer: 0)) {
             radius = SpectralAnalysis.spectralRadius(of: parameters, offset: W_hh.lowerBound, size: architecture.hiddenSize,
                                                      iterations: 200)
         }
         let curves = profile.curves
-        let summary = "gradient survival (\(B) sequence\(B == 1 ? "" : "s")): "
+        let spacing = (sequenceLength + Self.lossSteps - 1) / Self.lossSteps
+        let summary = "gradient survival (\(B) sequence\(B == 1 ? "" : "s") × \((sequenceLength + spacing - 1) / spacing) loss steps): "
             + curves.map { "\($0.name) \($0.verdict.description)" }.joined(separator: "; ")
         return GradientDiagnosticsRecord(
             survival: curves.map { .init(key: $0.key, values: $0.values) },

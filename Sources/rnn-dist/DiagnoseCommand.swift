@@ -32,6 +32,9 @@ struct DiagnoseCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Steps per Jacobian-product window (one-layer tanh RNN).") var window: Int = 20
     @Option(help: "Where to write the SVG plot of the gradient survival.") var plot: String = "gradient-flow.svg"
     @Option(parsing: .unconditional, help: "Seed that picks the sequences.") var seed: Int = 1
+    @Option(name: .customLong("loss-steps"), parsing: .unconditional,
+            help: "Average over at most this many loss steps t per sequence, evenly spaced from T (default: every t; the cost is proportional).")
+    var lossSteps: Int?
 
     func validate() throws {
         guard !checkpoint.isEmpty else { throw ValidationError("--checkpoint is required (repeat it to compare models)") }
@@ -40,7 +43,7 @@ struct DiagnoseCommand: ParsableCommand {
     func run() throws {
         SingleProcess.run {
             let options = GradientDiagnostics.Options(batches: batches, batchSize: batchSize, sequenceLength: seqLen ?? 64,
-                                                      window: window, seed: UInt64(bitPattern: Int64(seed)))
+                                                      window: window, seed: UInt64(bitPattern: Int64(seed)), lossSteps: lossSteps)
             try options.validate()
             BLAS.threadCount = BLASThreads.perRank(ranks: 1)
             // Every model is read and measured before anything is printed: a bad one prints nothing.

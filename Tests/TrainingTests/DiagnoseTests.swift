@@ -218,7 +218,7 @@ final class DiagnoseTests: XCTestCase {
                                       "--checkpoint-dir", run.path("lstm")])
         XCTAssertEqual(train.status, 0, train.output)
         let result = try run.runAlone(["diagnose", "--checkpoint", run.path("lstm"), "--batches", "1", "--batch-size", "4",
-                                       "--plot", run.path("lstm.svg")])
+                                       "--loss-steps", "4", "--plot", run.path("lstm.svg")])
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertEqual(header(in: result.stdout), "k layer 0 h layer 0 c layer 1 h layer 1 c", result.stdout)
         for k in [0, 1, 5, 11] {
@@ -228,6 +228,7 @@ final class DiagnoseTests: XCTestCase {
             if k == 0 { XCTAssertEqual(row, [1, 1, 1, 1]) }
         }
         XCTAssertTrue(result.stdout.contains("(checkpoint, step 20)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("(t = T, T−3, T−6, …: 4 of the 12 steps, --loss-steps 4)"), result.stdout)
         XCTAssertTrue(line("verdict", in: result.stdout).hasPrefix("verdict (layer 0 h): "), result.stdout)
     }
 
@@ -303,6 +304,7 @@ final class DiagnoseTests: XCTestCase {
             (["--checkpoint", good, "--data", "synthetic:markov"], "not the vocabulary of"),
             (["--checkpoint", good, "--data", run.path("nothing.txt")], "corpus file not found"),
             (["--checkpoint", good, "--data", corpus, "--batches", "0"], "--batches"),
+            (["--checkpoint", good, "--data", corpus, "--loss-steps", "0"], "--loss-steps must be at least 1"),
             (["--checkpoint", good, "--checkpoint", run.path("missing.safetensors"), "--data", corpus], "model file not found"),
             (["--checkpoint", good, "--data", corpus, "--seq-len", "100000"], "needs at least 100001"),
         ]

@@ -32,7 +32,7 @@ final class ObservabilityRunTests: XCTestCase {
         XCTAssertEqual(survival["layer0_h"]?.first, 1)
         XCTAssertNil(records[0]["gradient_survival"], "only every 20 steps")
         XCTAssertNotNil(records[1]["spectral_radius_w_hh"])
-        XCTAssertTrue(result.stdout.contains("step 20: gradient survival (4 sequences): layer 0 h "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("step 20: gradient survival (4 sequences × 16 loss steps): layer 0 h "), result.stdout)
         let files = try FileManager.default.contentsOfDirectory(atPath: events)
         XCTAssertEqual(files.filter { $0.hasPrefix("events.out.tfevents.") }.count, 1, "\(files)")
         XCTAssertTrue(result.stdout.contains("slowest rank"), result.stdout)
@@ -61,7 +61,7 @@ final class ObservabilityRunTests: XCTestCase {
             }
             XCTAssertNil(record["spectral_radius_w_hh"], "no W_hh spectrum for lstm")
         }
-        XCTAssertTrue(result.stdout.contains("step 10: gradient survival (2 sequences): layer 0 h "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("step 10: gradient survival (2 sequences × 10 loss steps): layer 0 h "), result.stdout)
         XCTAssertTrue(result.stdout.contains("; layer 1 c "), result.stdout)
         // The event file holds the tags (protobuf strings) at the table distances.
         let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: events).first)
