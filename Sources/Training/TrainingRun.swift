@@ -130,11 +130,12 @@ final class TrainingRun {
         return validation.meanLoss
     }
 
-    /// Every `log-every` steps, at the end and after an evaluation: the global loss of the
-    /// interval (one small allreduce), each rank's times (one small gather), the progress line.
+    /// Every `log-every` steps, at the end, after an evaluation and at a `diagnose-every` step:
+    /// the global loss of the interval (one small allreduce), each rank's times (one small
+    /// gather), the progress line.
     func reportIfDue(_ step: Int, validationLoss: Double?) throws {
         let completed = step + 1
-        guard completed % config.logEvery == 0 || isLast(step) || validationLoss != nil else { return }
+        guard completed % config.logEvery == 0 || isLast(step) || validationLoss != nil || diagnosticsAreDue(completed) else { return }
         let totals = try interval.totals.summed(over: collectives, step: completed)
         let timing = try collectives.watchdog.guarding("timing gather", step: completed) {
             try RankTiming.gather(world, computeSeconds: interval.totals.computeSeconds,
@@ -215,9 +216,14 @@ final class TrainingRun {
     /// The gradient survival of the latest step's batch (RunDiagnostics), every
     /// `diagnose-every` steps; rank 0 only.
     private func diagnosticsIfDue(_ completed: Int) -> GradientDiagnosticsRecord? {
-        guard world.isRoot, config.diagnoseEvery > 0, completed % config.diagnoseEvery == 0 else { return nil }
+        guard world.isRoot, diagnosticsAreDue(completed) else { return nil }
         return gradientDiagnostics.measure(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
-                                   batchSize: interval.lastBatchSize)
+                                           batchSize: interval.lastBatchSize)
+    }
+
+    /// The same on every rank (config only): reportIfDue's collectives depend on it.
+    private func diagnosticsAreDue(_ completed: Int) -> Bool {
+        config.diagnoseEvery > 0 && completed % config.diagnoseEvery == 0
     }
 
     /// "tanh RNN H=64" or "lstm L=2 H=512, dropout 0.2".

@@ -43,14 +43,16 @@ final class ObservabilityRunTests: XCTestCase {
     func testDiagnoseEveryOnGatedModel() throws {
         let metrics = run.path("m.jsonl"), events = run.path("tb")
         let result = try run.run(ranks: 2, ["--data", "synthetic:markov", "--cell", "lstm", "--layers", "2", "--hidden", "16",
-                                            "--seq-len", "10", "--global-batch", "4", "--steps", "20", "--log-every", "5",
+                                            "--seq-len", "10", "--global-batch", "4", "--steps", "20", "--log-every", "4",
                                             "--diagnose-every", "10", "--metrics", metrics, "--tensorboard", events])
         XCTAssertEqual(result.status, 0, result.output)
         let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").map {
             try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
-        XCTAssertEqual(records.map { $0["gradient_survival"] != nil }, [false, true, false, true])
-        for record in [records[1], records[3]] {
+        // A diagnostics step between log steps gets a metrics line of its own.
+        XCTAssertEqual(records.compactMap { $0["step"] as? Int }, [4, 8, 10, 12, 16, 20])
+        XCTAssertEqual(records.map { $0["gradient_survival"] != nil }, [false, false, true, false, false, true])
+        for record in [records[2], records[5]] {
             let survival = try XCTUnwrap(record["gradient_survival"] as? [String: [Double]], "\(record)")
             XCTAssertEqual(survival.keys.sorted(), ["layer0_c", "layer0_h", "layer1_c", "layer1_h"])
             for (key, values) in survival {
