@@ -25,6 +25,8 @@ public struct TrainingBenchmark {
         public var optimizer = OptimizerKind.adam
         public var warmupSteps = 5
         public var timedSteps = 30
+        /// Overlap the gradient allreduce with BPTT (the trainer's default).
+        public var overlapAllreduce = true
         public init() {}
     }
 
@@ -38,6 +40,7 @@ public struct TrainingBenchmark {
         public var vocab: Int
         public var optimizer: OptimizerKind
         public var timedSteps: Int
+        public var overlapAllreduce: Bool
         public var tokensPerSecond: Double
         public var flopsPerToken: Double
         public var gflops: Double
@@ -57,6 +60,13 @@ public struct TrainingBenchmark {
         public var allreduceSeconds: Double
         public var optimizerSeconds: Double
         public var allreducePlusOptimizerPercent: Double
+        /// Mean share of the gradient whose allreduce completed while BPTT still ran.
+        public var reducedDuringBackward: Double
+        /// Of allreduce_s: the mean time a rank waits for the slowest rank's backward to end
+        /// (per step, the slowest rank's compute time minus the ranks' mean: load imbalance,
+        /// not communication); and the step's share without that wait.
+        public var waitingForSlowestRankSeconds: Double
+        public var communicationPlusOptimizerPercent: Double
         public var allocationsPerStep: Double
         public var peakRSSMiBPerRank: Double
         public var modelStateMiB: Double
@@ -65,6 +75,7 @@ public struct TrainingBenchmark {
         enum CodingKeys: String, CodingKey {
             case ranks, cell, layers, hidden, vocab, optimizer, gflops
             case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
+            case overlapAllreduce = "overlap_allreduce"
             case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token", blasCore = "blas_core"
             case recurrenceKernel = "recurrence_kernel", recurrenceForwardGFLOPs = "recurrence_forward_gflops"
             case recurrenceBackwardGFLOPs = "recurrence_backward_gflops", recurrenceBLASGFLOPs = "recurrence_blas_gflops"
@@ -72,6 +83,8 @@ public struct TrainingBenchmark {
             case secondsPerStep = "seconds_per_step", forwardSeconds = "forward_s", backwardSeconds = "backward_s"
             case allreduceSeconds = "allreduce_s", optimizerSeconds = "optimizer_s"
             case allreducePlusOptimizerPercent = "allreduce_plus_optimizer_percent"
+            case reducedDuringBackward = "reduced_during_backward", waitingForSlowestRankSeconds = "waiting_for_slowest_rank_s"
+            case communicationPlusOptimizerPercent = "communication_plus_optimizer_percent"
             case allocationsPerStep = "allocations_per_step", peakRSSMiBPerRank = "peak_rss_mib_per_rank"
             case modelStateMiB = "model_state_mib", activationsMiB = "activations_mib"
         }
@@ -105,7 +118,8 @@ public struct TrainingBenchmark {
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let collectives = Collectives(world: world, watchdog: CollectiveWatchdog(world: world, timeoutSeconds: 0),
                                       checkFingerprints: false)
-        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global, gradientCount: layout.count)
+        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global,
+                                                gradientCount: layout.count, overlap: options.overlapAllreduce)
         let batches = SequenceBatches(dataset: dataset, sampler: sampler)
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches,
                                        architecture: architecture, dropout: nil,
@@ -116,14 +130,18 @@ public struct TrainingBenchmark {
 
         for step in 0..<options.warmupSteps { _ = try stepper.run(step: step, learningRate: 1e-3) }
         try world.barrier()
-        var phases = [0.0, 0.0, 0.0] // compute (forward+backward), allreduce, optimizer
+        // compute (forward+backward), allreduce, optimizer, share reduced during the backward
+        var phases = [0.0, 0.0, 0.0, 0.0]
+        var computePerStep = [Double](repeating: 0, count: options.timedSteps)
         let allocationsBefore = allocationCount()
         let start = MonotonicClock.seconds()
-        for step in options.warmupSteps ..< options.warmupSteps + options.timedSteps {
-            let result = try stepper.run(step: step, learningRate: 1e-3)
+        for index in 0..<options.timedSteps {
+            let result = try stepper.run(step: options.warmupSteps + index, learningRate: 1e-3)
             phases[0] += result.computeSeconds
             phases[1] += result.allreduceSeconds
             phases[2] += result.optimizerSeconds
+            phases[3] += result.reducedDuringBackward
+            computePerStep[index] = result.computeSeconds
         }
         let allocations = Double(allocationCount() - allocationsBefore) / Double(options.timedSteps)
         try world.barrier()
@@ -138,10 +156,11 @@ public struct TrainingBenchmark {
         }
         let forward = MonotonicClock.seconds() - forwardStart
 
-        var perRank = [phases[0], phases[1], phases[2], forward]
+        var perRank = [phases[0], phases[1], phases[2], forward, phases[3]]
         try world.allreduce(&perRank, op: .sum)
         let steps = Double(options.timedSteps * world.size)
         let (compute, allreduce, update, forwardMean) = (perRank[0] / steps, perRank[1] / steps, perRank[2] / steps, perRank[3] / steps)
+        let waiting = try Self.waitingForSlowestRank(computePerStep, world: world)
         let peakRSS = try world.allreduce(Self.peakResidentMiB(), op: .max)
         let secondsPerStep = elapsed / Double(options.timedSteps)
         let tokensPerSecond = Double(globalBatch * options.seqLen) / secondsPerStep
@@ -159,6 +178,7 @@ public struct TrainingBenchmark {
         return Report(
             ranks: world.size, cell: options.cell, layers: options.layers, hidden: options.hidden, seqLen: options.seqLen, batchPerRank: options.batchPerRank,
             vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
+            overlapAllreduce: options.overlapAllreduce,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
             blasCore: BLASCoreReport.current().description,
             recurrenceKernel: RecurrenceKernel.default.description,
@@ -168,6 +188,8 @@ public struct TrainingBenchmark {
             secondsPerStep: secondsPerStep, forwardSeconds: forwardMean, backwardSeconds: compute - forwardMean,
             allreduceSeconds: allreduce, optimizerSeconds: update,
             allreducePlusOptimizerPercent: 100 * (allreduce + update) / secondsPerStep,
+            reducedDuringBackward: perRank[4] / steps, waitingForSlowestRankSeconds: waiting,
+            communicationPlusOptimizerPercent: 100 * (max(0, allreduce - waiting) + update) / secondsPerStep,
             allocationsPerStep: allocations, peakRSSMiBPerRank: peakRSS,
             modelStateMiB: Double(stateTensors * layout.count * 4) / 1_048_576,
             activationsMiB: activationsMiB)
@@ -198,5 +220,23 @@ public struct TrainingBenchmark {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024 // kilobytes on Linux
+    }
+
+    /// Per step, the slowest rank's forward+backward time minus the ranks' mean, averaged over
+    /// the steps: what the allreduce spends waiting for a rank still computing. The ranks start
+    /// each step together (the previous allreduce ends on all of them within one message), so
+    /// the spread of their compute times is the spread of their arrivals.
+    static func waitingForSlowestRank(_ computePerStep: [Double], world: Communicator) throws -> Double {
+        let steps = computePerStep.count, ranks = world.size
+        guard ranks > 1, steps > 0 else { return 0 }
+        var all = [Double](repeating: 0, count: steps * ranks)
+        for index in 0..<steps { all[world.rank * steps + index] = computePerStep[index] }
+        try world.allreduce(&all, op: .sum)
+        var total = 0.0
+        for index in 0..<steps {
+            let times = (0..<ranks).map { all[$0 * steps + index] }
+            total += times.max()! - times.reduce(0, +) / Double(ranks)
+        }
+        return total / Double(steps)
     }
 }

@@ -62,6 +62,8 @@ public struct ConfigKey: Sendable {
         double("clip", \.clip, range: Double.leastNonzeroMagnitude...1e12, "clipping threshold"),
         choice("clip-scope", \.clipScope,
                "global: clip the averaged gradient (rank-count invariant); local: clip each rank's own mean gradient before the allreduce"),
+        bool("overlap-allreduce", \.overlapAllreduce,
+             "reduce each part of the gradient as soon as BPTT has finished it, while the rest still computes (the same bits as without; off with clip-scope local)"),
         choice("on-nonfinite", \.onNonfinite, "a NaN/Inf averaged gradient: skip the step on every rank (counted), or stop (exit 2)"),
         int("seed", \.seed, minimum: 0, "seed of initialization, shuffling and synthetic data"),
         int("checksum-every", \.checksumEvery, minimum: 0, "steps between cross-rank parameter checksums (0: only at the end)"),

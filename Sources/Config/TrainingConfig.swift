@@ -41,6 +41,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var clipMode = ClipMode.norm
     public var clip = 5.0
     public var clipScope = ClipScope.global
+    public var overlapAllreduce = true
     public var onNonfinite = NonfinitePolicy.skip
     // Reproducibility and safety
     public var seed = 1234

@@ -31,10 +31,12 @@ public struct Collectives {
         try watchdog.guarding(label, step: step) { try world.allreduce(buffer, op: op) }
     }
 
-    /// The gradient allreduce: a sum over `ring`'s preallocated scratch (allocation-free).
-    public func sum(_ buffer: Buffer<Float>, ring: RingAllreduce<Float>, label: String, step: Int) throws {
-        try verify(label, step: step, count: buffer.count, op: .sum)
-        try watchdog.guarding(label, step: step, peers: ring.wait) { try ring.sum(buffer) }
+    /// The gradient allreduce, a sum over `ring`'s preallocated scratch (allocation-free):
+    /// completes a round of `ring` (begun, its pieces ready — and progressed while the
+    /// backward pass ran, when it overlaps): blocks under the watchdog until all are summed.
+    public func finishSum(ring: RingAllreduce<Float>, label: String, step: Int) throws {
+        try verify(label, step: step, count: ring.count, op: .sum)
+        try watchdog.guarding(label, step: step, peers: ring.wait) { try ring.finish() }
     }
 
     public func allreduce<T: MPIScalar>(_ values: inout [T], op: ReductionOperation, label: String, step: Int) throws {

@@ -4,14 +4,24 @@ import Synchronization
 /// The peer a point-to-point exchange is blocked on, readable from another thread (the
 /// collective watchdog): when a host dies, "waiting for rank 2" is the diagnosis.
 ///
-/// Also holds the exchange's two requests, allocated once: the ring allreduce runs every
-/// step and must allocate nothing.
+/// Also holds the exchanges' requests, allocated once (the ring allreduce runs every step and
+/// must allocate nothing): per slot (a piece of the ring), one receive per ring step — all
+/// posted ahead of time — and the send in flight. An exchange is posted, then tested
+/// (without blocking, while the caller computes) or completed (blocking).
 public final class PeerWait: @unchecked Sendable {
-    /// Rank waited on, or −1 when no exchange is in progress.
+    /// Rank waited on, or −1 when no exchange is blocking.
     private let peer = Atomic<Int>(-1)
-    private let requests = UnsafeMutablePointer<MPI_Request?>.allocate(capacity: 2)
+    /// Per slot: `steps` receives, then the send; MPI_REQUEST_NULL when not in flight.
+    private let requests: UnsafeMutablePointer<MPI_Request?>
+    public let slots: Int
+    let steps: Int
 
-    public init() { requests.initialize(repeating: cmpi_request_null(), count: 2) }
+    public init(slots: Int = 1, steps: Int = 1) {
+        self.slots = slots
+        self.steps = steps
+        requests = .allocate(capacity: slots * (steps + 1))
+        requests.initialize(repeating: cmpi_request_null(), count: slots * (steps + 1))
+    }
 
     deinit { requests.deallocate() }
 
@@ -21,22 +31,47 @@ public final class PeerWait: @unchecked Sendable {
         return rank < 0 ? nil : rank
     }
 
-    /// Sends `sendCount` elements at `send` to `destination` while receiving `receiveCount`
-    /// into `receive` from `source` (what MPI_Sendrecv does), recording which side is
-    /// still incomplete: the receive first, then whichever of the two has not completed.
-    func exchange<T: MPIScalar>(send: UnsafeMutablePointer<T>, count sendCount: Int, to destination: Int32,
-                                receive: UnsafeMutablePointer<T>, count receiveCount: Int, from source: Int32,
+    private func receiveRequest(slot: Int, step: Int) -> UnsafeMutablePointer<MPI_Request?> {
+        requests + slot * (steps + 1) + step
+    }
+
+    private func sendRequest(slot: Int) -> UnsafeMutablePointer<MPI_Request?> { requests + slot * (steps + 1) + steps }
+
+    /// Starts receiving `count` elements into `receive` from `source`, for `step` of `slot`.
+    /// Count 0 posts nothing: the peer sends the same empty chunk.
+    func postReceive<T: MPIScalar>(slot: Int, step: Int, into receive: UnsafeMutablePointer<T>, count: Int,
+                                   from source: Int32, tag: Int32, communicator: MPI_Comm,
+                                   operation: @autoclosure () -> String) throws {
+        guard count > 0 else { return }
+        try MPIError.check(MPI_Irecv(receive, Int32(count), T.mpiDatatype, source, tag, communicator,
+                                     receiveRequest(slot: slot, step: step)), operation())
+    }
+
+    /// Starts sending `count` elements at `send` to `destination`: `slot`'s send in flight.
+    func postSend<T: MPIScalar>(slot: Int, from send: UnsafeMutablePointer<T>, count: Int, to destination: Int32,
                                 tag: Int32, communicator: MPI_Comm, operation: @autoclosure () -> String) throws {
-        peer.store(Int(source), ordering: .relaxed)
+        guard count > 0 else { return }
+        try MPIError.check(MPI_Isend(send, Int32(count), T.mpiDatatype, destination, tag, communicator,
+                                     sendRequest(slot: slot)), operation())
+    }
+
+    /// Whether `step`'s receive and the send of `slot` have completed (without blocking).
+    func test(slot: Int, step: Int, operation: @autoclosure () -> String) throws -> Bool {
+        var received: Int32 = 0
+        try MPIError.check(MPI_Test(receiveRequest(slot: slot, step: step), &received, cmpi_status_ignore()), operation())
+        guard received != 0 else { return false }
+        var sent: Int32 = 0
+        try MPIError.check(MPI_Test(sendRequest(slot: slot), &sent, cmpi_status_ignore()), operation())
+        return sent != 0
+    }
+
+    /// Blocks until `step`'s receive and the send of `slot` are complete, recording the side
+    /// still awaited: the receive from `source` first, then the send to `destination`.
+    func complete(slot: Int, step: Int, source: Int32, destination: Int32, operation: @autoclosure () -> String) throws {
         defer { peer.store(-1, ordering: .relaxed) }
-        try MPIError.check(MPI_Irecv(receive, Int32(receiveCount), T.mpiDatatype, source, tag, communicator, requests),
-                           operation())
-        try MPIError.check(MPI_Isend(send, Int32(sendCount), T.mpiDatatype, destination, tag, communicator, requests + 1),
-                           operation())
-        var index: Int32 = 0
-        try MPIError.check(MPI_Waitany(2, requests, &index, cmpi_status_ignore()), operation())
-        let pending = index == 0 ? 1 : 0
-        peer.store(Int(pending == 0 ? source : destination), ordering: .relaxed)
-        try MPIError.check(MPI_Wait(requests + pending, cmpi_status_ignore()), operation())
+        peer.store(Int(source), ordering: .relaxed)
+        try MPIError.check(MPI_Wait(receiveRequest(slot: slot, step: step), cmpi_status_ignore()), operation())
+        peer.store(Int(destination), ordering: .relaxed)
+        try MPIError.check(MPI_Wait(sendRequest(slot: slot), cmpi_status_ignore()), operation())
     }
 }

@@ -8,47 +8,232 @@ import CMPI
 /// Why not MPI_Allreduce: OpenMPI's algorithms allocate temporary buffers on every call, and
 /// the training step is meant to allocate nothing. Each chunk is summed in ring order and then
 /// copied, so every rank ends with bit-identical values.
-public struct RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
+///
+/// Pieces (overlap with the backward pass, docs/design.md §4): a round may reduce its buffer
+/// in pieces, declared when it begins and each marked `ready` when it is final, while the
+/// caller keeps computing and calls `progress()` now and then; `finish()` then blocks until
+/// every piece is summed. Each piece is its own ring over its own p chunks, all pieces in
+/// flight at once (a tag each), so both directions of every link carry data and the network is
+/// never left waiting for the next `progress()`. Every receive of the round is posted when it
+/// begins (a scratch region per reduce-scatter step), so that a neighbour that runs ahead finds
+/// it waiting: MPI would otherwise buffer — and allocate for — an unexpected message. An
+/// allgather receive may be posted over a chunk this rank still has to send in the
+/// reduce-scatter: the chunk's allgather message is caused by the right neighbour having
+/// received that send (the sum travels on around the ring), so it never arrives before. The order of additions of an element depends on
+/// the pieces, never on when they start: the same pieces give the same bits, overlapped or not.
+public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
     public let count: Int
-    private let scratch: Buffer<T>
     private let communicator: Communicator
-    public let wait = PeerWait()
+    /// Per piece and reduce-scatter step, a region of ⌈n/p⌉ for the chunk that arrives.
+    private let scratch: Buffer<T>
+    public let wait: PeerWait
 
-    /// Prepares a ring allreduce of `count` elements on `communicator`.
-    public init(count: Int, communicator: Communicator) {
-        self.count = count
-        self.communicator = communicator
-        scratch = Buffer(count: max(1, (count + communicator.size - 1) / communicator.size), repeating: .zero)
-        precondition(scratch.count <= Int(Int32.max), "ring chunk beyond the Int32 count limit")
+    private struct Piece {
+        let range: Range<Int>
+        /// Start of its p−1 scratch regions, each `chunkCapacity` long.
+        let scratchOffset: Int
+        let chunkCapacity: Int
+        /// Whether this rank's values of the piece are final (`ready`).
+        var isReady = false
+        /// Ring step (0..<2(p−1), reduce-scatter first; 2(p−1) when summed), and whether that
+        /// step's send is posted.
+        var step = 0
+        var sendPosted = false
     }
 
-    /// Sums `buffer` (exactly `count` elements) across all ranks, in place.
+    /// The round in progress: its buffer, its pieces, how many are ready (they become ready in
+    /// order), the first one not yet summed, and the first error a non-blocking `progress()` met.
+    private var buffer: Buffer<T>?
+    private var pieces: [Piece]
+    private var readyCount = 0
+    private var firstUnfinished = 0
+    private var failure: Error?
+    /// Elements of the last round whose pieces were fully summed before `finish()` began:
+    /// what overlapped with the caller's computation.
+    public private(set) var elementsReducedBeforeFinish = 0
+
+    /// Prepares a ring allreduce of `count` elements on `communicator`, in up to `maxPieces`
+    /// pieces per round.
+    public init(count: Int, communicator: Communicator, maxPieces: Int = 64) {
+        self.count = count
+        self.communicator = communicator
+        let p = communicator.size
+        scratch = Buffer(count: max(1, (p - 1) * ((count + p - 1) / p + maxPieces)), repeating: .zero)
+        precondition((count + p - 1) / p <= Int(Int32.max), "ring chunk beyond the Int32 count limit")
+        wait = PeerWait(slots: maxPieces, steps: max(1, 2 * (p - 1)))
+        pieces = []
+        pieces.reserveCapacity(maxPieces)
+    }
+
+    /// Sums `buffer` (exactly `count` elements) across all ranks, in place, as one piece.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func sum(_ buffer: Buffer<T>) throws {
+        try begin(buffer, pieces: CollectionOfOne(0..<count))
+        ready(0..<count)
+        try finish()
+    }
+
+    /// Starts a round over `buffer` in `pieces`, which must cover it exactly once; every rank
+    /// must declare the same pieces in the same order (a piece's messages carry its index as
+    /// their tag). Posts every receive; nothing is sent until pieces are ready.
+    @_specialize(exported: true, where T == Float, Pieces == [Range<Int>])
+    @_specialize(exported: true, where T == Double, Pieces == [Range<Int>])
+    public func begin<Pieces: Collection<Range<Int>>>(_ buffer: Buffer<T>, pieces: Pieces) throws {
         precondition(buffer.count == count, "ring allreduce of \(count) elements given \(buffer.count)")
-        let p = communicator.size, r = communicator.rank
+        precondition(self.buffer == nil, "a ring allreduce round is already in progress")
+        precondition(pieces.count <= wait.slots, "\(pieces.count) ring pieces, \(wait.slots) prepared")
+        self.buffer = buffer
+        self.pieces.removeAll(keepingCapacity: true)
+        (readyCount, firstUnfinished, failure) = (0, 0, nil)
+        let p = communicator.size
+        var covered = 0, scratchUsed = 0
+        for range in pieces {
+            precondition(range.lowerBound >= 0 && range.upperBound <= count, "ring piece \(range) outside 0..<\(count)")
+            let chunkCapacity = (range.count + p - 1) / p
+            self.pieces.append(Piece(range: range, scratchOffset: scratchUsed, chunkCapacity: chunkCapacity))
+            scratchUsed += (p - 1) * chunkCapacity
+            covered += range.count
+        }
+        precondition(covered == count, "ring pieces cover \(covered) of \(count) elements")
         guard p > 1 else { return }
-        let right = Int32((r + 1) % p), left = Int32((r + p - 1) % p)
+        // In step order for each piece: the order in which the left neighbour sends them.
+        let left = Int32((communicator.rank + p - 1) % p)
+        for index in self.pieces.indices {
+            for step in 0..<(2 * (p - 1)) {
+                let (_, receive, reduces) = exchange(of: self.pieces[index].range, step: step)
+                let into = reduces ? scratchRegion(index, step: step) : buffer.baseAddress + receive.lowerBound
+                try wait.postReceive(slot: index, step: step, into: into, count: receive.count, from: left,
+                                     tag: Self.tagBase + Int32(index), communicator: communicator.handle,
+                                     operation: self.operation(index))
+            }
+        }
+    }
+
+    /// The next piece, `range`, is final on this rank: reduce it (pieces become ready in the
+    /// order they were declared; what differs between ranks is only when).
+    public func ready(_ range: Range<Int>) {
+        precondition(buffer != nil && readyCount < pieces.count && pieces[readyCount].range == range,
+                     "ring piece \(range) is not the next one declared")
+        pieces[readyCount].isReady = true
+        readyCount += 1
+    }
+
+    /// Moves every ready piece on as far as it can without blocking (never throws: an MPI
+    /// error is kept and thrown by `finish()`). Cheap enough to call at every time step of BPTT.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func progress() {
+        guard failure == nil, buffer != nil else { return }
+        do {
+            try progressAll()
+        } catch {
+            failure = error
+        }
+    }
+
+    /// Every piece not yet ready is: reduce them all (a caller without overlap, after BPTT).
+    public func readyAll() {
+        precondition(buffer != nil, "readyAll outside a ring allreduce round")
+        while readyCount < pieces.count {
+            pieces[readyCount].isReady = true
+            readyCount += 1
+        }
+    }
+
+    /// Blocks until every piece is summed; all must be ready.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func finish() throws {
+        defer { buffer = nil }
+        if let failure { throw failure }
+        precondition(readyCount == pieces.count, "\(readyCount) of \(pieces.count) ring pieces are ready")
+        // (By index: a slice of `pieces` held here would make its next mutation copy it.)
+        elementsReducedBeforeFinish = 0
+        for index in 0..<(communicator.size > 1 ? firstUnfinished : 0) {
+            elementsReducedBeforeFinish += pieces[index].range.count
+        }
+        // Block on the lowest unfinished piece, moving all the others on between waits: every
+        // rank blocks on its lowest one, whose neighbours have posted (or finished) it too.
+        while true {
+            try progressAll()
+            guard firstUnfinished < pieces.count else { return }
+            _ = try advance(firstUnfinished, blocking: true)
+        }
+    }
+
+    // MARK: - The ring of one piece
+
+    private func progressAll() throws {
+        guard communicator.size > 1 else { firstUnfinished = pieces.count; return }
+        for index in firstUnfinished..<pieces.count {
+            while try advance(index, blocking: false) {}
+        }
+        let done = 2 * (communicator.size - 1)
+        while firstUnfinished < pieces.count && pieces[firstUnfinished].step == done { firstUnfinished += 1 }
+    }
+
+    /// One move of piece `index`: post its current step's send, or complete the step (summing
+    /// a reduce-scatter chunk into place) and go to the next. False when the piece is summed or
+    /// not ready, or (not blocking) when its exchange is still in flight.
+    private func advance(_ index: Int, blocking: Bool) throws -> Bool {
+        let p = communicator.size, r = communicator.rank
+        guard let buffer, pieces[index].isReady, pieces[index].step < 2 * (p - 1) else { return false }
+        let step = pieces[index].step
+        let (send, receive, reduces) = exchange(of: pieces[index].range, step: step)
+        let base = buffer.baseAddress
+        let (left, right) = (Int32((r + p - 1) % p), Int32((r + 1) % p))
+        if !pieces[index].sendPosted {
+            // The previous step is complete (or this is step 0 of a ready piece): what this
+            // step sends is final.
+            try wait.postSend(slot: index, from: base + send.lowerBound, count: send.count, to: right,
+                              tag: Self.tagBase + Int32(index), communicator: communicator.handle,
+                              operation: self.operation(index))
+            pieces[index].sendPosted = true
+            return true
+        }
+        if blocking {
+            try wait.complete(slot: index, step: step, source: left, destination: right, operation: self.operation(index))
+        } else if try !wait.test(slot: index, step: step, operation: self.operation(index)) {
+            return false
+        }
+        pieces[index].sendPosted = false
+        if reduces {
+            let arriving = scratchRegion(index, step: step)
+            for i in 0..<receive.count { base[receive.lowerBound + i] += arriving[i] }
+        }
+        pieces[index].step += 1
+        return true
+    }
+
+    private func scratchRegion(_ index: Int, step: Int) -> UnsafeMutablePointer<T> {
+        scratch.baseAddress + pieces[index].scratchOffset + step * pieces[index].chunkCapacity
+    }
+
+    /// Tags of the pieces' messages: one per piece (a piece's steps arrive in order: MPI does
+    /// not let a message overtake an earlier one with the same tag from the same rank).
+    private static var tagBase: Int32 { 1000 }
+
+    /// What this rank sends right and receives from the left at `step` of `piece`'s ring, cut
+    /// into p chunks (chunk i = n·i/p ..< n·(i+1)/p of the piece's n). Reduce-scatter (steps
+    /// 0..<p−1): after it rank r holds the full sum of chunk r+1; allgather (steps
+    /// p−1..<2(p−1)) passes the finished chunks around. The left neighbour computes the same
+    /// chunk for its send.
+    private func exchange(of piece: Range<Int>, step: Int) -> (send: Range<Int>, receive: Range<Int>, reduces: Bool) {
+        let p = communicator.size, r = communicator.rank
+        let start = piece.lowerBound, n = piece.count
         func chunk(_ index: Int) -> Range<Int> {
             let i = ((index % p) + p) % p
-            return count * i / p ..< count * (i + 1) / p
+            return start + n * i / p ..< start + n * (i + 1) / p
         }
-        let base = buffer.baseAddress
-        // Reduce-scatter: after p−1 steps rank r holds the full sum of chunk r+1.
-        for step in 0..<(p - 1) {
-            let send = chunk(r - step), receive = chunk(r - step - 1)
-            try wait.exchange(send: base + send.lowerBound, count: send.count, to: right,
-                              receive: scratch.baseAddress, count: receive.count, from: left, tag: 17,
-                              communicator: communicator.handle, operation: "ring reduce-scatter, step \(step)")
-            for i in 0..<receive.count { base[receive.lowerBound + i] += scratch.baseAddress[i] }
-        }
-        // Allgather: pass the finished chunks around the ring.
-        for step in 0..<(p - 1) {
-            let send = chunk(r + 1 - step), receive = chunk(r - step)
-            try wait.exchange(send: base + send.lowerBound, count: send.count, to: right,
-                              receive: base + receive.lowerBound, count: receive.count, from: left, tag: 18,
-                              communicator: communicator.handle, operation: "ring allgather, step \(step)")
-        }
+        if step < p - 1 { return (chunk(r - step), chunk(r - step - 1), true) }
+        let s = step - (p - 1)
+        return (chunk(r + 1 - s), chunk(r - s), false)
+    }
+
+    private func operation(_ index: Int) -> String {
+        let p = communicator.size, step = pieces[index].step
+        let phase = step < p - 1 ? "reduce-scatter, step \(step)" : "allgather, step \(step - (p - 1))"
+        return "ring \(phase) of piece \(index)"
     }
 }

@@ -15,6 +15,12 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
     public let maxBatchSize: Int
     public let sequenceLength: Int
     let layout: ParameterLayout
+    /// Ranges of the flat gradient in the order forwardBackward finishes them (and tells its
+    /// `readiness`): the output layer's right after its backward, before the recurrence runs;
+    /// then W_hh; then W_xh and b_h.
+    public let gradientBuckets: [Range<Int>]
+    /// dW_hh in blocks of whole rows (each a bucket).
+    let W_hhBlocks: [Range<Int>]
 
     /// W_xh^T [V, H]: row x is column x of W_xh, so the one-hot input projection gathers
     /// contiguous rows. Refreshed per call (O(VH)). In backward it accumulates dW_xh^T.
@@ -36,16 +42,28 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
     private var lastBatchSize = 0
     private var lastForwardBatchSize = 0
 
+    /// dW_hh's row blocks: up to 16, of at least 16,384 elements. Each block is still a large
+    /// gemm ([H/16, T·B]·[T·B, H]); its reduction overlaps the next blocks' gemms, and a block
+    /// of 64 KB leaves the ring's messages small enough for MPI to send them at once (eager)
+    /// rather than after a handshake that needs the receiver's next progress call.
+    static func W_hhBlockCount(hiddenSize H: Int) -> Int { max(1, min(16, H * H / 16_384)) }
+
     /// kernel: the recurrence path for Float; the default is RNN_DIST_KERNEL's or the best
     /// this CPU supports (see RecurrenceKernel.default).
+
     public init(shape: RNNShape, maxBatchSize: Int, sequenceLength: Int, kernel: RecurrenceKernel = .default) {
         precondition(maxBatchSize >= 0 && sequenceLength > 0,
                      "BPTTWorkspace needs maxBatchSize >= 0 and sequenceLength > 0")
         self.shape = shape
         self.maxBatchSize = maxBatchSize
         self.sequenceLength = sequenceLength
-        layout = ParameterLayout(shape: shape)
+        let layout = ParameterLayout(shape: shape)
+        self.layout = layout
         let H = shape.hiddenSize, V = shape.vocabularySize, T = sequenceLength, B = maxBatchSize
+        let W_hh = layout.range(of: .W_hh), blocks = Self.W_hhBlockCount(hiddenSize: H)
+        W_hhBlocks = (0..<blocks).map { W_hh.lowerBound + H * (H * $0 / blocks) ..< W_hh.lowerBound + H * (H * ($0 + 1) / blocks) }
+        gradientBuckets = [layout.range(of: .W_hy), layout.range(of: .b_y)] + W_hhBlocks
+            + [layout.range(of: .W_xh), layout.range(of: .b_h)]
         W_xhT = Buffer(count: V * H, repeating: 0)
         hs = Buffer(count: (T + 1) * B * H, repeating: 0)
         ys = Buffer(count: T * B * V, repeating: 0)
@@ -173,12 +191,14 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
     /// tokenCountForMean: dy_t = (p_t - onehot)/tokenCountForMean — the GLOBAL token count, so
     ///   that a rank's gradient is its share of the global-mean gradient (docs/design.md §4).
     /// gradients: overwritten with this batch's gradient in ParameterLayout order.
+    /// readiness: told as each of `gradientBuckets` becomes final, and at every step of the
+    ///   recurrence backward (overlap of the allreduce with BPTT).
     /// Returns Σ over the batchSize·T tokens of -log p_t[target] (not divided).
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func forwardBackward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>,
                                 batchSize B: Int, initialHidden: Buffer<Scalar>?, tokenCountForMean: Int,
-                                gradients: Buffer<Scalar>) -> Double {
+                                gradients: Buffer<Scalar>, readiness: GradientReadiness? = nil) -> Double {
         let H = shape.hiddenSize, V = shape.vocabularySize, T = sequenceLength
         precondition(gradients.count == layout.count, "gradients: \(gradients.count) scalars, layout needs \(layout.count)")
         precondition(B == 0 || tokenCountForMean > 0, "tokenCountForMean must be positive")
@@ -188,6 +208,7 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
         guard B > 0 else {
             gradients.fill(0)
             dhNormSums.fill(0)
+            for bucket in gradientBuckets { readiness?.gradientReady(bucket) }
             return 0
         }
         let loss = lossPass(parameters: parameters, targets: targets, batchSize: B,
@@ -202,6 +223,8 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
                   a: ys, b: hs, bOffset: B * H, beta: 0, c: gradients, cOffset: W_hy)
         db_y.update(repeating: 0, count: V)
         RNNKernels.addColumnSums(ys.baseAddress, rows: rows, columns: V, into: db_y)
+        readiness?.gradientReady(layout.range(of: .W_hy))
+        readiness?.gradientReady(layout.range(of: .b_y))
         BLAS.gemm(.none, .none, m: rows, n: H, k: V, a: ys, b: parameters, bOffset: W_hy, beta: 0, c: dhs)
 
         // The recurrence backward, t = T…1: dh_t = dH_out_t + da_{t+1}·W_hh, da_t = (1-h_t²)⊙dh_t.
@@ -209,6 +232,7 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
         if let float { float.packed.backward.pack(float.parameters, offset: W_hh) }
         for t in stride(from: T, through: 1, by: -1) {
             let dh = (t - 1) * B * H
+            readiness?.backwardProgress()
             if t < T, let float {
                 dhNormSums[t - 1] = float.packed.backward.backward(
                     da: float.dhs, daOffset: t * B * H, rows: B, into: float.dhs, dhOffset: dh,
@@ -223,10 +247,15 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
                 dhs.baseAddress + dh, h: hs.baseAddress + t * B * H, rows: B, H: H)
         }
 
-        // Weight gradients of the recurrence, one gemm over all T·B rows:
-        // dW_hh = Σ_t da_t^T·h_{t-1} = da[1…T]^T · h[0…T-1] (slots 0…T-1 are contiguous).
-        BLAS.gemm(.transposed, .none, m: H, n: H, k: rows,
-                  a: dhs, b: hs, beta: 0, c: gradients, cOffset: W_hh)
+        // Weight gradients of the recurrence, gemms over all T·B rows:
+        // dW_hh = Σ_t da_t^T·h_{t-1} = da[1…T]^T · h[0…T-1] (slots 0…T-1 are contiguous),
+        // in blocks of rows so that each block can be reduced while the next one computes.
+        for block in W_hhBlocks {
+            let rowsOfBlock = block.count / H, firstRow = (block.lowerBound - W_hh) / H
+            BLAS.gemm(.transposed, .none, m: rowsOfBlock, n: H, k: rows, a: dhs, aOffset: firstRow, lda: H,
+                      b: hs, beta: 0, c: gradients, cOffset: block.lowerBound)
+            readiness?.gradientReady(block)
+        }
         // dW_xh: scatter-add of the da rows into the token rows of dW_xh^T, then transpose.
         W_xhT.fill(0)
         db_h.update(repeating: 0, count: H)
@@ -234,6 +263,8 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
                                         inputs: inputs.baseAddress, sequenceLength: T, batchSize: B, H: H)
         RNNKernels.transpose(W_xhT.baseAddress, rows: V, columns: H,
                              into: g + layout.range(of: .W_xh).lowerBound)
+        readiness?.gradientReady(layout.range(of: .W_xh))
+        readiness?.gradientReady(layout.range(of: .b_h))
         return loss
     }
 }

@@ -104,3 +104,18 @@ public struct ModelLayout: Hashable, Sendable {
 
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
 }
+
+extension ModelLayout {
+    /// The ranges of those of `tensors` that the model has, in that order, adjacent ones merged.
+    public func mergedRanges(_ tensors: [ModelTensor]) -> [Range<Int>] {
+        var merged: [Range<Int>] = []
+        for range in tensors.compactMap({ self.range(of: $0) }) {
+            if let last = merged.last, last.upperBound == range.lowerBound {
+                merged[merged.count - 1] = last.lowerBound..<range.upperBound
+            } else {
+                merged.append(range)
+            }
+        }
+        return merged
+    }
+}

@@ -10,18 +10,25 @@ extension StackedBPTTWorkspace {
     ///   (DESIGN §4), as BPTTWorkspace.
     /// dropout: the masks of this step (nil or p = 0: none).
     /// gradients: overwritten with this batch's gradient in `layout` order.
+    /// readiness: told as each of `gradientBuckets` becomes final, and at every step of the
+    ///   recurrence backward (overlap of the allreduce with BPTT).
     /// Returns Σ over the batchSize·T tokens of −log p_t[target] (not divided).
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public func forwardBackward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>,
                                 batchSize B: Int, initialState: RecurrentState<Scalar>?, tokenCountForMean: Int,
-                                dropout: DropoutDraw? = nil, gradients: Buffer<Scalar>) -> Double {
+                                dropout: DropoutDraw? = nil, gradients: Buffer<Scalar>,
+                                readiness: GradientReadiness? = nil) -> Double {
         let H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
         precondition(gradients.count == layout.count, "gradients: \(gradients.count) scalars, layout needs \(layout.count)")
         precondition(B == 0 || tokenCountForMean > 0, "tokenCountForMean must be positive")
         forwardPass(parameters: parameters, inputs: inputs, batchSize: B, initialState: initialState, dropout: dropout)
         guard B > 0 else {
             gradients.fill(0)
+            for bucket in outputBuckets { readiness?.gradientReady(bucket) }
+            for l in stride(from: architecture.layers - 1, through: 0, by: -1) {
+                for bucket in layerBuckets[l] { readiness?.gradientReady(bucket) }
+            }
             return 0
         }
         let loss = lossPass(parameters: parameters, targets: targets, batchSize: B,
@@ -34,9 +41,11 @@ extension StackedBPTTWorkspace {
                   beta: 0, c: gradients, cOffset: W_hy)
         (g + b_y).update(repeating: 0, count: V)
         RNNKernels.addColumnSums(ys.baseAddress, rows: rows, columns: V, into: g + b_y)
+        for bucket in outputBuckets { readiness?.gradientReady(bucket) }
         BLAS.gemm(.none, .none, m: rows, n: H, k: V, a: ys, b: parameters, bOffset: W_hy, beta: 0, c: dH)
 
-        backwardLayers(parameters: parameters, inputs: inputs, batchSize: B, lastStep: T, gradients: gradients)
+        backwardLayers(parameters: parameters, inputs: inputs, batchSize: B, lastStep: T, gradients: gradients,
+                       readiness: readiness)
         return loss
     }
 
@@ -45,7 +54,7 @@ extension StackedBPTTWorkspace {
     /// weight and bias gradients; with recordNorms, writes hNorms (and cNorms) per layer, step
     /// and row instead.
     func backwardLayers(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, batchSize B: Int, lastStep: Int,
-                        gradients: Buffer<Scalar>?, recordNorms: Bool = false) {
+                        gradients: Buffer<Scalar>?, recordNorms: Bool = false, readiness: GradientReadiness? = nil) {
         let L = architecture.layers, H = architecture.hiddenSize, T = sequenceLength
         let cell = architecture.cell, GH = cell.gateCount * H, BH = B * H
         for l in stride(from: L - 1, through: 0, by: -1) {
@@ -57,6 +66,7 @@ extension StackedBPTTWorkspace {
             packRecurrence(parameters: parameters, layer: l, product: .backward)
             for t in stride(from: lastStep, through: 1, by: -1) {
                 let dht = dh + (t - 1) * BH, dxp = xp + (t - 1) * B * GH
+                readiness?.backwardProgress()
                 if t < lastStep { CellKernels.add(dhCarry.baseAddress, into: dht, count: BH) }
                 let norms = recordNorms ? hNorms.baseAddress + ((l * T) + t - 1) * B : nil
                 if let norms { CellKernels.rowNorms(dht, rows: B, H: H, into: norms) }
@@ -76,7 +86,10 @@ extension StackedBPTTWorkspace {
                 }
                 if t > 1 { recurrenceBackward(parameters: parameters, layer: l, step: t, batchSize: B) }
             }
-            if let gradients { weightGradients(parameters: parameters, inputs: inputs, layer: l, batchSize: B, gradients: gradients) }
+            if let gradients {
+                weightGradients(parameters: parameters, inputs: inputs, layer: l, batchSize: B, gradients: gradients)
+                for bucket in layerBuckets[l] { readiness?.gradientReady(bucket) }
+            }
             // ∂L/∂(output of layer l−1) = dxp·W_xh.l, one gemm over the rows of steps 1…lastStep.
             if l > 0 {
                 BLAS.gemm(.none, .none, m: lastStep * B, n: H, k: GH, a: xps[l], b: parameters, bOffset: W_xh[l],

@@ -25,6 +25,10 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     // Offsets of each layer's tensors in the flat buffer (b_hh is nil for the legacy tanh RNN).
     let W_xh: [Int], W_hh: [Int], b_xh: [Int], b_hh: [Int?]
     let W_hy: Int, b_y: Int
+    /// The gradient's buckets (GradientReadiness): the output layer's tensors, final right after
+    /// its backward; and per layer its four tensors, final after that layer's weight gradients
+    /// while the layers below still run. Adjacent ranges are merged.
+    let outputBuckets: [Range<Int>], layerBuckets: [[Range<Int>]]
 
     /// W_xh.0^T [V, GH]: row x is column x of W_xh.0, so the one-hot projection gathers
     /// contiguous rows. Refreshed per call. In backward it accumulates dW_xh.0^T.
@@ -78,6 +82,8 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         b_hh = (0..<L).map { layout.range(of: .b_hh(layer: $0))?.lowerBound }
         W_hy = layout.range(of: .W_hy)!.lowerBound
         b_y = layout.range(of: .b_y)!.lowerBound
+        outputBuckets = layout.mergedRanges([.W_hy, .b_y])
+        layerBuckets = (0..<L).map { layout.mergedRanges([.W_xh(layer: $0), .W_hh(layer: $0), .b_xh(layer: $0), .b_hh(layer: $0)]) }
 
         func perLayer(_ count: Int, if present: Bool = true) -> [Buffer<Scalar>] {
             present ? (0..<L).map { _ in Buffer(count: count, repeating: 0) } : []
@@ -106,6 +112,10 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
                PackedRecurrentWeights(kernel: kernel, product: .backward, gates: cell.gateCount, hiddenSize: H))
             : nil
     }
+
+    /// Ranges of the flat gradient in the order forwardBackward finishes them (and tells its
+    /// `readiness`): the output layer, then layers L−1 … 0.
+    public var gradientBuckets: [Range<Int>] { outputBuckets + layerBuckets.reversed().flatMap { $0 } }
 
     /// (h_T, c_T) of every layer after the last call, rows 0..<batchSize valid; pass it (or a
     /// copy) as the next chunk's initialState to carry the state (truncated BPTT).

@@ -15,6 +15,8 @@ package final class DataParallelStep {
         package var computeSeconds: Double
         package var allreduceSeconds: Double
         package var optimizerSeconds: Double
+        /// Share of the gradient whose allreduce finished while BPTT still ran (overlap).
+        package var reducedDuringBackward: Double
     }
 
     package let parameters: Buffer<Float>
@@ -47,6 +49,7 @@ package final class DataParallelStep {
         inputs = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         targets = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         carried = RecurrentState(architecture: architecture, capacity: batches.maxBatchSize)
+        synchronizer.prepare(buckets: workspace.gradientBuckets)
         globalTokens = globalBatch * batches.sequenceLength
     }
 
@@ -66,17 +69,20 @@ package final class DataParallelStep {
 
     /// Runs step `step` (0-based): sample → forward/backward → allreduce → clip → optimizer step.
     /// `beforeAllreduce` sees this rank's gradient (the run's hooks; a non-escaping closure, so
-    /// the call allocates nothing).
-    package func run(step: Int, learningRate: Double, beforeAllreduce: (Buffer<Float>) throws -> Void = { _ in }) throws -> Result {
+    /// the call allocates nothing). A hook may change the gradient, so `hooked` steps do not
+    /// overlap the allreduce with the backward pass (the bits are the same either way).
+    package func run(step: Int, learningRate: Double, hooked: Bool = false,
+                     beforeAllreduce: (Buffer<Float>) throws -> Void = { _ in }) throws -> Result {
         let computeStart = MonotonicClock.seconds()
         let (batchSize, resetsHidden) = batches.fill(step: step, inputs: inputs, targets: targets)
         // Masks from (seed, global step, dataset or global stream index, layer, t): the same
         // on any rank count, and redrawn identically after a resume.
         let draw = dropout.map { DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices) }
+        let readiness = try synchronizer.begin(gradients, mayOverlap: !hooked)
         let lossSum = workspace.forwardBackward(
             parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
             initialState: resetsHidden || !hiddenIsCarried ? nil : carried, tokenCountForMean: globalTokens,
-            dropout: draw, gradients: gradients)
+            dropout: draw, gradients: gradients, readiness: readiness)
         if batches is StreamBatches {
             // No gradient crosses the chunk boundary: only the values carry over.
             workspace.copyFinalState(into: carried, rows: batchSize)
@@ -86,13 +92,16 @@ package final class DataParallelStep {
         let computeSeconds = MonotonicClock.seconds() - computeStart
 
         let localFraction = Double(batchSize * batches.sequenceLength) / Double(globalTokens)
-        let (outcome, allreduceSeconds) = try synchronizer.synchronize(gradients, localTokenFraction: localFraction, step: step + 1)
+        let (outcome, allreduceSeconds) = try synchronizer.synchronize(gradients, localTokenFraction: localFraction,
+                                                                       step: step + 1, overlapped: readiness != nil)
 
         let optimizerStart = MonotonicClock.seconds()
         if case .apply = outcome {
             optimizer.step(parameters: parameters, gradients: gradients, learningRate: Float(learningRate))
         }
         return Result(lossSum: lossSum, batchSize: batchSize, outcome: outcome, computeSeconds: computeSeconds,
-                      allreduceSeconds: allreduceSeconds, optimizerSeconds: MonotonicClock.seconds() - optimizerStart)
+                      allreduceSeconds: allreduceSeconds, optimizerSeconds: MonotonicClock.seconds() - optimizerStart,
+                      reducedDuringBackward: readiness == nil
+                        ? 0 : Double(synchronizer.ring.elementsReducedBeforeFinish) / Double(max(1, gradients.count)))
     }
 }

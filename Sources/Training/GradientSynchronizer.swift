@@ -8,6 +8,13 @@ import Distributed
 /// The communication and gradient policy of one step (docs/design.md §4): local clipping (if
 /// chosen), ONE in-place allreduce(SUM) of the flat gradient buffer, then the non-finite
 /// check and global clipping, identical on every rank because every rank holds the same sum.
+///
+/// Every step's round begins before the forward pass (`begin`: the ring's pieces, planned once
+/// from the workspace's buckets by GradientBuckets, are declared and their receives posted, so
+/// that no neighbour's message arrives unexpected). Overlap: with `overlap`, `begin` also hands
+/// the workspace a GradientReadiness that marks each finished piece ready and moves the ring on
+/// at every time step, and `synchronize` only waits for the rest; without it, all pieces become
+/// ready after BPTT. The ring sums every element in the same order either way.
 package struct GradientSynchronizer {
     package enum Outcome {
         case apply(gradientNormBeforeClip: Double, clipped: Bool)
@@ -20,18 +27,41 @@ package struct GradientSynchronizer {
     package let clipScope: ClipScope
     /// Preallocated ring allreduce over the gradient buffer's size.
     package let ring: RingAllreduce<Float>
+    /// Whether the allreduce may overlap the backward pass: asked for, more than one rank, and
+    /// no local clipping (which needs this rank's whole gradient before anything is sent).
+    package let overlaps: Bool
+    private let reduction: OverlappedReduction
 
-    package init(collectives: Collectives, clipMode: ClipMode, clipThreshold: Double, clipScope: ClipScope, gradientCount: Int) {
+    package init(collectives: Collectives, clipMode: ClipMode, clipThreshold: Double, clipScope: ClipScope,
+                 gradientCount: Int, overlap: Bool) {
         self.collectives = collectives
         self.clipMode = clipMode
         self.clipThreshold = clipThreshold
         self.clipScope = clipScope
         ring = RingAllreduce(count: gradientCount, communicator: collectives.world)
+        overlaps = overlap && collectives.size > 1 && clipScope == .global
+        reduction = OverlappedReduction(ring: ring)
+    }
+
+    /// Plans the ring's pieces from the workspace's buckets (once, before the first step).
+    package func prepare(buckets: [Range<Int>]) {
+        reduction.buckets = GradientBuckets(buckets: buckets, count: ring.count)
+    }
+
+    /// Starts the step's round over `gradients`; returns what the backward pass reports to
+    /// when this step overlaps (the run does, and `mayOverlap`), else nil.
+    package func begin(_ gradients: Buffer<Float>, mayOverlap: Bool) throws -> GradientReadiness? {
+        guard collectives.size > 1 else { return nil }
+        try reduction.begin(gradients)
+        return overlaps && mayOverlap ? reduction : nil
     }
 
     /// `localTokenFraction`: this rank's share of the global tokens; local clipping applies
     /// the threshold to the rank's own mean gradient, which is its share divided by it.
-    package func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int) throws -> (Outcome, allreduceSeconds: Double) {
+    /// `overlapped`: the backward pass marked the buckets ready as it went; else they all
+    /// become ready now.
+    package func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int,
+                             overlapped: Bool) throws -> (Outcome, allreduceSeconds: Double) {
         if clipScope == .local, localTokenFraction > 0 {
             switch clipMode {
             case .norm: GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)
@@ -40,7 +70,10 @@ package struct GradientSynchronizer {
             }
         }
         let start = MonotonicClock.seconds()
-        if collectives.size > 1 { try collectives.sum(gradients, ring: ring, label: "gradient allreduce", step: step) }
+        if collectives.size > 1 {
+            if !overlapped { ring.readyAll() }
+            try collectives.finishSum(ring: ring, label: "gradient allreduce", step: step)
+        }
         let allreduceSeconds = MonotonicClock.seconds() - start
 
         let norm: Double

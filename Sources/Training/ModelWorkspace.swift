@@ -22,16 +22,16 @@ package enum ModelWorkspace {
     /// Forward and BPTT of one batch (see the workspaces); initialState nil means h = c = 0.
     package func forwardBackward(parameters: Buffer<Float>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize: Int,
                                  initialState: RecurrentState<Float>?, tokenCountForMean: Int, dropout: DropoutDraw?,
-                                 gradients: Buffer<Float>) -> Double {
+                                 gradients: Buffer<Float>, readiness: GradientReadiness?) -> Double {
         switch self {
         case .tanh(let workspace):
             return workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
                                              initialHidden: initialState?.h, tokenCountForMean: tokenCountForMean,
-                                             gradients: gradients)
+                                             gradients: gradients, readiness: readiness)
         case .stacked(let workspace):
             return workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
                                              initialState: initialState, tokenCountForMean: tokenCountForMean,
-                                             dropout: dropout, gradients: gradients)
+                                             dropout: dropout, gradients: gradients, readiness: readiness)
         }
     }
 
@@ -54,6 +54,14 @@ package enum ModelWorkspace {
             state.h.baseAddress.update(from: workspace.finalHidden.baseAddress, count: rows * workspace.shape.hiddenSize)
         case .stacked(let workspace):
             state.copy(from: workspace.finalState, rows: rows)
+        }
+    }
+
+    /// Ranges of the flat gradient in the order forwardBackward finishes them.
+    package var gradientBuckets: [Range<Int>] {
+        switch self {
+        case .tanh(let workspace): return workspace.gradientBuckets
+        case .stacked(let workspace): return workspace.gradientBuckets
         }
     }
 

@@ -64,7 +64,7 @@ final class TrainingRun {
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
                                                 clipThreshold: config.clip, clipScope: config.clipScope,
-                                                gradientCount: layout.count)
+                                                gradientCount: layout.count, overlap: config.overlapAllreduce)
         // The masks' seed is the run's seed: a resumed run and any rank count draw the same masks.
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
@@ -90,7 +90,7 @@ final class TrainingRun {
     /// Sample → forward/backward → allreduce → clip → optimizer step.
     func trainStep(_ step: Int) throws {
         learningRate = schedule.learningRate(base: config.lr, step: step)
-        let result = try stepper.run(step: step, learningRate: learningRate) { _ in
+        let result = try stepper.run(step: step, learningRate: learningRate, hooked: hooks.gradientsComputed != nil) { _ in
             try hooks.gradientsComputed?(hookStep(step))
         }
         interval.add(result)

@@ -33,6 +33,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "sgd, adam or adagrad.") var optimizer: OptimizerKind = .adam
     @Option(help: "Warm-up steps.") var warmup: Int = 5
     @Option(help: "Timed steps.") var timed: Int = 30
+    @Flag(inversion: .prefixedNo, help: "Overlap the gradient allreduce with BPTT, as training does by default (training bench).")
+    var overlapAllreduce = true
     @Flag(help: "Print JSON (rank 0).") var json = false
 
     func validate() throws {
@@ -67,7 +69,7 @@ struct BenchCommand: ParsableCommand {
             var options = TrainingBenchmark.Options()
             options.cell = cell; options.layers = layers; options.hidden = hidden; options.seqLen = seqLen; options.batchPerRank = batchPerRank
             options.vocabularySize = vocab; options.data = data; options.optimizer = optimizer
-            options.warmupSteps = warmup; options.timedSteps = timed
+            options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             let report = try TrainingBenchmark(options: options, world: world,
                                                allocationCount: { rnn_dist_allocation_count() }).run()
             guard world.isRoot else { return }
@@ -79,7 +81,7 @@ struct BenchCommand: ParsableCommand {
     private func describe(_ r: TrainingBenchmark.Report) -> String {
         let ms = { (seconds: Double) in String(format: "%.2f ms", seconds * 1e3) }
         return """
-        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps
+        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
           BLAS                \(r.blasCore)
@@ -87,7 +89,8 @@ struct BenchCommand: ParsableCommand {
           sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core (1024^3, this run, same kernel)
           of ranks x sgemm    \(String(format: "%.1f", r.percentOfSgemmCeiling))%
           step                \(ms(r.secondsPerStep)): forward \(ms(r.forwardSeconds)), backward \(ms(r.backwardSeconds)), allreduce \(ms(r.allreduceSeconds)), optimizer \(ms(r.optimizerSeconds))
-          allreduce+optimizer \(String(format: "%.2f", r.allreducePlusOptimizerPercent))% of the step
+          allreduce+optimizer \(String(format: "%.2f", r.allreducePlusOptimizerPercent))% of the step (\(String(format: "%.2f", r.communicationPlusOptimizerPercent))% without the \(ms(r.waitingForSlowestRankSeconds)) spent waiting for the slowest rank)
+          overlap             \(String(format: "%.0f", 100 * r.reducedDuringBackward))% of the gradient reduced while BPTT ran
           allocations/step    \(String(format: "%.2f", r.allocationsPerStep))
           peak RSS per rank   \(String(format: "%.1f", r.peakRSSMiBPerRank)) MiB (model state \(String(format: "%.1f", r.modelStateMiB)) MiB, activations ~\(String(format: "%.1f", r.activationsMiB)) MiB)
         """

@@ -89,6 +89,10 @@ final class ObservabilityRunTests: XCTestCase {
         XCTAssertEqual(report["cell"] as? String, "rnn")
         XCTAssertEqual(report["layers"] as? Int, 1)
         XCTAssertEqual(report["flops_per_token"] as? Double, Double(6 * 32 * 32 + 6 * 32 * 65), "6H² + 6HV")
+        XCTAssertEqual(report["overlap_allreduce"] as? Bool, true)
+        for key in ["reduced_during_backward", "waiting_for_slowest_rank_s", "communication_plus_optimizer_percent"] {
+            XCTAssertNotNil(report[key], "bench JSON lacks \(key)")
+        }
 
         // A gated stack: 2-layer LSTM, H=32, V=65: 2·6·4·H² (recurrence) + 6·4·H² (layer 1's
         // input projection) + 6HV.
@@ -108,5 +112,23 @@ final class ObservabilityRunTests: XCTestCase {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(fit.utf8)) as? [String: Any])
         XCTAssertNotNil(object["alpha_us"])
         XCTAssertGreaterThan((object["measurements"] as? [Any])?.count ?? 0, 10)
+    }
+    /// The allreduce really overlaps BPTT: with overlap some of the gradient is summed before
+    /// the backward pass ends (the output layer's, reduced while the recurrence runs back),
+    /// without it none is. H=256 (above GradientBuckets' one-piece size) and T=64 make the
+    /// recurrence backward long enough for that on a busy machine; the mean over 10 steps
+    /// needs one step where the neighbour kept up.
+    func testBenchOverlapsTheAllreduceWithBPTT() throws {
+        func reduced(_ flag: String) throws -> Double {
+            let result = try run.run(ranks: 2, ["bench", "--hidden", "256", "--seq-len", "64", "--batch-per-rank", "16",
+                                                "--warmup", "2", "--timed", "10", flag, "--json"])
+            XCTAssertEqual(result.status, 0, result.output)
+            let line = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, result.output)
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            XCTAssertEqual(report["overlap_allreduce"] as? Bool, flag == "--overlap-allreduce")
+            return try XCTUnwrap(report["reduced_during_backward"] as? Double)
+        }
+        XCTAssertGreaterThan(try reduced("--overlap-allreduce"), 0)
+        XCTAssertEqual(try reduced("--no-overlap-allreduce"), 0)
     }
 }

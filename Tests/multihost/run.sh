@@ -7,7 +7,9 @@
 # from 198.18.0.0/15 as DESIGN §10 says, mpirun's side on the bridge), writes a launch agent
 # that enters a host's namespace (and gives it its own host name) instead of ssh, then:
 #   1. trains on 3 hosts (mpirun --host h1:1,h2:1,h3:1, TCP only over the veths) and on one
-#      host with 3 ranks: the saved parameters are bit-identical (cmp);
+#      host with 3 ranks: the saved parameters are bit-identical (cmp); the model (H=256) is
+#      large enough for the allreduce to overlap BPTT in pieces, and a 3-host run without
+#      overlap gives the same bits;
 #   2. the veths' byte counters grew by at least the ring allreduce's traffic;
 #   3. shapes every link to 1 Gbit/s (tc tbf, both directions) and measures the allreduce's
 #      α and β across the hosts (rnn-dist bench --allreduce);
@@ -94,7 +96,7 @@ veth_bytes() { # total rx+tx bytes of the host-side veth of host N
 one_host() { mpirun --allow-run-as-root --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@" </dev/null; }
 
 # --- 1. and 2.: three hosts against one, and traffic on the veths --------------------------
-small=(--hidden 96 --seq-len 32 --global-batch 48 --steps 30 --log-every 10 --seed 7)
+small=(--hidden 256 --seq-len 32 --global-batch 48 --steps 30 --log-every 10 --seed 7)
 declare -a before
 for i in 0 1 2; do before[i]="$(veth_bytes "$i")"; done
 hosts_mpirun 3 "$binary" train "${small[@]}" --save "$tmp/three-hosts.safetensors" >"$tmp/three-hosts.out" 2>&1
@@ -106,7 +108,7 @@ one_host -np 3 "$binary" train "${small[@]}" --save "$tmp/one-host.safetensors" 
 check "1 host, 3 ranks (shared memory): training exits 0" test $? -eq 0
 check "3 hosts and 1 host end with bit-identical parameters (cmp)" \
     cmp -s "$tmp/three-hosts.safetensors" "$tmp/one-host.safetensors"
-parameters="$(sed -n 's/.*H=96, \([0-9]*\) parameters.*/\1/p' "$tmp/three-hosts.out" | head -1)"
+parameters="$(sed -n 's/.*H=256, \([0-9]*\) parameters.*/\1/p' "$tmp/three-hosts.out" | head -1)"
 # Each rank sends 2(p−1)/p = 4/3 of the gradient per step and receives as much (4 bytes a parameter).
 least=$(( ${parameters:-0} * 4 * 8 * 30 / 3 ))
 for i in 0 1 2; do
@@ -114,6 +116,11 @@ for i in 0 1 2; do
     check "traffic crossed ${HOSTS_NAMES[i]}'s veth: $grew bytes ≥ $least (ring allreduce of $parameters parameters × 30 steps)" \
         test "$grew" -ge "$least" -a "$least" -gt 0
 done
+
+hosts_mpirun 3 "$binary" train "${small[@]}" --no-overlap-allreduce --save "$tmp/three-hosts-after.safetensors" \
+    >"$tmp/three-hosts-after.out" 2>&1
+check "3 hosts: the allreduce after BPTT (--no-overlap-allreduce) gives the overlapped run's bits (cmp)" \
+    cmp -s "$tmp/three-hosts.safetensors" "$tmp/three-hosts-after.safetensors"
 
 # --- 3.: shaped links, α and β --------------------------------------------------------------
 hosts_shape 1gbit

@@ -6,7 +6,9 @@
 # α and β across the hosts (rnn-dist bench --allreduce), runs the training bench at H=512,
 # T=64, 32 sequences per rank, and prints the measured step time next to the model's
 #     predicted = compute + 2(p−1)·α + 2(p−1)/p · 4·parameters / β
-# where compute = forward + backward + optimizer of the same run. REPEATS=N interleaves N
+# where compute = forward + backward + optimizer of the same run (without overlap: the model is
+# of a step whose allreduce follows BPTT), then the same bench with the allreduce overlapped
+# with BPTT (overlap-allreduce, the default) and the step time it saves. REPEATS=N interleaves N
 # rounds over the speeds; IDLE_RESTART=0 turns off TCP's slow start after idle in the hosts. Needs root; about 1 minute per round and speed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -37,7 +39,9 @@ for ((round = 1; round <= repeats; round++)); do
         out="$tmp/$rate-$round"
         hosts_mpirun "${HOSTS:-2}" "$binary" bench --allreduce --json >"$out.allreduce" 2>/dev/null
         hosts_mpirun "${HOSTS:-2}" "$binary" bench --hidden "$hidden" --seq-len 64 --batch-per-rank 32 --warmup 3 --timed 20 \
-            --json >"$out.train" 2>/dev/null
+            --no-overlap-allreduce --json >"$out.train" 2>/dev/null
+        hosts_mpirun "${HOSTS:-2}" "$binary" bench --hidden "$hidden" --seq-len 64 --batch-per-rank 32 --warmup 3 --timed 20 \
+            --overlap-allreduce --json >"$out.overlap" 2>/dev/null
         alpha="$(field "$out.allreduce" alpha_us)"; beta="$(field "$out.allreduce" beta_gb_per_s)"
         # MPI_Allreduce of exactly the H=512 gradient, timed by the same bench.
         direct="$(tr '{' '\n' <"$out.allreduce" | grep "gradients H=$hidden " | sed -n 's/.*"median_us" *: *\([0-9.e+-]*\).*/\1/p')"
@@ -51,5 +55,9 @@ for ((round = 1; round <= repeats; round++)); do
                      printf "%-7s fit: alpha %7.1f us beta %7.4f GB/s | gradient (%.2f MB) allreduce %6.1f ms, beta there %7.4f GB/s | H=%d step %7.1f ms = compute %6.1f + allreduce %6.1f | fit model: allreduce %6.1f, step %7.1f ms (%+.0f%%) | gradient-size model: step %7.1f ms (%+.0f%%)\n",
                             rate, a, b, 4 * n / 1e6, d / 1e3, g, '"$hidden"', s * 1e3, c * 1e3, r * 1e3, t * 1e3, (c + t) * 1e3, ((c + t) / s - 1) * 100,
                             (c + d * 1e-6) * 1e3, ((c + d * 1e-6) / s - 1) * 100 }'
+        awk -v rate="$rate" -v s="$step" -v o="$(field "$out.overlap" seconds_per_step)" \
+            -v a="$(field "$out.overlap" allreduce_s)" -v f="$(field "$out.overlap" reduced_during_backward)" \
+            'BEGIN { printf "%-7s overlap: step %7.1f ms (without %7.1f ms, %+.0f%%), allreduce after BPTT %6.1f ms, %.0f%% of the gradient reduced during BPTT\n",
+                            rate, o * 1e3, s * 1e3, (o / s - 1) * 100, a * 1e3, f * 100 }'
     done
 done

@@ -1,0 +1,73 @@
+import Buffers
+import RNN
+import XCTest
+
+/// What the overlapped allreduce starts from is true: a backward pass reports its
+/// `gradientBuckets` in that order, they cover the gradient exactly once, and each holds its
+/// final values when reported (the buffer starts filled with a sentinel, so a bucket reported
+/// before its values are written fails the comparison).
+final class GradientReadinessTests: XCTestCase {
+    private final class Recorder: GradientReadiness {
+        let gradients: Buffer<Float>
+        var reported: [(range: Range<Int>, values: [Float])] = []
+        var progressCalls = 0
+
+        init(_ gradients: Buffer<Float>) { self.gradients = gradients }
+
+        func gradientReady(_ range: Range<Int>) { reported.append((range, gradients.toArray(range: range))) }
+        func backwardProgress() { progressCalls += 1 }
+    }
+
+    private func checkReports(_ recorder: Recorder, buckets: [Range<Int>], minimumProgressCalls: Int,
+                              file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(recorder.reported.map(\.range), buckets, "buckets out of order", file: file, line: line)
+        var cover = [Int](repeating: 0, count: recorder.gradients.count)
+        for range in buckets { for i in range { cover[i] += 1 } }
+        XCTAssertEqual(cover.filter { $0 != 1 }.count, 0, "buckets do not cover the gradient exactly once", file: file, line: line)
+        for (range, values) in recorder.reported {
+            XCTAssertEqual(values, recorder.gradients.toArray(range: range), "\(range) changed after it was reported ready",
+                           file: file, line: line)
+        }
+        XCTAssertGreaterThanOrEqual(recorder.progressCalls, minimumProgressCalls, file: file, line: line)
+    }
+
+    /// The tanh RNN: W_hy and b_y first, then W_hh in row blocks (H = 260: 4 uneven blocks of
+    /// 65 rows), then W_xh and b_h; a progress call at every step of the recurrence backward.
+    func testTanhWorkspaceReportsEachBucketWhenFinal() {
+        let shape = RNNShape(vocabularySize: 11, hiddenSize: 260), T = 9, B = 3
+        let workspace = BPTTWorkspace<Float>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        XCTAssertEqual(workspace.gradientBuckets.count, 2 + 4 + 2)
+        let parameters = randomParameters(Float.self, shape: shape, seed: 5, scale: 0.1)
+        let inputs = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 11, seed: 6))
+        let targets = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 11, seed: 7))
+        for batchSize in [B, 0] {
+            let gradients = Buffer<Float>(count: parameters.count, repeating: 12_345)
+            let recorder = Recorder(gradients)
+            _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
+                                          initialHidden: nil, tokenCountForMean: B * T, gradients: gradients,
+                                          readiness: recorder)
+            checkReports(recorder, buckets: workspace.gradientBuckets, minimumProgressCalls: batchSize == 0 ? 0 : T)
+        }
+    }
+
+    /// A 2-layer LSTM: the output layer first, then layer 1, then layer 0, each right after its
+    /// weight gradients.
+    func testStackedWorkspaceReportsEachBucketWhenFinal() {
+        let architecture = ModelArchitecture(cell: .lstm, layers: 2, hiddenSize: 20, vocabularySize: 7)
+        let T = 6, B = 2
+        let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: B, sequenceLength: T)
+        XCTAssertEqual(workspace.gradientBuckets.count, 3)
+        let layout = ModelLayout(architecture: architecture)
+        let parameters = Buffer<Float>(randomValues(count: layout.count, seed: 8, scale: 0.2).map { Float($0) })
+        let inputs = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 7, seed: 9))
+        let targets = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 7, seed: 10))
+        for batchSize in [B, 0] {
+            let gradients = Buffer<Float>(count: layout.count, repeating: 12_345)
+            let recorder = Recorder(gradients)
+            _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
+                                          initialState: nil, tokenCountForMean: B * T, gradients: gradients,
+                                          readiness: recorder)
+            checkReports(recorder, buckets: workspace.gradientBuckets, minimumProgressCalls: batchSize == 0 ? 0 : 2 * T)
+        }
+    }
+}
