@@ -79,7 +79,7 @@ public struct ConfigKey: Sendable {
         optionalString("resume", \.resume, "resume from a checkpoint file, or the newest valid one in a folder"),
         optionalString("metrics", \.metrics, "JSON-lines metrics file (rank 0)"),
         optionalString("tensorboard", \.tensorboard, "folder for TensorBoard event files (rank 0)"),
-        int("diagnose-every", \.diagnoseEvery, minimum: 0, "steps between gradient-flow diagnostics in the metrics (0: never)"),
+        int("diagnose-every", \.diagnoseEvery, minimum: 0, "steps between gradient-survival diagnostics in the log, metrics and TensorBoard (0: never)"),
         int("eval-every", \.evalEvery, minimum: 0, "steps between validation evaluations (0: only at the end)"),
         optionalInt("eval-seq-len", \.evalSeqLen, minimum: 1,
                     "length of the validation sequences (default: seq-len); each starts from h = 0, so longer ones spend fewer tokens without context"),

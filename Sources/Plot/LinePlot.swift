@@ -99,6 +99,11 @@ public struct LinePlot: Sendable, Equatable {
         return count
     }
 
+    /// The stroke-dasharray attribute of a dashed series ("" for a solid one).
+    private static func dash(_ series: PlotSeries) -> String {
+        series.dashed ? " stroke-dasharray=\"6 4\"" : ""
+    }
+
     private func isShown(x: Double, y: Double) -> Bool {
         x.isFinite && y.isFinite && (xScale == .linear || x > 0) && (yScale == .linear || y > 0)
     }
@@ -182,7 +187,7 @@ public struct LinePlot: Sendable, Equatable {
             drawn += segments
             out += "<g class=\"series\" data-name=\"\(e(s.name))\">\n"
             if !d.isEmpty {
-                out += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" stroke-linejoin=\"round\" stroke-linecap=\"round\"/>\n"
+                out += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" stroke-linejoin=\"round\" stroke-linecap=\"round\"\(Self.dash(s))/>\n"
             }
             for p in dots {
                 out += "<circle cx=\"\(n(p.x))\" cy=\"\(n(p.y))\" r=\"2.5\" fill=\"\(color)\"/>\n"
@@ -209,7 +214,7 @@ public struct LinePlot: Sendable, Equatable {
             for (row, (index, s)) in named.enumerated() {
                 let color = e(s.color ?? Self.palette[index % Self.palette.count])
                 let y = y0 + 12 + 16 * Double(row)
-                out += "<line x1=\"\(n(x0 + 6))\" y1=\"\(n(y))\" x2=\"\(n(x0 + 26))\" y2=\"\(n(y))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+                out += "<line x1=\"\(n(x0 + 6))\" y1=\"\(n(y))\" x2=\"\(n(x0 + 26))\" y2=\"\(n(y))\" stroke=\"\(color)\" stroke-width=\"2\"\(Self.dash(s))/>"
                 out += "<text x=\"\(n(x0 + 31))\" y=\"\(n(y + 4))\">\(e(s.name))</text>\n"
             }
             out += "</g>\n"

@@ -44,6 +44,11 @@ public struct ModelArchitecture: Hashable, Codable, Sendable {
     /// The five-tensor layout of DESIGN §2 (W_xh, W_hh, W_hy, b_h, b_y; no b_hh): files written
     /// before gated cells existed load unchanged.
     public var isLegacyTanhRNN: Bool { cell == .rnn && layers == 1 }
+
+    /// "tanh RNN H=64" for the one-layer tanh RNN (as before gated cells), else "lstm L=2 H=512".
+    public var summary: String {
+        isLegacyTanhRNN ? "tanh RNN H=\(hiddenSize)" : "\(cell) L=\(layers) H=\(hiddenSize)"
+    }
 }
 
 /// One tensor of the model. Layers are numbered from 0 (the one that reads the one-hot x).

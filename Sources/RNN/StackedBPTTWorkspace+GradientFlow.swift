@@ -14,14 +14,28 @@ public struct GradientSurvival: Equatable, Sendable {
     public var cell: [[Double]]?
     /// How many (t, sequence) pairs each distance k averaged (pairs whose ‖∂L_t/∂h_t‖ is 0 are left out).
     public var samples: [[Int]]
+    /// lstm: the same for the cell state (pairs whose ‖∂L_t/∂c_t‖ is 0 are left out).
+    public var cellSamples: [[Int]]?
+
+    public init(hidden: [[Double]], cell: [[Double]]?, samples: [[Int]], cellSamples: [[Int]]?) {
+        precondition((cell == nil) == (cellSamples == nil), "cell survival and its sample counts come together")
+        self.hidden = hidden
+        self.cell = cell
+        self.samples = samples
+        self.cellSamples = cellSamples
+    }
 }
 
 extension StackedBPTTWorkspace {
     /// The gradient survival of one batch, without dropout (a property of the model, as
-    /// evaluation sees it). Costs T backward passes of up to T steps (diagnostics, not
-    /// training); overwrites the workspace's activations. Allocates only its result.
+    /// evaluation sees it). Costs one backward pass of up to T steps per loss step t
+    /// (diagnostics, not training); overwrites the workspace's activations. Allocates only its
+    /// result. `lossSteps`: average over at most this many t, every ⌈T/lossSteps⌉-th counting
+    /// down from T (so every k < T is still measured); nil: every t.
     public func gradientSurvival(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>,
-                                 batchSize B: Int, initialState: RecurrentState<Scalar>?) -> GradientSurvival {
+                                 batchSize B: Int, initialState: RecurrentState<Scalar>?,
+                                 lossSteps: Int? = nil) -> GradientSurvival {
+        precondition(lossSteps.map { $0 >= 1 } ?? true, "lossSteps must be at least 1")
         let L = architecture.layers, H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
         let hasCell = architecture.cell.hasCellState
         var hSums = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
@@ -31,7 +45,8 @@ extension StackedBPTTWorkspace {
         if B > 0 {
             // dy = p − onehot in every row (its scale cancels in the ratios).
             _ = lossPass(parameters: parameters, targets: targets, batchSize: B, dyScale: 1)
-            for t0 in 1...T {
+            let spacing = lossSteps.map { (T + $0 - 1) / $0 } ?? 1
+            for t0 in stride(from: T, through: 1, by: -spacing) {
                 // Only L_{t0}: dH is dy_{t0}·W_hy in the rows of step t0 and 0 before it.
                 dH.baseAddress.update(repeating: 0, count: (t0 - 1) * B * H)
                 BLAS.gemm(.none, .none, m: B, n: H, k: V, a: ys, aOffset: (t0 - 1) * B * V, b: parameters,
@@ -54,6 +69,6 @@ extension StackedBPTTWorkspace {
             zip(sums, counts).map { s, n in zip(s, n).map { $1 > 0 ? $0 / Double($1) : .nan } }
         }
         return GradientSurvival(hidden: means(hSums, hCounts), cell: hasCell ? means(cSums, cCounts) : nil,
-                                samples: hCounts)
+                                samples: hCounts, cellSamples: hasCell ? cCounts : nil)
     }
 }

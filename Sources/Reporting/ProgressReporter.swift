@@ -19,11 +19,10 @@ package struct IntervalReport {
     package var validationLoss: Double?
     /// Rank 0 only: every rank's compute and allreduce time over the interval.
     package var timing: RankTiming?
-    /// Diagnostics, when they ran at this step: mean ‖dh‖ by distance from the loss, ρ(W_hh).
-    package var gradientNormByDistance: [Double]?
-    package var spectralRadius: Double?
+    /// Diagnostics, when they ran at this step (`--diagnose-every`).
+    package var diagnostics: GradientDiagnosticsRecord?
 
-    package init(step: Int, totalSteps: Int, epoch: Int, meanLoss: Double, tokensSeen: Int, gradientNormBeforeClip: Double, clippedFraction: Double, learningRate: Double, tokensPerSecond: Double, computeSeconds: Double, allreduceSeconds: Double, skippedSteps: Int, secondsRemaining: Double, validationLoss: Double?, timing: RankTiming?, gradientNormByDistance: [Double]?, spectralRadius: Double?) {
+    package init(step: Int, totalSteps: Int, epoch: Int, meanLoss: Double, tokensSeen: Int, gradientNormBeforeClip: Double, clippedFraction: Double, learningRate: Double, tokensPerSecond: Double, computeSeconds: Double, allreduceSeconds: Double, skippedSteps: Int, secondsRemaining: Double, validationLoss: Double?, timing: RankTiming?, diagnostics: GradientDiagnosticsRecord?) {
         self.step = step
         self.totalSteps = totalSteps
         self.epoch = epoch
@@ -39,8 +38,7 @@ package struct IntervalReport {
         self.secondsRemaining = secondsRemaining
         self.validationLoss = validationLoss
         self.timing = timing
-        self.gradientNormByDistance = gradientNormByDistance
-        self.spectralRadius = spectralRadius
+        self.diagnostics = diagnostics
     }
 }
 
@@ -104,13 +102,12 @@ package final class ProgressReporter {
             var scalars = record.compactMapValues { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
             scalars.merge(interval.timing?.tensorBoardMetrics ?? [:]) { $1 }
             scalars["bits_per_token"] = interval.meanLoss / log(2.0)
-            for (distance, norm) in (interval.gradientNormByDistance ?? []).enumerated() {
-                scalars["grad_norm_distance_\(distance)"] = norm
-            }
+            scalars.merge(interval.diagnostics?.tensorBoardScalars ?? [:]) { $1 }
             scalars["step"] = nil
             try tensorBoard.log(scalars, step: interval.step)
         }
         guard !quiet, let output else { return }
+        if let diagnostics = interval.diagnostics { output.line("step \(interval.step): \(diagnostics.summary)") }
         let line = progressLine(interval)
         output.status(line)
         if output.redrawsInPlace, let validation = interval.validationLoss {
@@ -152,8 +149,10 @@ package final class ProgressReporter {
         ]
         if let validation = interval.validationLoss { record["val_loss"] = finite(validation) }
         if let timing = interval.timing { record.merge(timing.metrics) { $1 } }
-        if let norms = interval.gradientNormByDistance { record["grad_norm_by_distance"] = norms.map(finite) }
-        if let radius = interval.spectralRadius { record["spectral_radius_w_hh"] = finite(radius) }
+        if let diagnostics = interval.diagnostics {
+            record["gradient_survival"] = Dictionary(uniqueKeysWithValues: diagnostics.survival.map { ($0.key, $0.values.map(finite)) })
+            if let radius = diagnostics.spectralRadius { record["spectral_radius_w_hh"] = finite(radius) }
+        }
         return record
     }
 

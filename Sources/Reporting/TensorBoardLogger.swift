@@ -10,7 +10,8 @@ import RunErrors
 ///     epoch, tokens, skipped_steps → train/…         tokens_per_s, compute_s, allreduce_s → perf/…
 ///     RankTiming: slowest_rank, imbalance, slowest_compute_s, mean_compute_s, min/max_allreduce_s → perf/…,
 ///                 rank_<r>_compute_s → perf/rank_<r>/compute_s (and allreduce_s)
-///     grad_norm_distance_<d> (gradient-flow diagnostics) → diag/grad_norm_distance_<d>
+///     diag_survival/<layerL_h|c>/k<k> (--diagnose-every) → diag/survival/<layerL_h|c>/k<k>
+///     spectral_radius_w_hh → diag/spectral_radius_w_hh
 ///     anything else → other/<key>;  `step` is the Event's step, not a scalar.
 public final class TensorBoardLogger {
     private let writer: EventFileWriter
@@ -62,13 +63,12 @@ public final class TensorBoardLogger {
         "slowest_rank": "perf/slowest_rank", "imbalance": "perf/imbalance",
         "slowest_compute_s": "perf/slowest_compute_s", "mean_compute_s": "perf/mean_compute_s",
         "max_allreduce_s": "perf/max_allreduce_s", "min_allreduce_s": "perf/min_allreduce_s",
-        "val_loss": "val/loss",
+        "val_loss": "val/loss", "spectral_radius_w_hh": "diag/spectral_radius_w_hh",
     ]
 
     /// The TensorBoard tag of a metrics key.
     public static func tag(for key: String) -> String {
         if let tag = tags[key] { return tag }
-        if key.hasPrefix("grad_norm_distance_") { return "diag/" + key }
         if key.hasPrefix("diag_") { return "diag/" + key.dropFirst(5) }
         // rank_<r>_compute_s → perf/rank_<r>/compute_s
         if key.hasPrefix("rank_"), let underscore = key.dropFirst(5).firstIndex(of: "_"),

@@ -72,10 +72,4 @@ package enum ModelWorkspace {
         case .stacked: return "BLAS gemm [B,H]x[H,G*H] (stacked cells)"
         }
     }
-
-    /// ‖∂L/∂h_t‖ of the last forwardBackward (tanh path only; nil for stacked models).
-    package var gradientFlow: [Double]? {
-        if case .tanh(let workspace) = self { return workspace.gradientFlow }
-        return nil
-    }
 }

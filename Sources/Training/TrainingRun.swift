@@ -25,6 +25,7 @@ final class TrainingRun {
     let checkpoints: RunCheckpoints
     let schedule: LearningRateSchedule
     let evaluator: Evaluator?
+    let gradientDiagnostics: RunDiagnostics
     let firstStep: Int
     private(set) var summary: TrainingSummary
     private var interval = IntervalAccumulator()
@@ -75,6 +76,7 @@ final class TrainingRun {
                                                summary: &summary, progress: progress)
         self.summary = summary
         schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
+        gradientDiagnostics = RunDiagnostics(architecture: architecture, sequenceLength: data.batches.sequenceLength)
         evaluator = data.validation.map { Evaluator(dataset: $0, architecture: architecture, maxTokens: config.evalTokens) }
         runStart = MonotonicClock.seconds()
         intervalStart = runStart
@@ -128,17 +130,21 @@ final class TrainingRun {
         return validation.meanLoss
     }
 
-    /// Every `log-every` steps, at the end and after an evaluation: the global loss of the
-    /// interval (one small allreduce), each rank's times (one small gather), the progress line.
+    /// Every `log-every` steps, at the end, after an evaluation and at a `diagnose-every` step:
+    /// the global loss of the interval (one small allreduce), each rank's times (one small
+    /// gather), the progress line.
     func reportIfDue(_ step: Int, validationLoss: Double?) throws {
         let completed = step + 1
-        guard completed % config.logEvery == 0 || isLast(step) || validationLoss != nil else { return }
+        guard completed % config.logEvery == 0 || isLast(step) || validationLoss != nil || diagnosticsAreDue(completed) else { return }
         let totals = try interval.totals.summed(over: collectives, step: completed)
         let timing = try collectives.watchdog.guarding("timing gather", step: completed) {
             try RankTiming.gather(world, computeSeconds: interval.totals.computeSeconds,
                                   allreduceSeconds: interval.totals.allreduceSeconds)
         }
+        // Diagnostics time is not training time: keep it out of the interval's tokens/s.
+        let diagnosticsStart = MonotonicClock.seconds()
         let diagnostics = diagnosticsIfDue(completed)
+        intervalStart += MonotonicClock.seconds() - diagnosticsStart
         let now = MonotonicClock.seconds()
         let meanLoss = totals.lossSum / Double(interval.steps * globalTokens)
         try progress.report(IntervalReport(
@@ -152,7 +158,7 @@ final class TrainingRun {
             skippedSteps: interval.skippedSteps,
             secondsRemaining: (now - runStart) / Double(completed - firstStep) * Double(data.totalSteps - completed),
             validationLoss: validationLoss, timing: timing,
-            gradientNormByDistance: diagnostics?.norms, spectralRadius: diagnostics?.radius))
+            diagnostics: diagnostics))
         summary.finalLoss = meanLoss
         interval = IntervalAccumulator()
         intervalStart = now
@@ -207,22 +213,22 @@ final class TrainingRun {
                            gradients: stepper.gradients, shard: data.batches.lastIndices, collectives: collectives)
     }
 
-    /// Gradient flow of the latest step (‖dh_t‖ by distance from the loss, this rank's batch)
-    /// and the spectral radius of W_hh, every `diagnose-every` steps; rank 0 only. The tanh
-    /// RNN's path alone measures them so far (gated cells: issue 15 item 5).
-    private func diagnosticsIfDue(_ completed: Int) -> (norms: [Double], radius: Double)? {
-        guard world.isRoot, config.diagnoseEvery > 0, completed % config.diagnoseEvery == 0,
-              let flow = stepper.workspace.gradientFlow, let W_hh = layout.range(of: .W_hh(layer: 0)) else { return nil }
-        let radius = SpectralAnalysis.spectralRadius(of: parameters, offset: W_hh.lowerBound,
-                                                     size: layout.architecture.hiddenSize, iterations: 200)
-        return (flow.reversed(), radius)
+    /// The gradient survival of the latest step's batch (RunDiagnostics), every
+    /// `diagnose-every` steps; rank 0 only.
+    private func diagnosticsIfDue(_ completed: Int) -> GradientDiagnosticsRecord? {
+        guard world.isRoot, diagnosticsAreDue(completed) else { return nil }
+        return gradientDiagnostics.measure(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
+                                           batchSize: interval.lastBatchSize)
     }
 
-    /// "tanh RNN H=64" for the one-layer tanh RNN (as before gated cells), else
-    /// "lstm L=2 H=512, dropout 0.2".
+    /// The same on every rank (config only): reportIfDue's collectives depend on it.
+    private func diagnosticsAreDue(_ completed: Int) -> Bool {
+        config.diagnoseEvery > 0 && completed % config.diagnoseEvery == 0
+    }
+
+    /// "tanh RNN H=64" or "lstm L=2 H=512, dropout 0.2".
     private var modelDescription: String {
-        let a = layout.architecture
-        var text = a.isLegacyTanhRNN ? "tanh RNN H=\(a.hiddenSize)" : "\(a.cell) L=\(a.layers) H=\(a.hiddenSize)"
+        var text = layout.architecture.summary
         if config.dropout > 0 { text += ", dropout \(config.dropout)" }
         return text
     }
@@ -247,11 +253,14 @@ private struct IntervalAccumulator {
     var steps = 0
     var totals = IntervalTotals()
     var lastGradientNorm = 0.0
+    /// This rank's sequences in the latest step (the batch diagnostics measure).
+    var lastBatchSize = 0
     var clippedSteps = 0
     var skippedSteps = 0
 
     mutating func add(_ result: DataParallelStep.Result) {
         steps += 1
+        lastBatchSize = result.batchSize
         totals.lossSum += result.lossSum
         totals.computeSeconds += result.computeSeconds + result.optimizerSeconds
         totals.allreduceSeconds += result.allreduceSeconds

@@ -23,6 +23,24 @@ final class GradientSurvivalTests: XCTestCase {
         }
     }
 
+    /// lossSteps = 3 of T = 12 averages t = 12, 8, 4 only: each k is measured by the chosen t
+    /// beyond it (3, 2, 1 of them), and on this model every t gives s^k.
+    func testLossStepsSubsampleTheLossesCountingDownFromT() {
+        let shape = RNNShape(vocabularySize: 5, hiddenSize: 6), T = 12, B = 2, s = 0.8
+        let model = gradientFlowModel(shape: shape, sequenceLength: T, batchSize: B, spectralRadius: s)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B,
+                                                     sequenceLength: T)
+        let survival = workspace.gradientSurvival(parameters: model.parameters, inputs: Buffer(model.inputs),
+                                                  targets: Buffer(model.targets), batchSize: B, initialState: nil, lossSteps: 3)
+        XCTAssertEqual(survival.samples[0], (0..<T).map { k in B * [12, 8, 4].filter { $0 - 1 >= k }.count })
+        for k in 0..<T {
+            XCTAssertEqual(survival.hidden[0][k], pow(s, Double(k)), accuracy: 1e-9 * pow(s, Double(k)), "k=\(k)")
+        }
+        let every = workspace.gradientSurvival(parameters: model.parameters, inputs: Buffer(model.inputs),
+                                               targets: Buffer(model.targets), batchSize: B, initialState: nil, lossSteps: T)
+        XCTAssertEqual(every.samples[0], (0..<T).map { B * (T - $0) }, "lossSteps = T is every step")
+    }
+
     /// An lstm with W_hh = 0: h_{t−1} reaches L_t only through c, so the survival through h is
     /// exactly 0 beyond k = 0; through c it is Π f ≈ 1 with the forget gate open (b_f = +20)
     /// and ≈ 0 with it shut (b_f = −20).

@@ -26,11 +26,52 @@ final class ObservabilityRunTests: XCTestCase {
         XCTAssertEqual((records[0]["rank_compute_s"] as? [Double])?.count, 3)
         XCTAssertNotNil(records[1]["val_loss"])
         XCTAssertNil(records[0]["val_loss"])
-        XCTAssertEqual((records[1]["grad_norm_by_distance"] as? [Double])?.count, 32)
+        let survival = try XCTUnwrap(records[1]["gradient_survival"] as? [String: [Double]], "\(records[1])")
+        XCTAssertEqual(Array(survival.keys), ["layer0_h"])
+        XCTAssertEqual(survival["layer0_h"]?.count, 32)
+        XCTAssertEqual(survival["layer0_h"]?.first, 1)
+        XCTAssertNil(records[0]["gradient_survival"], "only every 20 steps")
         XCTAssertNotNil(records[1]["spectral_radius_w_hh"])
+        XCTAssertTrue(result.stdout.contains("step 20: gradient survival (4 sequences × 16 loss steps): layer 0 h "), result.stdout)
         let files = try FileManager.default.contentsOfDirectory(atPath: events)
         XCTAssertEqual(files.filter { $0.hasPrefix("events.out.tfevents.") }.count, 1, "\(files)")
         XCTAssertTrue(result.stdout.contains("slowest rank"), result.stdout)
+    }
+
+    /// `--diagnose-every` on a 2-layer lstm: the same survival curves as `diagnose` (h and c of
+    /// each layer), in the metrics, in TensorBoard and in the log.
+    func testDiagnoseEveryOnGatedModel() throws {
+        let metrics = run.path("m.jsonl"), events = run.path("tb")
+        let result = try run.run(ranks: 2, ["--data", "synthetic:markov", "--cell", "lstm", "--layers", "2", "--hidden", "16",
+                                            "--seq-len", "10", "--global-batch", "4", "--steps", "20", "--log-every", "4",
+                                            "--diagnose-every", "10", "--metrics", metrics, "--tensorboard", events])
+        XCTAssertEqual(result.status, 0, result.output)
+        let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        // A diagnostics step between log steps gets a metrics line of its own.
+        XCTAssertEqual(records.compactMap { $0["step"] as? Int }, [4, 8, 10, 12, 16, 20])
+        XCTAssertEqual(records.map { $0["gradient_survival"] != nil }, [false, false, true, false, false, true])
+        for record in [records[2], records[5]] {
+            let survival = try XCTUnwrap(record["gradient_survival"] as? [String: [Double]], "\(record)")
+            XCTAssertEqual(survival.keys.sorted(), ["layer0_c", "layer0_h", "layer1_c", "layer1_h"])
+            for (key, values) in survival {
+                XCTAssertEqual(values.count, 10, key)
+                XCTAssertEqual(values[0], 1, key)
+                XCTAssertTrue(values.allSatisfy { $0.isFinite && $0 >= 0 } && values.dropFirst().contains { $0 > 0 && $0 < 1 },
+                              "\(key): \(values)")
+            }
+            XCTAssertNil(record["spectral_radius_w_hh"], "no W_hh spectrum for lstm")
+        }
+        XCTAssertTrue(result.stdout.contains("step 10: gradient survival (2 sequences × 10 loss steps): layer 0 h "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("; layer 1 c "), result.stdout)
+        // The event file holds the tags (protobuf strings) at the table distances.
+        let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: events).first)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: events + "/" + file))
+        for tag in ["diag/survival/layer0_h/k1", "diag/survival/layer1_c/k5", "diag/survival/layer0_c/k9"] {
+            XCTAssertNotNil(bytes.range(of: Data(tag.utf8)), "TensorBoard lacks \(tag)")
+        }
+        XCTAssertNil(bytes.range(of: Data("diag/survival/layer0_h/k3".utf8)), "only the table distances")
     }
 
     func testBenchReportsTheRequiredKeys() throws {

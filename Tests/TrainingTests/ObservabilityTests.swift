@@ -53,7 +53,8 @@ final class TensorBoardLoggerTests: XCTestCase {
             "loss": "train/loss", "grad_norm": "train/grad_norm", "clipped": "train/clip_rate", "lr": "train/lr",
             "tokens_per_s": "perf/tokens_per_s", "allreduce_s": "perf/allreduce_s", "compute_s": "perf/compute_s",
             "slowest_rank": "perf/slowest_rank", "imbalance": "perf/imbalance", "val_loss": "val/loss",
-            "grad_norm_distance_7": "diag/grad_norm_distance_7", "rank_12_compute_s": "perf/rank_12/compute_s",
+            "diag_survival/layer1_c/k20": "diag/survival/layer1_c/k20",
+            "spectral_radius_w_hh": "diag/spectral_radius_w_hh", "rank_12_compute_s": "perf/rank_12/compute_s",
             "rank_0_allreduce_s": "perf/rank_0/allreduce_s", "rank_x_y": "other/rank_x_y", "mystery": "other/mystery",
         ]
         for (key, tag) in expected { XCTAssertEqual(TensorBoardLogger.tag(for: key), tag, key) }
@@ -95,7 +96,7 @@ final class TensorBoardLoggerTests: XCTestCase {
         let timing = RankTiming.summarize(computeSeconds: [1, 2], allreduceSeconds: [0.5, 0.1])
         var record: [String: Double] = ["loss": 1.25, "grad_norm": 0.5, "clipped": 0.1, "lr": 0.003,
                                         "tokens_per_s": 123456, "allreduce_s": 0.3, "compute_s": 1.5,
-                                        "val_loss": 1.3, "grad_norm_distance_3": 0.01]
+                                        "val_loss": 1.3, "diag_survival/layer0_h/k3": 0.01]
         record.merge(timing.tensorBoardMetrics) { a, _ in a }
         try logger.log(record, step: 50)
         try logger.close()
@@ -119,7 +120,7 @@ final class TensorBoardLoggerTests: XCTestCase {
         }
         for tag in ["train/loss", "train/bits_per_token", "train/grad_norm", "train/clip_rate", "train/lr", "val/loss",
                     "perf/tokens_per_s", "perf/allreduce_s", "perf/slowest_rank", "perf/imbalance",
-                    "perf/rank_1/compute_s", "diag/grad_norm_distance_3"] {
+                    "perf/rank_1/compute_s", "diag/survival/layer0_h/k3"] {
             XCTAssertTrue(lines.contains { $0.hasPrefix(tag + " ") }, "TensorBoard did not read \(tag)")
         }
     }
