@@ -115,12 +115,12 @@ final class ObservabilityRunTests: XCTestCase {
     }
     /// The allreduce really overlaps BPTT: with overlap some of the gradient is summed before
     /// the backward pass ends (the output layer's, reduced while the recurrence runs back),
-    /// without it none is. H=256 (above GradientBuckets' one-piece size) and T=64 make the
-    /// recurrence backward long enough for that on a busy machine; the mean over 10 steps
-    /// needs one step where the neighbour kept up.
+    /// without it none is. H=512, T=64 and 32 sequences make the recurrence backward (64
+    /// progress calls) long enough for that even on a machine at load 7, where H=256 with 16
+    /// sequences once saw none; the mean over 10 steps needs one step where the neighbour kept up.
     func testBenchOverlapsTheAllreduceWithBPTT() throws {
         func reduced(_ flag: String) throws -> Double {
-            let result = try run.run(ranks: 2, ["bench", "--hidden", "256", "--seq-len", "64", "--batch-per-rank", "16",
+            let result = try run.run(ranks: 2, ["bench", "--hidden", "512", "--seq-len", "64", "--batch-per-rank", "32",
                                                 "--warmup", "2", "--timed", "10", flag, "--json"])
             XCTAssertEqual(result.status, 0, result.output)
             let line = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, result.output)
