@@ -65,6 +65,9 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         pieces.reserveCapacity(maxPieces)
     }
 
+    /// How many pieces a round may have.
+    public var maxPieces: Int { wait.slots }
+
     /// Sums `buffer` (exactly `count` elements) across all ranks, in place, as one piece.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)

@@ -7,7 +7,9 @@ import RNN
 /// piece reduced while the rest of BPTT runs. A small gradient is one piece, ready when all of
 /// it is: every piece costs 2(p−1) message latencies, which a small model's step cannot hide,
 /// while its whole gradient crosses even a 1 Gbit/s link in well under a millisecond (PyTorch
-/// DDP's buckets make the same trade with their 25 MB cap, from the other side).
+/// DDP's buckets make the same trade with their 25 MB cap, from the other side). A deep stack
+/// with more buckets than the ring has room for merges neighbours that touch in memory (a
+/// layer's W_hh blocks), the smallest pair first.
 struct GradientBuckets {
     /// The ring's pieces, and for each the number of workspace buckets that make it ready.
     let pieces: [Range<Int>]
@@ -16,15 +18,24 @@ struct GradientBuckets {
     /// Below this many elements (256 KB of Float) the gradient is one piece.
     static var minimumForPieces: Int { 65_536 }
 
-    init(buckets: [Range<Int>], count: Int) {
+    init(buckets: [Range<Int>], count: Int, maxPieces: Int) {
         if buckets.isEmpty {
             (pieces, bucketsThroughPiece) = ([], [])
-        } else if count < Self.minimumForPieces || buckets.count == 1 {
-            pieces = [0..<count]
-            bucketsThroughPiece = [buckets.count]
+            return
+        }
+        var pieces = buckets, through = Array(1...buckets.count)
+        while pieces.count > maxPieces {
+            let touching = pieces.indices.dropLast().filter { pieces[$0].upperBound == pieces[$0 + 1].lowerBound }
+            guard let i = touching.min(by: { pieces[$0].count + pieces[$0 + 1].count < pieces[$1].count + pieces[$1 + 1].count })
+            else { break }
+            pieces[i] = pieces[i].lowerBound..<pieces[i + 1].upperBound
+            pieces.remove(at: i + 1)
+            through.remove(at: i)
+        }
+        if count < Self.minimumForPieces || pieces.count == 1 || pieces.count > maxPieces {
+            (self.pieces, bucketsThroughPiece) = ([0..<count], [buckets.count])
         } else {
-            pieces = buckets
-            bucketsThroughPiece = Array(1...buckets.count)
+            (self.pieces, bucketsThroughPiece) = (pieces, through)
         }
     }
 }
@@ -33,7 +44,7 @@ struct GradientBuckets {
 /// ring at once, and every time step moves the ring on (MPI progresses only inside MPI calls).
 final class OverlappedReduction: GradientReadiness {
     let ring: RingAllreduce<Float>
-    var buckets = GradientBuckets(buckets: [], count: 0)
+    var buckets = GradientBuckets(buckets: [], count: 0, maxPieces: 1)
     /// This step's workspace buckets reported so far, and the pieces made ready.
     private var bucketsReady = 0
     private var piecesReady = 0

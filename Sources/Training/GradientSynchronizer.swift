@@ -45,7 +45,7 @@ package struct GradientSynchronizer {
 
     /// Plans the ring's pieces from the workspace's buckets (once, before the first step).
     package func prepare(buckets: [Range<Int>]) {
-        reduction.buckets = GradientBuckets(buckets: buckets, count: ring.count)
+        reduction.buckets = GradientBuckets(buckets: buckets, count: ring.count, maxPieces: ring.maxPieces)
     }
 
     /// Starts the step's round over `gradients`; returns what the backward pass reports to
