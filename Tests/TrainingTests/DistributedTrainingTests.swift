@@ -70,6 +70,11 @@ final class DistributedTrainingTests: XCTestCase {
             XCTAssertFalse(files[0].isEmpty)
             XCTAssertEqual(files[0], files[1], "\(model): overlap changed the parameters")
         }
+        // And the rank count still does not change the trajectory (pieces sum in another order).
+        let tanh = smallRun(["--global-batch", "12", "--steps", "8", "--hidden", "256"])
+        let difference = maxRelativeDifference(try trainAndLoad(ranks: 1, tanh, name: "overlap-np1"),
+                                               try trainAndLoad(ranks: 3, tanh, name: "overlap-np3"))
+        XCTAssertLessThan(difference, 1e-5, "-np 3 with overlap vs -np 1: relative \(difference)")
     }
 
     /// Different seeds must give different parameters: the comparison above can fail.
