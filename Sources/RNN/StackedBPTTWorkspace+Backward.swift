@@ -56,6 +56,7 @@ extension StackedBPTTWorkspace {
             // The recurrence backward, t = lastStep…1: dh_t = dH_t + (what step t+1 sends back).
             packRecurrence(parameters: parameters, layer: l, product: .backward)
             for t in stride(from: lastStep, through: 1, by: -1) {
+                if gatedBackwardStep(layer: l, step: t, batchSize: B, recordNorms: recordNorms) { continue }
                 let dht = dh + (t - 1) * BH, dxp = xp + (t - 1) * B * GH
                 if t < lastStep { CellKernels.add(dhCarry.baseAddress, into: dht, count: BH) }
                 let norms = recordNorms ? hNorms.baseAddress + ((l * T) + t - 1) * B : nil

@@ -37,7 +37,8 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     let gates: [Buffer<Scalar>]
     /// gru, per layer: hn = W_hn h_{t−1} + b_hn [T·B·H], which r multiplies.
     let hns: [Buffer<Scalar>]
-    /// Per layer [T·B·GH]: the input projection xp (forward), then dxp = ∂L/∂pre (backward).
+    /// Per layer [T·B·GH]: the input projection xp (forward; Float lstm adds the recurrence
+    /// product in place), then dxp = ∂L/∂pre (backward).
     let xps: [Buffer<Scalar>]
     /// gru [T·B·GH]: dhp = ∂L/∂(W_hh h + b_hh) of the layer being backpropagated.
     let dhps: Buffer<Scalar>
@@ -181,6 +182,7 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
             // The recurrence, the only per-step part.
             packRecurrence(parameters: parameters, layer: l, product: .forward)
             for t in 1...T {
+                if gatedForwardStep(parameters: parameters, layer: l, step: t, batchSize: B) { continue }
                 recurrenceForward(parameters: parameters, layer: l, hOffset: (t - 1) * BH, batchSize: B)
                 let xpt = xp + (t - 1) * B * GH, hp = UnsafePointer(hpStep.baseAddress)
                 switch cell {
