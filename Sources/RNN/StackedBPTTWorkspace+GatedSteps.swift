@@ -7,8 +7,11 @@ import Buffers
 ///
 /// Legend: B rows (sequences) of the step, H hidden width, GH = G·H, BH = B·H.
 /// Forward, step t:
-///   lstm  xp_t += h_{t−1}·W_hh^T in place (no product buffer to clear and re-read), then the
-///         cell adds b_hh;
+///   layer 0 gathers its input rows xp_t = W_xh.0[:, x] + b_xh.0 here, just before they are
+///         used (lstm: into the step buffer hpStep), instead of all T·B rows [T·B, GH] at once
+///         (at H = 512 that was 16 MB written to memory and read back per layer-0 forward);
+///   lstm  pre = xp_t + h_{t−1}·W_hh^T accumulated in place (no product buffer to clear and
+///         re-read), then the cell adds b_hh;
 ///   gru   hp = h_{t−1}·W_hh^T apart from xp (r multiplies hp_n + b_hn alone).
 /// Backward, step t: dH_t already holds the total ∂L/∂h_t, because step t+1 accumulated its
 /// recurrence gradient (and gru's direct path z⊙dh) straight into dH_{t−1}: no carry buffer
@@ -26,14 +29,23 @@ extension StackedBPTTWorkspace {
     /// Forward step t (1…T) of layer l, W_hh.l packed for the forward product. False: the caller
     /// runs its generic step.
     @inline(__always)
-    func gatedForwardStep(parameters: Buffer<Scalar>, layer l: Int, step t: Int, batchSize B: Int) -> Bool {
+    func gatedForwardStep(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, layer l: Int, step t: Int,
+                          batchSize B: Int) -> Bool {
         guard runsGatedSteps, let packed = packedW_hh?.forward else { return false }
         let H = architecture.hiddenSize, GH = architecture.cell.gateCount * H, BH = B * H
         let cells = GatedCellKernels(kernel: kernel), gateOffset = (t - 1) * B * GH
         let hs = slice(hs[l]).buffer, b_hh = slice(parameters, b_hh[l]!)
+        // Where xp_t is: layer 0 gathers it now (lstm into the step buffer, which it then
+        // accumulates in), upper layers' projection gemm wrote it into xps.
+        let xp = l == 0 && architecture.cell == .lstm ? slice(hpStep) : slice(xps[l], gateOffset)
+        if l == 0 {
+            RNNKernels.gatherInput(a: xp.pointer(B * GH, "xp"), W_xhT: slice(W_xhT).buffer.baseAddress,
+                                   b_h: slice(parameters, b_xh[0]).pointer(GH, "b_xh"), tokens: inputs.baseAddress + t - 1,
+                                   tokenStride: sequenceLength, batchSize: B, H: GH, V: architecture.vocabularySize)
+        }
         switch architecture.cell {
         case .lstm:
-            let pre = slice(xps[l], gateOffset)
+            let pre = xp
             packed.forward(h: hs, hOffset: (t - 1) * BH, rows: B, into: pre.buffer, aOffset: pre.offset, epilogue: .accumulate)
             cells.lstmForward(rows: B, hidden: H, pre: pre, b_hh: b_hh, cPrev: slice(cs[l], (t - 1) * BH),
                               gates: slice(gates[l], gateOffset), c: slice(cs[l], t * BH),
@@ -42,7 +54,7 @@ extension StackedBPTTWorkspace {
             let hp = slice(hpStep)
             hp.buffer.baseAddress.update(repeating: 0, count: B * GH)
             packed.forward(h: hs, hOffset: (t - 1) * BH, rows: B, into: hp.buffer, aOffset: 0, epilogue: .accumulate)
-            cells.gruForward(rows: B, hidden: H, xp: slice(xps[l], gateOffset), hp: hp, b_hh: b_hh,
+            cells.gruForward(rows: B, hidden: H, xp: xp, hp: hp, b_hh: b_hh,
                              hPrev: FloatSlice(hs, at: (t - 1) * BH), gates: slice(gates[l], gateOffset),
                              hn: slice(hns[l], (t - 1) * BH), h: FloatSlice(hs, at: t * BH))
         case .rnn:

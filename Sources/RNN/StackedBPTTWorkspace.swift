@@ -48,7 +48,8 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     let ys: Buffer<Scalar>
     /// [T·B, H]: ∂L/∂(output of the layer being backpropagated), then its total dh_t in place.
     let dH: Buffer<Scalar>
-    /// One step: the recurrence product [B, GH]; the gradients carried to step t−1 [B, H].
+    /// One step: the recurrence product [B, GH] (Float lstm, layer 0: xp_t + the product, see
+    /// +GatedSteps); the gradients carried to step t−1 [B, H].
     let hpStep: Buffer<Scalar>, dhCarry: Buffer<Scalar>, dcCarry: Buffer<Scalar>
     /// [L, T, B] per-row ‖∂L/∂h‖ and ‖∂L/∂c‖ of the gradient-flow measurement.
     let hNorms: Buffer<Double>, cNorms: Buffer<Double>
@@ -161,7 +162,8 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
             // The input projection of all T·B rows: xp = W_xh.l x + b_xh.l.
             if l == 0 {
                 RNNKernels.transpose(p + W_xh[0], rows: GH, columns: V, into: W_xhT.baseAddress)
-                for t in 0..<T {
+                // The gated steps gather each step's rows themselves, into cache-resident memory.
+                for t in 0..<T where !runsGatedSteps {
                     RNNKernels.gatherInput(a: xp + t * B * GH, W_xhT: W_xhT.baseAddress, b_h: p + b_xh[0],
                                            tokens: inputs.baseAddress + t, tokenStride: T, batchSize: B, H: GH, V: V)
                 }
@@ -182,7 +184,7 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
             // The recurrence, the only per-step part.
             packRecurrence(parameters: parameters, layer: l, product: .forward)
             for t in 1...T {
-                if gatedForwardStep(parameters: parameters, layer: l, step: t, batchSize: B) { continue }
+                if gatedForwardStep(parameters: parameters, inputs: inputs, layer: l, step: t, batchSize: B) { continue }
                 recurrenceForward(parameters: parameters, layer: l, hOffset: (t - 1) * BH, batchSize: B)
                 let xpt = xp + (t - 1) * B * GH, hp = UnsafePointer(hpStep.baseAddress)
                 switch cell {
