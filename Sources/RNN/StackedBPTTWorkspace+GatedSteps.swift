@@ -8,8 +8,8 @@ import Buffers
 /// Legend: B rows (sequences) of the step, H hidden width, GH = G·H, BH = B·H.
 /// Forward, step t:
 ///   layer 0 gathers its input rows xp_t = W_xh.0[:, x] + b_xh.0 here, just before they are
-///         used (lstm: into the step buffer hpStep), instead of all T·B rows [T·B, GH] at once
-///         (at H = 512 that was 16 MB written to memory and read back per layer-0 forward);
+///         used, into a step buffer (lstm hpStep, gru xpStep), instead of all T·B rows
+///         [T·B, GH] at once (lstm at H = 512: 16 MB written to memory and read back);
 ///   lstm  pre = xp_t + h_{t−1}·W_hh^T accumulated in place (no product buffer to clear and
 ///         re-read), then the cell adds b_hh;
 ///   gru   hp = h_{t−1}·W_hh^T apart from xp (r multiplies hp_n + b_hn alone).
@@ -35,9 +35,9 @@ extension StackedBPTTWorkspace {
         let H = architecture.hiddenSize, GH = architecture.cell.gateCount * H, BH = B * H
         let cells = GatedCellKernels(kernel: kernel), gateOffset = (t - 1) * B * GH
         let hs = slice(hs[l]).buffer, b_hh = slice(parameters, b_hh[l]!)
-        // Where xp_t is: layer 0 gathers it now (lstm into the step buffer, which it then
-        // accumulates in), upper layers' projection gemm wrote it into xps.
-        let xp = l == 0 && architecture.cell == .lstm ? slice(hpStep) : slice(xps[l], gateOffset)
+        // Where xp_t is: layer 0 gathers it now into a step buffer (lstm then accumulates the
+        // product in it), upper layers' projection gemm wrote it into xps.
+        let xp = l > 0 ? slice(xps[l], gateOffset) : architecture.cell == .lstm ? slice(hpStep) : slice(xpStep)
         if l == 0 {
             RNNKernels.gatherInput(a: xp.pointer(B * GH, "xp"), W_xhT: slice(W_xhT).buffer.baseAddress,
                                    b_h: slice(parameters, b_xh[0]).pointer(GH, "b_xh"), tokens: inputs.baseAddress + t - 1,

@@ -51,6 +51,8 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     /// One step: the recurrence product [B, GH] (Float lstm, layer 0: xp_t + the product, see
     /// +GatedSteps); the gradients carried to step t−1 [B, H].
     let hpStep: Buffer<Scalar>, dhCarry: Buffer<Scalar>, dcCarry: Buffer<Scalar>
+    /// Float gru, layer 0: the step's gathered input rows xp_t [B, GH] (empty otherwise).
+    let xpStep: Buffer<Scalar>
     /// [L, T, B] per-row ‖∂L/∂h‖ and ‖∂L/∂c‖ of the gradient-flow measurement.
     let hNorms: Buffer<Double>, cNorms: Buffer<Double>
     let finalStateStorage: RecurrentState<Scalar>
@@ -97,6 +99,7 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         ys = Buffer(count: T * B * V, repeating: 0)
         dH = Buffer(count: T * B * H, repeating: 0)
         hpStep = Buffer(count: B * GH, repeating: 0)
+        xpStep = Buffer(count: Scalar.self == Float.self && cell == .gru ? B * GH : 0, repeating: 0)
         dhCarry = Buffer(count: B * H, repeating: 0)
         dcCarry = Buffer(count: B * H, repeating: 0)
         hNorms = Buffer(count: L * T * B, repeating: 0)
