@@ -38,8 +38,9 @@ void rnn_lstm_forward(rnn_recurrence_path path, int rows, int hidden, const floa
 }
 
 void rnn_lstm_backward(rnn_recurrence_path path, int rows, int hidden, const float *dh, float *dc,
-                       const float *gates, const float *c_prev, const float *tanh_c, float *dxp, double *c_norms) {
-    DISPATCH(lstm_backward, rows, hidden, dh, dc, gates, c_prev, tanh_c, dxp, c_norms)
+                       const float *gates, const float *c_prev, const float *tanh_c, float *dxp,
+                       const rnn_cell_gradients *sums, double *c_norms) {
+    DISPATCH(lstm_backward, rows, hidden, dh, dc, gates, c_prev, tanh_c, dxp, sums, c_norms)
 }
 
 void rnn_gru_forward(rnn_recurrence_path path, int rows, int hidden, const float *xp, const float *hp,
@@ -48,6 +49,7 @@ void rnn_gru_forward(rnn_recurrence_path path, int rows, int hidden, const float
 }
 
 void rnn_gru_backward(rnn_recurrence_path path, int rows, int hidden, const float *dh, const float *gates,
-                      const float *hn, const float *h_prev, float *dxp, float *dhp, float *dh_prev) {
-    DISPATCH(gru_backward, rows, hidden, dh, gates, hn, h_prev, dxp, dhp, dh_prev)
+                      const float *hn, const float *h_prev, float *dxp, float *dhp, float *dh_prev,
+                      const rnn_cell_gradients *sums) {
+    DISPATCH(gru_backward, rows, hidden, dh, gates, hn, h_prev, dxp, dhp, dh_prev, sums)
 }

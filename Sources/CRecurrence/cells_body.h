@@ -8,6 +8,25 @@ CELL_TARGET __attribute__((always_inline)) static inline float CELL_FN(sigmoid)(
     return 0.5f + 0.5f * rnn_tanhf(0.5f * x);
 }
 
+/// The `sums` of one row g [GH] of a step's gradient (the row's pre-activation gradient for
+/// db_xh and dW_xhT, dp for db_hh: the same row for lstm).
+CELL_TARGET static void CELL_FN(add_sums)(const rnn_cell_gradients *sums, int r, int GH,
+                                          const float *restrict g, const float *restrict dp) {
+    if (!sums) return;
+    if (sums->db_hh) {
+        float *restrict db = sums->db_hh;
+        for (int k = 0; k < GH; k++) db[k] += dp[k];
+    }
+    if (sums->db_xh) {
+        float *restrict db = sums->db_xh;
+        for (int k = 0; k < GH; k++) db[k] += g[k];
+    }
+    if (sums->dW_xhT) {
+        float *restrict column = sums->dW_xhT + (ptrdiff_t)sums->tokens[r * sums->token_stride] * GH;
+        for (int k = 0; k < GH; k++) column[k] += g[k];
+    }
+}
+
 CELL_TARGET static void CELL_FN(lstm_forward)(int B, int H, const float *restrict pre, const float *restrict b_hh,
                                               const float *restrict c_prev, float *restrict gates,
                                               float *restrict c, float *restrict tanh_c, float *restrict h) {
@@ -33,7 +52,7 @@ CELL_TARGET static void CELL_FN(lstm_forward)(int B, int H, const float *restric
 CELL_TARGET static void CELL_FN(lstm_backward)(int B, int H, const float *restrict dh, float *restrict dc,
                                                const float *restrict gates, const float *restrict c_prev,
                                                const float *restrict tanh_c, float *restrict dxp,
-                                               double *restrict c_norms) {
+                                               const rnn_cell_gradients *sums, double *restrict c_norms) {
     for (int r = 0; r < B; r++) {
         const ptrdiff_t row = (ptrdiff_t)r * H, gateRow = 4 * row;
         const float *restrict a = gates + gateRow;
@@ -58,6 +77,7 @@ CELL_TARGET static void CELL_FN(lstm_backward)(int B, int H, const float *restri
             d[3 * H + j] = dhj * tc * o * (1 - o);
             dc[row + j] = dct * f;
         }
+        CELL_FN(add_sums)(sums, r, 4 * H, d, d);   // the row is still in L1
     }
 }
 
@@ -82,7 +102,8 @@ CELL_TARGET static void CELL_FN(gru_forward)(int B, int H, const float *restrict
 
 CELL_TARGET static void CELL_FN(gru_backward)(int B, int H, const float *restrict dh, const float *restrict gates,
                                               const float *restrict hn, const float *restrict h_prev,
-                                              float *restrict dxp, float *restrict dhp, float *restrict dh_prev) {
+                                              float *restrict dxp, float *restrict dhp, float *restrict dh_prev,
+                                              const rnn_cell_gradients *sums) {
     for (int r = 0; r < B; r++) {
         const ptrdiff_t row = (ptrdiff_t)r * H, gateRow = 3 * row;
         const float *restrict a = gates + gateRow;
@@ -97,5 +118,6 @@ CELL_TARGET static void CELL_FN(gru_backward)(int B, int H, const float *restric
         }
         if (dh_prev)
             for (int j = 0; j < H; j++) dh_prev[row + j] += dh[row + j] * a[H + j];
+        CELL_FN(add_sums)(sums, r, 3 * H, dx, dp);
     }
 }

@@ -15,7 +15,9 @@ import Buffers
 ///   gru   hp = h_{t−1}·W_hh^T apart from xp (r multiplies hp_n + b_hn alone).
 /// Backward, step t: dH_t already holds the total ∂L/∂h_t, because step t+1 accumulated its
 /// recurrence gradient (and gru's direct path z⊙dh) straight into dH_{t−1}: no carry buffer
-/// and no pass to add it.
+/// and no pass to add it. The cell kernel also adds the step's rows to db_hh, db_xh and (layer
+/// 0) dW_xh.0^T while they are in L1, so `weightGradients` makes no pass over all T·B rows of
+/// dxp for them (at H = 512 lstm, two 16 MB passes); it keeps the GEMMs.
 extension StackedBPTTWorkspace {
     /// Whether this workspace runs its gated steps here (Float, lstm or gru).
     var runsGatedSteps: Bool { Scalar.self == Float.self && architecture.cell != .rnn && packedW_hh != nil }
@@ -65,13 +67,26 @@ extension StackedBPTTWorkspace {
 
     /// Backward step t (lastStep…1) of layer l, after dcCarry was zeroed and W_hh.l packed for
     /// the backward product: dxp_t (and gru's dhp_t), dcCarry, and dH_{t−1} += what step t sends
-    /// back. With recordNorms, the row norms of dH_t (and lstm's ∂L/∂c_t). False: the caller
-    /// runs its generic step.
+    /// back; with gradients, adds to db_hh.l, db_xh.l and (l = 0) W_xhT, zeroed at t = lastStep.
+    /// With recordNorms, the row norms of dH_t (and lstm's ∂L/∂c_t). False: the caller runs its
+    /// generic step.
     @inline(__always)
-    func gatedBackwardStep(layer l: Int, step t: Int, batchSize B: Int, recordNorms: Bool) -> Bool {
+    func gatedBackwardStep(layer l: Int, step t: Int, lastStep: Int, batchSize B: Int, inputs: Buffer<Int32>,
+                           gradients: Buffer<Scalar>?, recordNorms: Bool) -> Bool {
         guard runsGatedSteps, let packed = packedW_hh?.backward else { return false }
         let H = architecture.hiddenSize, T = sequenceLength, GH = architecture.cell.gateCount * H, BH = B * H
         let cells = GatedCellKernels(kernel: kernel), gateOffset = (t - 1) * B * GH
+        var sums: CellGradientSums?
+        if let gradients {
+            let db_hh = slice(gradients, b_hh[l]!), db_xh = slice(gradients, b_xh[l])
+            if t == lastStep {
+                db_hh.buffer.fill(0, range: db_hh.offset..<db_hh.offset + GH)
+                db_xh.buffer.fill(0, range: db_xh.offset..<db_xh.offset + GH)
+                if l == 0 { W_xhT.fill(0) }
+            }
+            sums = CellGradientSums(db_hh: db_hh, db_xh: db_xh, inputGradient: l == 0
+                ? (slice(W_xhT), architecture.vocabularySize, inputs, t - 1, T) : nil)
+        }
         let dht = slice(dH, (t - 1) * BH), dhPrev: FloatSlice? = t > 1 ? slice(dH, (t - 2) * BH) : nil
         if recordNorms {
             CellKernels.rowNorms(dht.pointer(BH, "dh"), rows: B, H: H, into: hNorms.baseAddress + ((l * T) + t - 1) * B)
@@ -82,12 +97,12 @@ extension StackedBPTTWorkspace {
             da = slice(xps[l], gateOffset)
             cells.lstmBackward(rows: B, hidden: H, dh: dht, dc: slice(dcCarry), gates: slice(gates[l], gateOffset),
                                cPrev: slice(cs[l], (t - 1) * BH), tanhC: slice(tanhCs[l], (t - 1) * BH), dxp: da,
-                               cNorms: recordNorms ? cNorms.baseAddress + ((l * T) + t - 1) * B : nil)
+                               sums: sums, cNorms: recordNorms ? cNorms.baseAddress + ((l * T) + t - 1) * B : nil)
         case .gru:
             da = slice(dhps, gateOffset)
             cells.gruBackward(rows: B, hidden: H, dh: dht, gates: slice(gates[l], gateOffset),
                               hn: slice(hns[l], (t - 1) * BH), hPrev: slice(hs[l], (t - 1) * BH),
-                              dxp: slice(xps[l], gateOffset), dhp: da, dhPrev: dhPrev)
+                              dxp: slice(xps[l], gateOffset), dhp: da, dhPrev: dhPrev, sums: sums)
         case .rnn:
             return false
         }

@@ -75,12 +75,13 @@ final class GatedCellKernelTests: XCTestCase {
                 }
                 let cPrev = values(BH, seed: UInt64(3 * H + 2 * B), 3), tanhCIn = values(BH, seed: UInt64(H + B), 0.99)
                 let dc = guarded(BH, dcIn), dxp = guarded(B * GH)
+                let sums = GradientSums(rows: B, width: GH, seed: UInt64(H + B))
                 var norms = [Double](repeating: -1, count: B + 1)
                 norms.withUnsafeMutableBufferPointer { pointer in
                     cells.lstmBackward(rows: B, hidden: H, dh: FloatSlice(Buffer(dhIn)), dc: FloatSlice(dc, at: 1),
                                        gates: FloatSlice(Buffer(gateValues)), cPrev: FloatSlice(Buffer(cPrev)),
                                        tanhC: FloatSlice(Buffer(tanhCIn)), dxp: FloatSlice(dxp, at: 1),
-                                       cNorms: pointer.baseAddress! + 1)
+                                       sums: sums.kernelSums, cNorms: pointer.baseAddress! + 1)
                 }
                 let where_ = "\(path) H=\(H) B=\(B)"
                 XCTAssertEqual(norms[0], -1, "\(where_): norm written before its rows")
@@ -104,6 +105,8 @@ final class GatedCellKernelTests: XCTestCase {
                                    "\(where_) ‖dc‖ row \(r)")
                 }
                 assertGuards([dc, dxp], where_)
+                // lstm: both biases' gradient is dxp; the rows as the kernel wrote them.
+                sums.check(dxp: (0..<B * GH).map { dxp[1 + $0] }, dhp: nil, where_)
             }
         }
     }
@@ -160,10 +163,11 @@ final class GatedCellKernelTests: XCTestCase {
                 let hn = values(BH, seed: UInt64(6 * H + B), 2), hPrev = values(BH, seed: UInt64(H + 3 * B), 1)
                 for withDirectPath in [true, false] {
                     let dxp = guarded(B * GH), dhp = guarded(B * GH), dhPrev = guarded(BH, dhPrevIn)
+                    let sums = GradientSums(rows: B, width: GH, seed: UInt64(2 * H + B))
                     cells.gruBackward(rows: B, hidden: H, dh: FloatSlice(Buffer(dhIn)), gates: FloatSlice(Buffer(gateValues)),
                                       hn: FloatSlice(Buffer(hn)), hPrev: FloatSlice(Buffer(hPrev)),
                                       dxp: FloatSlice(dxp, at: 1), dhp: FloatSlice(dhp, at: 1),
-                                      dhPrev: withDirectPath ? FloatSlice(dhPrev, at: 1) : nil)
+                                      dhPrev: withDirectPath ? FloatSlice(dhPrev, at: 1) : nil, sums: sums.kernelSums)
                     let where_ = "\(path) H=\(H) B=\(B) direct path \(withDirectPath)"
                     let bound = 12 * u
                     for r in 0..<B {
@@ -189,13 +193,14 @@ final class GatedCellKernelTests: XCTestCase {
                         }
                     }
                     assertGuards([dxp, dhp, dhPrev], where_)
+                    sums.check(dxp: (0..<B * GH).map { dxp[1 + $0] }, dhp: (0..<B * GH).map { dhp[1 + $0] }, where_)
                 }
             }
         }
     }
 
     /// The whole Float workspace, two layers with dropout, each path forced, at awkward shapes:
-    /// loss within 1e-6 and every gradient norm-wise within 1e-5 of the Double workspace (libm,
+    /// loss within 1e-6 and each tensor's gradient norm-wise within 1e-5 of the Double workspace (libm,
     /// BLAS), twice in a row (no state left between calls); the gradient-survival measurement
     /// (which runs the backward steps with norms) within 1e-4.
     func testFloatWorkspaceWithEveryPathMatchesDouble() throws {
@@ -215,7 +220,10 @@ final class GatedCellKernelTests: XCTestCase {
                             parameters: parameters, inputs: Buffer(c.inputs), targets: Buffer(c.targets), batchSize: c.B,
                             initialState: floatState(c), tokenCountForMean: c.B * c.T, dropout: c.draw, gradients: gradients)
                         XCTAssertEqual(floatLoss, loss, accuracy: 1e-6 * loss, where_)
-                        XCTAssertLessThan(normwiseRelativeError(gradients.toArray().map { Double($0) }, gradient), 1e-5, where_)
+                        for entry in workspace.layout.entries {
+                            XCTAssertLessThan(normwiseRelativeError(gradients.toArray(range: entry.range).map { Double($0) },
+                                                                    Array(gradient[entry.range])), 1e-5, "\(where_) \(entry.name)")
+                        }
                     }
                     let survival = c.workspace().gradientSurvival(parameters: c.parameters, inputs: Buffer(c.inputs),
                                                                   targets: Buffer(c.targets), batchSize: c.B,
@@ -230,6 +238,55 @@ final class GatedCellKernelTests: XCTestCase {
                             XCTAssertEqual(g, e, accuracy: 1e-4 * max(abs(e), 1e-3), "\(where_) gradient survival")
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The sums a backward step adds (CellGradientSums), from non-zero starting values: db_hh
+    /// (+ Σ rows of dhp), db_xh (+ Σ rows of dxp) and dW_xh^T (row x_b + dxp row b), with tokens
+    /// at a stride that repeat (two rows into one dW_xh^T row). Each sum of n + 1 terms within
+    /// (n + 1)·u·Σ|terms|.
+    struct GradientSums {
+        let B: Int, GH: Int, V = 5, stride = 3
+        let db_hh: Buffer<Float>, db_xh: Buffer<Float>, dW_xhT: Buffer<Float>, tokens: Buffer<Int32>
+        let start: (db_hh: [Float], db_xh: [Float], dW_xhT: [Float])
+
+        init(rows B: Int, width GH: Int, seed: UInt64) {
+            (self.B, self.GH) = (B, GH)
+            let a = randomValues(count: GH, seed: seed, scale: 1).map { Float($0) }
+            let b = randomValues(count: GH, seed: seed + 1, scale: 1).map { Float($0) }
+            let w = randomValues(count: 5 * GH, seed: seed + 2, scale: 1).map { Float($0) }
+            start = (a, b, w)
+            (db_hh, db_xh, dW_xhT) = (Buffer([-1] + a + [-1]), Buffer([-1] + b + [-1]), Buffer([-1] + w + [-1]))
+            tokens = Buffer((0..<(B * 3 + 1)).map { Int32(($0 * 7 / 3) % 5) })
+        }
+
+        var kernelSums: CellGradientSums {
+            CellGradientSums(db_hh: FloatSlice(db_hh, at: 1), db_xh: FloatSlice(db_xh, at: 1),
+                             inputGradient: (FloatSlice(dW_xhT, at: 1), V, tokens, 1, stride))
+        }
+
+        /// dxp, dhp: the kernel's rows [B, GH] (dhp nil: dhp = dxp, as for lstm).
+        func check(dxp: [Float], dhp: [Float]?, _ message: String) {
+            let u = 0x1p-24, terms = Double(B + 1)
+            var expected = (start.db_hh.map(Double.init), start.db_xh.map(Double.init), start.dW_xhT.map(Double.init))
+            var magnitude = (expected.0.map(abs), expected.1.map(abs), expected.2.map(abs))
+            for r in 0..<B {
+                let x = Int(tokens[1 + r * stride])
+                for k in 0..<GH {
+                    let gx = Double(dxp[r * GH + k]), gp = Double((dhp ?? dxp)[r * GH + k])
+                    expected.0[k] += gp; magnitude.0[k] += abs(gp)
+                    expected.1[k] += gx; magnitude.1[k] += abs(gx)
+                    expected.2[x * GH + k] += gx; magnitude.2[x * GH + k] += abs(gx)
+                }
+            }
+            for (buffer, values, bounds, name) in [(db_hh, expected.0, magnitude.0, "db_hh"), (db_xh, expected.1, magnitude.1, "db_xh"),
+                                                   (dW_xhT, expected.2, magnitude.2, "dW_xh^T")] {
+                XCTAssertTrue(buffer[0] == -1 && buffer[buffer.count - 1] == -1, "\(message): \(name) written outside")
+                for k in values.indices where !(abs(Double(buffer[1 + k]) - values[k]) <= terms * u * bounds[k]) {
+                    XCTFail("\(message): \(name)[\(k)] = \(buffer[1 + k]), expected \(values[k])")
+                    break
                 }
             }
         }

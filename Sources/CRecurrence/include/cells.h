@@ -17,10 +17,22 @@
 void rnn_lstm_forward(rnn_recurrence_path path, int rows, int hidden, const float *pre, const float *b_hh,
                       const float *c_prev, float *gates, float *c, float *tanh_c, float *h);
 
+/// The weight gradients that a backward step can take while its rows are in registers, so that
+/// no pass over all T·B rows of dxp follows for them. Every pointer may be NULL (not wanted).
+typedef struct {
+    float *db_hh;             // [G·H] += Σ_rows ∂L/∂(W_hh h + b_hh)
+    float *db_xh;             // [G·H] += Σ_rows ∂L/∂(W_xh x + b_xh)
+    float *dW_xhT;            // layer 0's one-hot input: row tokens[b·token_stride] of [V, G·H] += dxp row b
+    const int *tokens;
+    ptrdiff_t token_stride;
+} rnn_cell_gradients;
+
 /// lstm backward. dh [B, H] is the total ∂L/∂h_t; dc [B, H] holds ∂L/∂c_t from step t+1 and
-/// leaves ∂L/∂c_{t−1}. Writes dxp [B, 4H] = ∂L/∂pre. c_norms (may be NULL): ‖∂L/∂c_t‖ per row.
+/// leaves ∂L/∂c_{t−1}. Writes dxp [B, 4H] = ∂L/∂pre (for lstm also ∂L/∂(W_hh h + b_hh)), adds
+/// to `sums` (may be NULL). c_norms (may be NULL): ‖∂L/∂c_t‖ per row.
 void rnn_lstm_backward(rnn_recurrence_path path, int rows, int hidden, const float *dh, float *dc,
-                       const float *gates, const float *c_prev, const float *tanh_c, float *dxp, double *c_norms);
+                       const float *gates, const float *c_prev, const float *tanh_c, float *dxp,
+                       const rnn_cell_gradients *sums, double *c_norms);
 
 /// gru forward. xp [B, 3H] = W_xh x + b_xh, hp [B, 3H] = h_{t−1}·W_hh^T, b_hh [3H]. Writes gates
 /// [B, 3H] = (r, z, n), hn [B, H] = hp_n + b_hn (which r multiplies) and h = (1−z)⊙n + z⊙h_prev.
@@ -28,8 +40,10 @@ void rnn_gru_forward(rnn_recurrence_path path, int rows, int hidden, const float
                      const float *b_hh, const float *h_prev, float *gates, float *hn, float *h);
 
 /// gru backward. dh [B, H] is the total ∂L/∂h_t. Writes dxp [B, 3H] = ∂L/∂(xp) and dhp [B, 3H]
-/// = ∂L/∂(hp + b_hh); adds the direct path z⊙dh to dh_prev [B, H] (may be NULL at t = 1).
+/// = ∂L/∂(hp + b_hh), adds to `sums` (may be NULL); adds the direct path z⊙dh to dh_prev [B, H]
+/// (may be NULL at t = 1).
 void rnn_gru_backward(rnn_recurrence_path path, int rows, int hidden, const float *dh, const float *gates,
-                      const float *hn, const float *h_prev, float *dxp, float *dhp, float *dh_prev);
+                      const float *hn, const float *h_prev, float *dxp, float *dhp, float *dh_prev,
+                      const rnn_cell_gradients *sums);
 
 #endif
