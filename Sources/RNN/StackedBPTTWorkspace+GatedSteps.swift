@@ -100,9 +100,11 @@ extension StackedBPTTWorkspace {
                                sums: sums, cNorms: recordNorms ? cNorms.baseAddress + ((l * T) + t - 1) * B : nil)
         case .gru:
             da = slice(dhps, gateOffset)
+            // Layer 0's dxp rows are needed only by the sums, which take them right here: they go
+            // to the step buffer, not to memory (upper layers' feed two GEMMs after the loop).
             cells.gruBackward(rows: B, hidden: H, dh: dht, gates: slice(gates[l], gateOffset),
                               hn: slice(hns[l], (t - 1) * BH), hPrev: slice(hs[l], (t - 1) * BH),
-                              dxp: slice(xps[l], gateOffset), dhp: da, dhPrev: dhPrev, sums: sums)
+                              dxp: l == 0 ? slice(hpStep) : slice(xps[l], gateOffset), dhp: da, dhPrev: dhPrev, sums: sums)
         case .rnn:
             return false
         }
