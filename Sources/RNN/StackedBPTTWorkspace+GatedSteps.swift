@@ -47,9 +47,8 @@ extension StackedBPTTWorkspace {
         }
         switch architecture.cell {
         case .lstm:
-            let pre = xp
-            packed.forward(h: hs, hOffset: (t - 1) * BH, rows: B, into: pre.buffer, aOffset: pre.offset, epilogue: .accumulate)
-            cells.lstmForward(rows: B, hidden: H, pre: pre, b_hh: b_hh, cPrev: slice(cs[l], (t - 1) * BH),
+            packed.forward(h: hs, hOffset: (t - 1) * BH, rows: B, into: xp.buffer, aOffset: xp.offset, epilogue: .accumulate)
+            cells.lstmForward(rows: B, hidden: H, pre: xp, b_hh: b_hh, cPrev: slice(cs[l], (t - 1) * BH),
                               gates: slice(gates[l], gateOffset), c: slice(cs[l], t * BH),
                               tanhC: slice(tanhCs[l], (t - 1) * BH), h: FloatSlice(hs, at: t * BH))
         case .gru:

@@ -37,8 +37,9 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     let gates: [Buffer<Scalar>]
     /// gru, per layer: hn = W_hn h_{t−1} + b_hn [T·B·H], which r multiplies.
     let hns: [Buffer<Scalar>]
-    /// Per layer [T·B·GH]: the input projection xp (forward; Float lstm adds the recurrence
-    /// product in place), then dxp = ∂L/∂pre (backward).
+    /// Per layer [T·B·GH]: the input projection xp (forward), then dxp = ∂L/∂pre (backward).
+    /// The Float gated steps (+GatedSteps) gather layer 0's rows per step elsewhere, and lstm
+    /// adds the recurrence product to the upper layers' in place.
     let xps: [Buffer<Scalar>]
     /// gru [T·B·GH]: dhp = ∂L/∂(W_hh h + b_hh) of the layer being backpropagated.
     let dhps: Buffer<Scalar>
