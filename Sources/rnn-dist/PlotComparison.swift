@@ -27,18 +27,20 @@ enum PlotComparison {
             byTime.add(PlotSeries(name: run.label, x: minutes(run.records), y: loss, color: color))
         }
         if floor != nil {
-            for (index, ratio) in ([1.0] + marks).enumerated() {
-                let gray = index == 0 ? "#000000" : "#999999"
-                let name = index == 0 ? "entropy floor" : "\(ratio) × floor"
-                for plot in [0, 1] {
-                    let xs = (plot == 0 ? byStep : byTime).series.flatMap(\.x).filter(\.isFinite)
-                    guard let low = xs.min(), let high = xs.max() else { continue }
-                    let line = PlotSeries(name: name, x: [low, high], y: [ratio, ratio], color: gray)
-                    if plot == 0 { byStep.add(line) } else { byTime.add(line) }
-                }
-            }
+            let references = [(1.0, "entropy floor", "#000000")] + marks.map { ($0, "\($0) × floor", "#999999") }
+            byStep = adding(references, to: byStep)
+            byTime = adding(references, to: byTime)
         }
         return SVGPage(title: "Training curves: " + runs.map(\.label).joined(separator: ", "), plots: [byStep, byTime])
+    }
+
+    /// The plot with a horizontal line at each (y, name, colour) across the x range of its data.
+    private static func adding(_ references: [(Double, String, String)], to plot: LinePlot) -> LinePlot {
+        let xs = plot.series.flatMap(\.x).filter(\.isFinite)
+        guard let low = xs.min(), let high = xs.max() else { return plot }
+        var plot = plot
+        for (y, name, color) in references { plot.add(PlotSeries(name: name, x: [low, high], y: [y, y], color: color)) }
+        return plot
     }
 
     /// Minutes at each record: each interval's new tokens over its tokens/s, summed (training
