@@ -43,6 +43,8 @@ public struct ConfigKey: Sendable {
         double("dropout", \.dropout, range: 0...0.999_999,
                "p, inverted dropout on every layer's output h_t (between layers and before the output layer); masks drawn from (seed, step, sequence, layer, t); none in evaluation and sampling"),
         choice("init-scheme", \.initScheme, "torch (uniform ±1/√H, as torch.nn.RNN) or min-char-rnn (N(0, 0.01²) weights, zero biases)"),
+        double("gate-bias", \.gateBias, range: -10...10,
+               "b, added at initialization to b_xh.l of the gate that keeps the state, in every layer: the LSTM forget gate f (and −b to its input gate i), the GRU update gate z; the tanh RNN has no gate and is unchanged"),
         optionalInt("steps", \.steps, clears: \.epochs, minimum: 1, "optimizer steps to run (or epochs; the last one given wins)"),
         optionalInt("epochs", \.epochs, clears: \.steps, minimum: 1, "epochs to run (or steps)"),
         choice("optimizer", \.optimizer, "sgd, adam or adagrad, with torch.optim semantics"),

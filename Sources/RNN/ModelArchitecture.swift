@@ -13,6 +13,19 @@ public enum CellKind: String, CaseIterable, Codable, Sendable {
         }
     }
 
+    /// The gate block whose opening keeps the state: the LSTM forget gate f (c_t = f ⊙ c_{t−1} + …),
+    /// the GRU update gate z (h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}); the tanh RNN has none.
+    public var keepGate: Int? {
+        switch self {
+        case .rnn: return nil
+        case .lstm, .gru: return 1
+        }
+    }
+
+    /// The gate block that scales what is written into the state: the LSTM input gate i; the GRU
+    /// writes (1 − z), the keep gate's complement, and the tanh RNN has no gate.
+    public var writeGate: Int? { self == .lstm ? 0 : nil }
+
     /// Whether the cell carries a cell state c besides h (truncated BPTT carries both).
     public var hasCellState: Bool { self == .lstm }
 }

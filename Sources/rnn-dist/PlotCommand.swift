@@ -5,7 +5,8 @@ import Training
 import Reporting
 import RunErrors
 
-/// `rnn-dist plot METRICS.jsonl -o curves.svg`: a run's curves on one SVG page. No MPI.
+/// `rnn-dist plot METRICS.jsonl -o curves.svg`: a run's curves on one SVG page; several files:
+/// their losses side by side (PlotComparison). No MPI.
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plot",
@@ -15,28 +16,53 @@ struct PlotCommand: ParsableCommand {
         (log scale); tokens/s; and, when the metrics hold per-rank timing, the compute imbalance \
         (max/mean over ranks). A run that is still writing the file can be plotted. \
         View it in a browser, or convert it: rsvg-convert curves.svg -o curves.png
+
+        Several metrics files: their training losses on one page, against step and against \
+        minutes of training, one line per run (named by --label, in order, or by the file name); \
+        --floor divides every loss by it (a synthetic task's entropy floor) and draws the floor \
+        and each --mark ratio as reference lines.
         """
     )
 
-    @Argument(help: "The metrics JSON-lines file written with --metrics.") var metrics: String
-    @Option(name: [.customShort("o"), .long], help: "The SVG file to write (default: the metrics file's name with .svg).")
+    @Argument(help: "The metrics JSON-lines file(s) written with --metrics.") var metrics: [String]
+    @Option(name: [.customShort("o"), .long], help: "The SVG file to write (default: the first metrics file's name with .svg).")
     var output: String?
+    @Option(help: "Several files: the name of each run's line, in the order of the files (default: the file names).")
+    var label: [String] = []
+    @Option(help: "Several files: divide every loss by this (e.g. the entropy floor the runs printed).")
+    var floor: Double?
+    @Option(help: "Several files with --floor: draw a reference line at this ratio to the floor (repeatable).")
+    var mark: [Double] = []
+
+    func validate() throws {
+        guard !metrics.isEmpty else { throw ValidationError("give at least one metrics file") }
+        guard label.isEmpty || label.count == metrics.count else {
+            throw ValidationError("\(label.count) --label for \(metrics.count) metrics files: give one per file or none")
+        }
+        if let floor, !(floor > 0 && floor.isFinite) { throw ValidationError("--floor must be a positive number, got \(floor)") }
+        guard metrics.count > 1 || (label.isEmpty && floor == nil && mark.isEmpty) else {
+            throw ValidationError("--label, --floor and --mark compare several metrics files; give two or more")
+        }
+    }
 
     func run() throws {
-        let records: [MetricsRecord]
-        do {
-            records = try MetricsLog.read(path: metrics)
-        } catch {
-            throw RunError.badInput(String(describing: error))
+        let runs = try metrics.enumerated().map { index, path in
+            do {
+                return PlotComparison.Run(label: label.isEmpty ? URL(fileURLWithPath: path).lastPathComponent : label[index],
+                                          records: try MetricsLog.read(path: path))
+            } catch {
+                throw RunError.badInput(String(describing: error))
+            }
         }
-        let destination = output ?? Self.defaultOutput(for: metrics)
-        let page = Self.page(records, title: URL(fileURLWithPath: metrics).lastPathComponent)
+        let destination = output ?? Self.defaultOutput(for: metrics[0])
+        let page = runs.count == 1 ? Self.page(runs[0].records, title: runs[0].label)
+                                   : PlotComparison.page(runs, floor: floor, marks: mark)
         do {
             try page.svg().write(toFile: destination, atomically: true, encoding: .utf8)
         } catch {
             throw RunError.badInput("cannot write \(destination): \((error as NSError).localizedDescription)")
         }
-        print("wrote \(destination): \(records.count) points, \(page.plots.count) panels")
+        print("wrote \(destination): \(runs.map(\.records.count).reduce(0, +)) points, \(page.plots.count) panels")
     }
 
     static func defaultOutput(for path: String) -> String {

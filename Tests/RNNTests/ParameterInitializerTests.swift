@@ -57,6 +57,43 @@ final class ParameterInitializerTests: XCTestCase {
         XCTAssertEqual(std, 0.01, accuracy: 3e-4)
     }
 
+    /// gate-bias b adds exactly b to the keep gate's block of b_xh.l in every layer (LSTM f, GRU
+    /// z: the second block of H rows), −b to the LSTM's input gate (the first block), and changes
+    /// nothing else; the tanh RNN (legacy and stacked) has no gate and is unchanged; 0 is the old
+    /// initialization bit for bit.
+    func testGateBiasShiftsOnlyTheKeepGateBiasOfEveryLayer() {
+        let H = 8
+        for cell in CellKind.allCases {
+            for layers in [1, 2] {
+                let layout = ModelLayout(architecture: ModelArchitecture(cell: cell, layers: layers, hiddenSize: H, vocabularySize: 5))
+                func values(_ gateBias: Double) -> [Float] {
+                    let buffer = Buffer<Float>(count: layout.count, repeating: .nan)
+                    ParameterInitializer.initialize(buffer, layout: layout, scheme: .torch, seed: 3, gateBias: gateBias)
+                    return buffer.toArray()
+                }
+                let plain = values(0), shifted = values(1.5)
+                var expected = plain
+                if let gate = cell.keepGate {
+                    XCTAssertEqual(gate, 1, "f of i, f, g, o and z of r, z, n")
+                    XCTAssertEqual(cell.writeGate, cell == .lstm ? 0 : nil, "i of i, f, g, o")
+                    for l in 0..<layers {
+                        let bias = layout.range(of: .b_xh(layer: l))!.lowerBound
+                        for j in 0..<H {
+                            expected[bias + H + j] = Float(Double(plain[bias + H + j]) + 1.5)
+                            if cell == .lstm { expected[bias + j] = Float(Double(plain[bias + j]) - 1.5) }
+                        }
+                    }
+                } else {
+                    XCTAssertEqual(cell, .rnn)
+                }
+                XCTAssertEqual(shifted, expected, "\(cell) L=\(layers)")
+                let defaulted = Buffer<Float>(count: layout.count, repeating: .nan)
+                ParameterInitializer.initialize(defaulted, layout: layout, scheme: .torch, seed: 3)
+                XCTAssertEqual(defaulted.toArray(), plain, "the default is no shift")
+            }
+        }
+    }
+
     func testGeneratorStateRestoresTheStream() throws {
         var generator = SeededGenerator(seed: 42)
         for _ in 0..<10 { _ = generator.next() }

@@ -47,6 +47,23 @@ final class GatedTrainingTests: XCTestCase {
         return try tensors(path)
     }
 
+    /// `--gate-bias` reaches the trainer's initialization: after one step of lr 1e-9 (Adam moves
+    /// each value by at most ~1e-9) the LSTM's b_xh.l differs from a run without it by +3 in the
+    /// forget block and −3 in the input block of both layers, and nothing else differs.
+    func testGateBiasFlagShiftsTheInitialGateBiases() throws {
+        let common = model("lstm", dropout: "0") + ["--steps", "1", "--lr", "1e-9"]
+        let plain = try train(1, common, save: "plain.safetensors")
+        let shifted = try train(1, common + ["--gate-bias", "3"], save: "shifted.safetensors")
+        let H = 12
+        for (name, values) in plain {
+            for (index, (p, q)) in zip(values, shifted[name]!).enumerated() {
+                let block = name.hasPrefix("b_xh.") ? index / H : -1
+                let expected: Float = block == 1 ? 3 : block == 0 ? -3 : 0
+                XCTAssertEqual(q - p, expected, accuracy: 1e-5, "\(name)[\(index)]")
+            }
+        }
+    }
+
     /// Dropout masks come from (seed, step, global sequence, layer, t): 1, 2 or 3 ranks train
     /// the same model up to float rounding (relative 1e-5); another seed is a different model,
     /// so the comparison can fail.

@@ -110,6 +110,25 @@ final class MetricsLogTests: XCTestCase {
         XCTAssertEqual(try run.runAlone(["plot", metrics]).status, 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.path("metrics.svg")))
 
+        // Several runs on one page: their losses over the floor against step and minutes, with
+        // reference lines; --label must match the files one to one.
+        let faster = run.path("faster.jsonl")
+        try (lines.map { $0.replacingOccurrences(of: "\"tokens_per_s\":2", with: "\"tokens_per_s\":4") }.joined(separator: "\n") + "\n")
+            .write(toFile: faster, atomically: true, encoding: .utf8)
+        let compared = try run.runAlone(["plot", metrics, faster, "--label", "slow run", "--label", "fast run",
+                                         "--floor", "0.4", "--mark", "1.6", "-o", run.path("compare.svg")])
+        XCTAssertEqual(compared.status, 0, compared.output)
+        let page = try String(contentsOfFile: run.path("compare.svg"), encoding: .utf8)
+        for fragment in ["Training loss against step", "Training loss against time", "train loss / entropy floor",
+                         "slow run", "fast run", "entropy floor", "1.6 × floor", "minutes of training"] {
+            XCTAssertTrue(page.contains(fragment), "the comparison lacks '\(fragment)'")
+        }
+        XCTAssertEqual(page.components(separatedBy: "class=\"panel\"").count - 1, 2)
+        let mismatched = try run.runAlone(["plot", metrics, faster, "--label", "one"])
+        XCTAssertNotEqual(mismatched.status, 0)
+        XCTAssertTrue(mismatched.stderr.contains("1 --label for 2 metrics files"), mismatched.stderr)
+        XCTAssertNotEqual(try run.runAlone(["plot", metrics, "--floor", "0.4"]).status, 0, "--floor needs several files")
+
         let missing = try run.runAlone(["plot", run.path("nope.jsonl")])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("nope.jsonl does not exist"), missing.stderr)
