@@ -10,6 +10,7 @@ import PackageDescription
 //   CAllocationCounter                     counts heap allocations (malloc interposer for bench)
 //   CBLASCore                              cpuid/XGETBV and the self-check's crash guard (choosing OpenBLAS's kernel)
 //   CRecurrence                            the per-step recurrence microkernels and the gated cells' element-wise steps (AVX-512, AVX2+FMA, portable; chosen by cpuid)
+//   CUpdate                                the optimizers' element-wise update loops in C (SSE2; Swift's SIMD square root runs lane by lane)
 //   Buffers                                aligned, fixed-size numeric storage
 //   Clock                                  the monotonic clock
 //   RunErrors                              how a failure is classified (bad input, fault, preempted)
@@ -22,7 +23,7 @@ import PackageDescription
 //   Safetensors -> Buffers, FileIO         the safetensors format
 //   TextData -> Buffers, FileIO            corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
 //   Config -> RNN, TextData, Yams          TrainingConfig, its keys and choice enums, YAML, flags, the reference
-//   Optimizers -> Buffers                  SGD, Adam, Adagrad, learning-rate schedules
+//   Optimizers -> Buffers, CUpdate         SGD, Adam, Adagrad, learning-rate schedules
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
 //   Distributed -> Buffers, Clock, MPI, RunErrors    guarded collectives, watchdog, agreement, checksum, stop signal
 //   Reporting -> Distributed, RunErrors, TensorBoard    progress line, metrics, TensorBoard logging
@@ -47,6 +48,7 @@ let package = Package(
         .target(name: "CAllocationCounter"),
         .target(name: "CBLASCore"),
         .target(name: "CRecurrence"),
+        .target(name: "CUpdate"),
         .target(name: "Buffers"),
         .target(name: "Clock"),
         .target(name: "RunErrors"),
@@ -59,7 +61,7 @@ let package = Package(
         .target(name: "Safetensors", dependencies: ["Buffers", "FileIO"]),
         .target(name: "TextData", dependencies: ["Buffers", "FileIO"]),
         .target(name: "Config", dependencies: ["RNN", "TextData", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Optimizers", dependencies: ["Buffers"]),
+        .target(name: "Optimizers", dependencies: ["Buffers", "CUpdate"]),
         .target(name: "Checkpoints", dependencies: ["Buffers", "Config", "FileIO", "Optimizers", "RNN", "RunErrors",
                                                     "Safetensors", "TextData"]),
         .target(name: "Distributed", dependencies: ["Buffers", "Clock", "MPI", "RunErrors"]),

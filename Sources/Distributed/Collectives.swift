@@ -34,9 +34,11 @@ public struct Collectives {
     /// The gradient allreduce, a sum over `ring`'s preallocated scratch (allocation-free):
     /// completes a round of `ring` (begun, its pieces ready — and progressed while the
     /// backward pass ran, when it overlaps): blocks under the watchdog until all are summed.
-    public func finishSum(ring: RingAllreduce<Float>, label: String, step: Int) throws {
+    /// `whileWaiting`: useful work for the time a neighbour is still computing (see
+    /// RingAllreduce.finish).
+    public func finishSum(ring: RingAllreduce<Float>, label: String, step: Int, whileWaiting: () -> Bool = { false }) throws {
         try verify(label, step: step, count: ring.count, op: .sum)
-        try watchdog.guarding(label, step: step, peers: ring.wait) { try ring.finish() }
+        try watchdog.guarding(label, step: step, peers: ring.wait) { try ring.finish(whileWaiting: whileWaiting) }
     }
 
     public func allreduce<T: MPIScalar>(_ values: inout [T], op: ReductionOperation, label: String, step: Int) throws {

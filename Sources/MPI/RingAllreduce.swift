@@ -144,10 +144,12 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         }
     }
 
-    /// Blocks until every piece is summed; all must be ready.
+    /// Blocks until every piece is summed; all must be ready. While it would wait, it calls
+    /// `whileWaiting` (a small piece of useful work each time, false when there is none left),
+    /// moving the ring on between calls; then it blocks in MPI.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func finish() throws {
+    public func finish(whileWaiting: () -> Bool = { false }) throws {
         defer { buffer = nil }
         if let failure { throw failure }
         precondition(readyCount == pieces.count, "\(readyCount) of \(pieces.count) ring pieces are ready")
@@ -158,9 +160,14 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         }
         // Block on the lowest unfinished piece, moving all the others on between waits: every
         // rank blocks on its lowest one, whose neighbours have posted (or finished) it too.
+        var idleWork = true
         while true {
             try progressAll()
             guard firstUnfinished < pieces.count else { return }
+            if idleWork {
+                idleWork = whileWaiting()
+                if idleWork { continue }
+            }
             _ = try advance(firstUnfinished, blocking: true)
         }
     }

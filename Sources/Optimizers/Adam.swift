@@ -1,4 +1,5 @@
 import Buffers
+import CUpdate
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -11,6 +12,8 @@ import Darwin
 ///     m ← m + (1 − β1)·(g − m)           (torch's lerp form of β1·m + (1 − β1)·g)
 ///     v ← β2·v + (1 − β2)·g²
 ///     p ← p − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps),   t = stepCount + 1
+///
+/// The loop is CUpdate's rnn_adam_step (SSE2, exact IEEE operations in this order).
 public final class Adam: Optimizer {
     public let count: Int
     public let beta1: Double
@@ -47,40 +50,9 @@ public final class Adam: Optimizer {
         // (1 − β2 computed in float would be off by 1e-5 relative).
         let stepSize = Float(Double(learningRate) / (1 - pow(beta1, t)))
         let correction2 = Float((1 - pow(beta2, t)).squareRoot())
-        let p = parameters.baseAddress, g = gradients.baseAddress
-        let m = firstMoment.baseAddress, v = secondMoment.baseAddress
         let b1c = Float(1 - beta1), b2 = Float(beta2), b2c = Float(1 - beta2), eps = Float(epsilon), wd = Float(weightDecay)
-        // Eight lanes at a time: the same IEEE operations in the same order as the scalar
-        // tail, so the result is bit-identical to an element-by-element loop, just faster.
-        typealias Lanes = SIMD8<Float>
-        let width = Lanes.scalarCount
-        func load(_ base: UnsafeMutablePointer<Float>, _ i: Int) -> Lanes {
-            UnsafeRawPointer(base + i).loadUnaligned(as: Lanes.self)
-        }
-        func store(_ value: Lanes, _ base: UnsafeMutablePointer<Float>, _ i: Int) {
-            UnsafeMutableRawPointer(base + i).storeBytes(of: value, as: Lanes.self)
-        }
-        var i = 0
-        while i + width <= count {
-            let pi = load(p, i)
-            let d = load(g, i) + wd * pi
-            let mOld = load(m, i)
-            let mi = mOld + b1c * (d - mOld)
-            let vi = b2 * load(v, i) + b2c * d * d
-            store(mi, m, i)
-            store(vi, v, i)
-            store(pi - stepSize * mi / (vi.squareRoot() / correction2 + eps), p, i)
-            i += width
-        }
-        while i < count {
-            let d = g[i] + wd * p[i]
-            let mi = m[i] + b1c * (d - m[i])
-            let vi = b2 * v[i] + b2c * d * d
-            m[i] = mi
-            v[i] = vi
-            p[i] -= stepSize * mi / (vi.squareRoot() / correction2 + eps)
-            i += 1
-        }
+        rnn_adam_step(parameters.baseAddress, gradients.baseAddress, firstMoment.baseAddress, secondMoment.baseAddress, count,
+                      b1c, b2, b2c, wd, stepSize, correction2, eps)
         stepCount += 1
     }
 }

@@ -42,10 +42,12 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
     private var lastBatchSize = 0
     private var lastForwardBatchSize = 0
 
-    /// dW_hh's row blocks ([rows, columns]): up to 16, of at least 16,384 elements. Each block
-    /// is still a large gemm ([rows/16, T·B]·[T·B, H]); its reduction overlaps the next blocks'
-    /// gemms, and a block of 64 KB leaves the ring's messages small enough for MPI to send them
-    /// at once (eager) rather than after a handshake that needs the receiver's next progress call.
+    /// dW_hh's buckets ([rows, columns]): up to 16 blocks of rows, of at least 16,384 elements
+    /// (64 KB), so that the ring's messages are small enough for MPI to send them at once
+    /// (eager) rather than after a handshake that needs the receiver's next progress call. The
+    /// gradient itself stays ONE gemm: 16 gemms of H/16 rows repack the [T·B, H] operand each
+    /// time and cost 16% of an H=512 step (4 gemms: 5%; measured), more than hiding W_hh's
+    /// reduction behind its own gemm gains on any link but a slow one.
     static func W_hhBlockCount(rows: Int, columns: Int) -> Int { max(1, min(16, rows * columns / 16_384)) }
 
     /// kernel: the recurrence path for Float; the default is RNN_DIST_KERNEL's or the best
@@ -247,15 +249,11 @@ public final class BPTTWorkspace<Scalar: BLASScalar> {
                 dhs.baseAddress + dh, h: hs.baseAddress + t * B * H, rows: B, H: H)
         }
 
-        // Weight gradients of the recurrence, gemms over all T·B rows:
-        // dW_hh = Σ_t da_t^T·h_{t-1} = da[1…T]^T · h[0…T-1] (slots 0…T-1 are contiguous),
-        // in blocks of rows so that each block can be reduced while the next one computes.
-        for block in W_hhBlocks {
-            let rowsOfBlock = block.count / H, firstRow = (block.lowerBound - W_hh) / H
-            BLAS.gemm(.transposed, .none, m: rowsOfBlock, n: H, k: rows, a: dhs, aOffset: firstRow, lda: H,
-                      b: hs, beta: 0, c: gradients, cOffset: block.lowerBound)
-            readiness?.gradientReady(block)
-        }
+        // Weight gradients of the recurrence, one gemm over all T·B rows:
+        // dW_hh = Σ_t da_t^T·h_{t-1} = da[1…T]^T · h[0…T-1] (slots 0…T-1 are contiguous).
+        BLAS.gemm(.transposed, .none, m: H, n: H, k: rows,
+                  a: dhs, b: hs, beta: 0, c: gradients, cOffset: W_hh)
+        for block in W_hhBlocks { readiness?.gradientReady(block) }
         // dW_xh: scatter-add of the da rows into the token rows of dW_xh^T, then transpose.
         W_xhT.fill(0)
         db_h.update(repeating: 0, count: H)

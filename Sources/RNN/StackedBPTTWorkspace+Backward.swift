@@ -119,20 +119,16 @@ extension StackedBPTTWorkspace {
     }
 
     /// dW_hh.l, db_hh.l, dW_xh.l, db_xh.l as gemms and column sums over all T·B rows (the gated
-    /// steps have added the sums already, see +GatedSteps); dW_hh.l in row blocks, each
-    /// reported to `readiness` when done.
+    /// steps have added the sums already, see +GatedSteps); dW_hh.l's row blocks are reported
+    /// to `readiness` when its gemm is done.
     func weightGradients(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, layer l: Int, batchSize B: Int,
                          gradients: Buffer<Scalar>, readiness: GradientReadiness? = nil) {
         let H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
         let cell = architecture.cell, GH = cell.gateCount * H, rows = T * B, g = gradients.baseAddress
         let dhp = cell == .gru ? dhps : xps[l]
         // dW_hh = Σ_t dhp_t^T·h_{t−1} = dhp[1…T]^T · h[0…T−1] (slots 0…T−1 are contiguous).
-        for block in W_hhBlocks[l] {
-            let firstRow = (block.lowerBound - W_hh[l]) / H
-            BLAS.gemm(.transposed, .none, m: block.count / H, n: H, k: rows, a: dhp, aOffset: firstRow, lda: GH,
-                      b: hs[l], beta: 0, c: gradients, cOffset: block.lowerBound)
-            readiness?.gradientReady(block)
-        }
+        BLAS.gemm(.transposed, .none, m: GH, n: H, k: rows, a: dhp, b: hs[l], beta: 0, c: gradients, cOffset: W_hh[l])
+        for block in W_hhBlocks[l] { readiness?.gradientReady(block) }
         // The gated steps (Float lstm, gru) added db_hh, db_xh and dW_xh.0^T step by step.
         let sumsLeft = !runsGatedSteps
         if let b_hh = b_hh[l], sumsLeft {

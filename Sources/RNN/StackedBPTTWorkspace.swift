@@ -26,7 +26,7 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     let W_xh: [Int], W_hh: [Int], b_xh: [Int], b_hh: [Int?]
     let W_hy: Int, b_y: Int
     /// The gradient's buckets (GradientReadiness): the output layer's tensors, final right after
-    /// its backward; per layer, dW_hh.l's row blocks as their gemms finish (as BPTTWorkspace
+    /// its backward; per layer, dW_hh.l's row blocks once its gemm is done (as BPTTWorkspace
     /// cuts dW_hh), then the layer's other tensors — all while the layers below still run.
     /// Adjacent ranges are merged.
     let outputBuckets: [Range<Int>], W_hhBlocks: [[Range<Int>]], layerBuckets: [[Range<Int>]]

@@ -59,9 +59,9 @@ package struct GradientSynchronizer {
     /// `localTokenFraction`: this rank's share of the global tokens; local clipping applies
     /// the threshold to the rank's own mean gradient, which is its share divided by it.
     /// `overlapped`: the backward pass marked the buckets ready as it went; else they all
-    /// become ready now.
-    package func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int,
-                             overlapped: Bool) throws -> (Outcome, allreduceSeconds: Double) {
+    /// become ready now. `whileWaiting`: work for the time the allreduce waits for a neighbour.
+    package func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int, overlapped: Bool,
+                             whileWaiting: () -> Bool = { false }) throws -> (Outcome, allreduceSeconds: Double) {
         if clipScope == .local, localTokenFraction > 0 {
             switch clipMode {
             case .norm: GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)
@@ -72,7 +72,7 @@ package struct GradientSynchronizer {
         let start = MonotonicClock.seconds()
         if collectives.size > 1 {
             if !overlapped { ring.readyAll() }
-            try collectives.finishSum(ring: ring, label: "gradient allreduce", step: step)
+            try collectives.finishSum(ring: ring, label: "gradient allreduce", step: step, whileWaiting: whileWaiting)
         }
         let allreduceSeconds = MonotonicClock.seconds() - start
 

@@ -69,7 +69,7 @@ package enum ModelWorkspace {
     package var recurrenceDescription: String {
         switch self {
         case .tanh: return RecurrenceKernel.default.description
-        case .stacked: return "BLAS gemm [B,H]x[H,G*H] (stacked cells)"
+        case .stacked: return "\(RecurrenceKernel.default.description), [B,H]x[H,G*H] with the cells in C"
         }
     }
 }
