@@ -9,7 +9,7 @@ import PackageDescription
 //   CBLAS                                  OpenBLAS's CBLAS interface (system library)
 //   CAllocationCounter                     counts heap allocations (malloc interposer for bench)
 //   CBLASCore                              cpuid/XGETBV and the self-check's crash guard (choosing OpenBLAS's kernel)
-//   CRecurrence                            the per-step recurrence microkernels (AVX-512, AVX2+FMA, portable; chosen by cpuid)
+//   CRecurrence                            the per-step recurrence microkernels and the gated cells' element-wise steps (AVX-512, AVX2+FMA, portable; chosen by cpuid)
 //   Buffers                                aligned, fixed-size numeric storage
 //   Clock                                  the monotonic clock
 //   RunErrors                              how a failure is classified (bad input, fault, preempted)

@@ -16,6 +16,8 @@ typedef struct {
     const float *h;            // h[row0, col0] for TANH_BACKWARD, leading dimension ldh
     ptrdiff_t ldh;
     double *row_sumsq;         // [m]: += Σ_columns dh² for TANH_BACKWARD
+    const char *prefetch;      // cache lines of the next panel block to bring into L1 while this tile
+    int prefetch_lines;        // computes, one per k step (see recurrence.c)
 } rnn_tile;
 
 /// A path's register blocking: mr × nr tile, panels padded to multiples of vw columns,

@@ -36,7 +36,10 @@ TARGET void tile_rows(const rnn_tile *t, const int rows, const int nv) {
         for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
     const float *a = t->a, *b = t->b;
     const ptrdiff_t lda = t->lda, pw = t->panel_width;
+    const char *prefetch = t->prefetch;
+    const int lines = t->prefetch_lines;
     for (int k = 0; k < t->k; k++) {
+        if (k < lines) _mm_prefetch(prefetch + 64 * (ptrdiff_t)k, _MM_HINT_T0);
         __m512 w[NV_MAX];
         for (int v = 0; v < nv; v++) w[v] = _mm512_loadu_ps(b + k * pw + VW * v);
         for (int i = 0; i < rows; i++) {

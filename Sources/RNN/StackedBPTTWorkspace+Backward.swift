@@ -66,8 +66,10 @@ extension StackedBPTTWorkspace {
             // The recurrence backward, t = lastStep…1: dh_t = dH_t + (what step t+1 sends back).
             packRecurrence(parameters: parameters, layer: l, product: .backward)
             for t in stride(from: lastStep, through: 1, by: -1) {
-                let dht = dh + (t - 1) * BH, dxp = xp + (t - 1) * B * GH
                 readiness?.backwardProgress()
+                if gatedBackwardStep(layer: l, step: t, lastStep: lastStep, batchSize: B, inputs: inputs,
+                                     gradients: gradients, recordNorms: recordNorms) { continue }
+                let dht = dh + (t - 1) * BH, dxp = xp + (t - 1) * B * GH
                 if t < lastStep { CellKernels.add(dhCarry.baseAddress, into: dht, count: BH) }
                 let norms = recordNorms ? hNorms.baseAddress + ((l * T) + t - 1) * B : nil
                 if let norms { CellKernels.rowNorms(dht, rows: B, H: H, into: norms) }
@@ -116,8 +118,9 @@ extension StackedBPTTWorkspace {
                   beta: cell == .gru ? 1 : 0, c: dhCarry)
     }
 
-    /// dW_hh.l, db_hh.l, dW_xh.l, db_xh.l as gemms and column sums over all T·B rows; dW_hh.l
-    /// in row blocks, each reported to `readiness` when done.
+    /// dW_hh.l, db_hh.l, dW_xh.l, db_xh.l as gemms and column sums over all T·B rows (the gated
+    /// steps have added the sums already, see +GatedSteps); dW_hh.l in row blocks, each
+    /// reported to `readiness` when done.
     func weightGradients(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, layer l: Int, batchSize B: Int,
                          gradients: Buffer<Scalar>, readiness: GradientReadiness? = nil) {
         let H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
@@ -130,22 +133,26 @@ extension StackedBPTTWorkspace {
                       b: hs[l], beta: 0, c: gradients, cOffset: block.lowerBound)
             readiness?.gradientReady(block)
         }
-        if let b_hh = b_hh[l] {
+        // The gated steps (Float lstm, gru) added db_hh, db_xh and dW_xh.0^T step by step.
+        let sumsLeft = !runsGatedSteps
+        if let b_hh = b_hh[l], sumsLeft {
             (g + b_hh).update(repeating: 0, count: GH)
             RNNKernels.addColumnSums(dhp.baseAddress, rows: rows, columns: GH, into: g + b_hh)
         }
-        (g + b_xh[l]).update(repeating: 0, count: GH)
+        if sumsLeft { (g + b_xh[l]).update(repeating: 0, count: GH) }
         if l == 0 {
             // dW_xh.0: scatter-add of the dxp rows into the token rows of dW_xh.0^T, then transpose.
-            W_xhT.fill(0)
-            RNNKernels.scatterInputGradient(da: xps[0].baseAddress, dW_xhT: W_xhT.baseAddress, db_h: g + b_xh[0],
-                                            inputs: inputs.baseAddress, sequenceLength: T, batchSize: B, H: GH)
+            if sumsLeft {
+                W_xhT.fill(0)
+                RNNKernels.scatterInputGradient(da: xps[0].baseAddress, dW_xhT: W_xhT.baseAddress, db_h: g + b_xh[0],
+                                                inputs: inputs.baseAddress, sequenceLength: T, batchSize: B, H: GH)
+            }
             RNNKernels.transpose(W_xhT.baseAddress, rows: V, columns: GH, into: g + W_xh[0])
         } else {
             let below = output(ofLayer: l - 1, batchSize: B)
             BLAS.gemm(.transposed, .none, m: GH, n: H, k: rows, a: xps[l], b: below.buffer, bOffset: below.offset,
                       beta: 0, c: gradients, cOffset: W_xh[l])
-            RNNKernels.addColumnSums(xps[l].baseAddress, rows: rows, columns: GH, into: g + b_xh[l])
+            if sumsLeft { RNNKernels.addColumnSums(xps[l].baseAddress, rows: rows, columns: GH, into: g + b_xh[l]) }
         }
     }
 }

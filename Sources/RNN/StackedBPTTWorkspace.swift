@@ -43,6 +43,8 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     /// gru, per layer: hn = W_hn h_{t−1} + b_hn [T·B·H], which r multiplies.
     let hns: [Buffer<Scalar>]
     /// Per layer [T·B·GH]: the input projection xp (forward), then dxp = ∂L/∂pre (backward).
+    /// The Float gated steps (+GatedSteps) gather layer 0's rows per step elsewhere, and lstm
+    /// adds the recurrence product to the upper layers' in place.
     let xps: [Buffer<Scalar>]
     /// gru [T·B·GH]: dhp = ∂L/∂(W_hh h + b_hh) of the layer being backpropagated.
     let dhps: Buffer<Scalar>
@@ -52,8 +54,11 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     let ys: Buffer<Scalar>
     /// [T·B, H]: ∂L/∂(output of the layer being backpropagated), then its total dh_t in place.
     let dH: Buffer<Scalar>
-    /// One step: the recurrence product [B, GH]; the gradients carried to step t−1 [B, H].
+    /// One step: the recurrence product [B, GH] (Float lstm, layer 0: xp_t + the product, see
+    /// +GatedSteps); the gradients carried to step t−1 [B, H].
     let hpStep: Buffer<Scalar>, dhCarry: Buffer<Scalar>, dcCarry: Buffer<Scalar>
+    /// Float gru, layer 0: the step's gathered input rows xp_t [B, GH] (empty otherwise).
+    let xpStep: Buffer<Scalar>
     /// [L, T, B] per-row ‖∂L/∂h‖ and ‖∂L/∂c‖ of the gradient-flow measurement.
     let hNorms: Buffer<Double>, cNorms: Buffer<Double>
     let finalStateStorage: RecurrentState<Scalar>
@@ -106,6 +111,7 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         ys = Buffer(count: T * B * V, repeating: 0)
         dH = Buffer(count: T * B * H, repeating: 0)
         hpStep = Buffer(count: B * GH, repeating: 0)
+        xpStep = Buffer(count: Scalar.self == Float.self && cell == .gru ? B * GH : 0, repeating: 0)
         dhCarry = Buffer(count: B * H, repeating: 0)
         dcCarry = Buffer(count: B * H, repeating: 0)
         hNorms = Buffer(count: L * T * B, repeating: 0)
@@ -177,7 +183,8 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
             // The input projection of all T·B rows: xp = W_xh.l x + b_xh.l.
             if l == 0 {
                 RNNKernels.transpose(p + W_xh[0], rows: GH, columns: V, into: W_xhT.baseAddress)
-                for t in 0..<T {
+                // The gated steps gather each step's rows themselves, into cache-resident memory.
+                for t in 0..<T where !runsGatedSteps {
                     RNNKernels.gatherInput(a: xp + t * B * GH, W_xhT: W_xhT.baseAddress, b_h: p + b_xh[0],
                                            tokens: inputs.baseAddress + t, tokenStride: T, batchSize: B, H: GH, V: V)
                 }
@@ -198,6 +205,7 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
             // The recurrence, the only per-step part.
             packRecurrence(parameters: parameters, layer: l, product: .forward)
             for t in 1...T {
+                if gatedForwardStep(parameters: parameters, inputs: inputs, layer: l, step: t, batchSize: B) { continue }
                 recurrenceForward(parameters: parameters, layer: l, hOffset: (t - 1) * BH, batchSize: B)
                 let xpt = xp + (t - 1) * B * GH, hp = UnsafePointer(hpStep.baseAddress)
                 switch cell {
