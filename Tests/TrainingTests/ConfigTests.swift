@@ -34,6 +34,23 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(plain.cell, .rnn, "the file names no cell: --cell alone changes between the runs")
     }
 
+    /// The LSTM config keeps the tanh config's data pipeline and validation measure (eval on
+    /// 200-token sequences), so that its best validation loss compares with configs/shakespeare.yaml's.
+    func testShakespeareLSTMYAMLLoads() throws {
+        let root = MPIRun.packageRoot
+        let config = try ConfigLoader.load(configPath: "\(root)/configs/shakespeare-lstm.yaml",
+                                           flags: [("data", .string("corpus.txt"))])
+        let tanh = try ConfigLoader.load(configPath: "\(root)/configs/shakespeare.yaml", flags: [])
+        XCTAssertEqual(config.data, "corpus.txt")
+        XCTAssertEqual(config.cell.rawValue, "lstm")
+        XCTAssertEqual(config.layers, 2)
+        XCTAssertGreaterThan(config.dropout, 0)
+        XCTAssertTrue(config.keepBest)
+        XCTAssertEqual(config.evalSeqLen ?? config.seqLen, tanh.evalSeqLen ?? tanh.seqLen)
+        XCTAssertEqual(config.validationFraction, tanh.validationFraction)
+        XCTAssertEqual(config.tokenizer, tanh.tokenizer)
+    }
+
     func testFlagsOverrideTheFile() throws {
         let yaml = "hidden: 32\nlr: 0.5\nsteps: 7\n"
         var config = try ConfigLoader.apply(try ConfigLoader.parseYAML(yaml, source: "t.yaml"), to: TrainingConfig(), source: "t.yaml")
