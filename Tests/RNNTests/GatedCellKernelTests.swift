@@ -63,16 +63,22 @@ final class GatedCellKernelTests: XCTestCase {
         }
     }
 
+    /// Activated gate values [rows, gates·H]: the third block (tanh: LSTM g, GRU n) in (−1, 1),
+    /// the others (sigmoids) in (0, 1).
+    private func activatedGates(rows B: Int, H: Int, gates G: Int, seed: Int) -> [Float] {
+        (0..<B * G * H).map { k -> Float in
+            let v = values(1, seed: UInt64(k + seed), 1)[0]
+            return (k % (G * H)) / H == 2 ? v : 0.5 + 0.5 * v
+        }
+    }
+
     func testLSTMBackwardMatchesDoubleReference() throws {
         for path in paths {
             let cells = GatedCellKernels(kernel: try RecurrenceKernel(path: path))
             for (H, B) in shapes {
                 let BH = B * H, GH = 4 * H
                 let dhIn = values(BH, seed: UInt64(2 * H + B), 1), dcIn = values(BH, seed: UInt64(H + 7 * B), 1)
-                let gateValues = (0..<B * GH).map { k -> Float in
-                    let v = values(1, seed: UInt64(k + 11 * H + B), 1)[0]
-                    return (k % GH) / H == 2 ? v : 0.5 + 0.5 * v        // g in (−1, 1), i, f, o in (0, 1)
-                }
+                let gateValues = activatedGates(rows: B, H: H, gates: 4, seed: 11 * H + B)  // g in (−1, 1), i, f, o in (0, 1)
                 let cPrev = values(BH, seed: UInt64(3 * H + 2 * B), 3), tanhCIn = values(BH, seed: UInt64(H + B), 0.99)
                 let dc = guarded(BH, dcIn), dxp = guarded(B * GH)
                 let sums = GradientSums(rows: B, width: GH, seed: UInt64(H + B))
@@ -156,10 +162,7 @@ final class GatedCellKernelTests: XCTestCase {
             for (H, B) in shapes {
                 let BH = B * H, GH = 3 * H
                 let dhIn = values(BH, seed: UInt64(4 * H + B), 1), dhPrevIn = values(BH, seed: UInt64(H + 9 * B), 1)
-                let gateValues = (0..<B * GH).map { k -> Float in
-                    let v = values(1, seed: UInt64(k + 17 * H + B), 1)[0]
-                    return (k % GH) / H == 2 ? v : 0.5 + 0.5 * v        // n in (−1, 1), r, z in (0, 1)
-                }
+                let gateValues = activatedGates(rows: B, H: H, gates: 3, seed: 17 * H + B)  // n in (−1, 1), r, z in (0, 1)
                 let hn = values(BH, seed: UInt64(6 * H + B), 2), hPrev = values(BH, seed: UInt64(H + 3 * B), 1)
                 for withDirectPath in [true, false] {
                     let dxp = guarded(B * GH), dhp = guarded(B * GH), dhPrev = guarded(BH, dhPrevIn)
