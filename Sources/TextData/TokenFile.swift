@@ -107,7 +107,8 @@ public struct TokenFileHeader: Equatable, Sendable {
         }
         let tokenCount = get(24, UInt64.self)
         let validationStart = get(32, UInt64.self)
-        guard tokenCount <= UInt64(Int.max / 4), validationStart <= tokenCount else {
+        // Int.max / 8: tokens × 4 bytes + the header must not overflow the file size.
+        guard tokenCount <= UInt64(Int.max / 8), validationStart <= tokenCount else {
             throw bad("corrupted header (validation start \(validationStart) beyond \(tokenCount) tokens)")
         }
         let vocabulary = try Vocabulary(tokenizer: tokenizer, sortedSymbols: symbols)

@@ -42,4 +42,15 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(pairs.map(\.0), ["data"])
         XCTAssertEqual(pairs.first?.1, .string("1:30"))
     }
+
+    /// fuzz tokenfile: a token count of 2^61 − 1 at width 4 passed the header's range check,
+    /// and the file size it implies (header + count × 4) overflowed Int: a trap in the reader.
+    func testHugeTokenCountIsAnErrorNotAnOverflow() throws {
+        let crash = "iVJOTlRPSwoBAAAAgAAAAAQAAAABAAAA/////////x8AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAADc4OAii4lEAIAAAAABAAAAzgAAgAAAAAAAAAAA"
+            + "+P///wAAAAAAAABeXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eAAAAAAAAAAAAAADOAABOAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID().uuidString).tokens").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try XCTUnwrap(Data(base64Encoded: crash)).write(to: URL(fileURLWithPath: path))
+        assertThrows(try TokenFile(path: path, verifyData: true), containing: [path, "corrupted header"])
+    }
 }
