@@ -24,6 +24,9 @@ import CMPI
 public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
     public let count: Int
     private let communicator: Communicator
+    /// The ring's neighbours (this rank receives from the left, sends to the right), and the
+    /// steps of each piece's ring: p − 1 of reduce-scatter, then p − 1 of allgather.
+    private let left: Int32, right: Int32, steps: Int
     /// Per piece and reduce-scatter step, a region of ⌈n/p⌉ for the chunk that arrives.
     private let scratch: Buffer<T>
     public let wait: PeerWait
@@ -57,10 +60,11 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
     public init(count: Int, communicator: Communicator, maxPieces: Int = 64) {
         self.count = count
         self.communicator = communicator
-        let p = communicator.size
+        let p = communicator.size, r = communicator.rank
+        (left, right, steps) = (Int32((r + p - 1) % p), Int32((r + 1) % p), 2 * (p - 1))
         scratch = Buffer(count: max(1, (p - 1) * ((count + p - 1) / p + maxPieces)), repeating: .zero)
         precondition((count + p - 1) / p <= Int(Int32.max), "ring chunk beyond the Int32 count limit")
-        wait = PeerWait(slots: maxPieces, steps: max(1, 2 * (p - 1)))
+        wait = PeerWait(slots: maxPieces, steps: max(1, steps))
         pieces = []
         pieces.reserveCapacity(maxPieces)
     }
@@ -101,9 +105,8 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         precondition(covered == count, "ring pieces cover \(covered) of \(count) elements")
         guard p > 1 else { return }
         // In step order for each piece: the order in which the left neighbour sends them.
-        let left = Int32((communicator.rank + p - 1) % p)
         for index in self.pieces.indices {
-            for step in 0..<(2 * (p - 1)) {
+            for step in 0..<steps {
                 let (_, receive, reduces) = exchange(of: self.pieces[index].range, step: step)
                 let into = reduces ? scratchRegion(index, step: step) : buffer.baseAddress + receive.lowerBound
                 try wait.postReceive(slot: index, step: step, into: into, count: receive.count, from: left,
@@ -138,10 +141,7 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
     /// Every piece not yet ready is: reduce them all (a caller without overlap, after BPTT).
     public func readyAll() {
         precondition(buffer != nil, "readyAll outside a ring allreduce round")
-        while readyCount < pieces.count {
-            pieces[readyCount].isReady = true
-            readyCount += 1
-        }
+        while readyCount < pieces.count { ready(pieces[readyCount].range) }
     }
 
     /// Blocks until every piece is summed; all must be ready. While it would wait, it calls
@@ -179,20 +179,17 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         for index in firstUnfinished..<pieces.count {
             while try advance(index, blocking: false) {}
         }
-        let done = 2 * (communicator.size - 1)
-        while firstUnfinished < pieces.count && pieces[firstUnfinished].step == done { firstUnfinished += 1 }
+        while firstUnfinished < pieces.count && pieces[firstUnfinished].step == steps { firstUnfinished += 1 }
     }
 
     /// One move of piece `index`: post its current step's send, or complete the step (summing
     /// a reduce-scatter chunk into place) and go to the next. False when the piece is summed or
     /// not ready, or (not blocking) when its exchange is still in flight.
     private func advance(_ index: Int, blocking: Bool) throws -> Bool {
-        let p = communicator.size, r = communicator.rank
-        guard let buffer, pieces[index].isReady, pieces[index].step < 2 * (p - 1) else { return false }
+        guard let buffer, pieces[index].isReady, pieces[index].step < steps else { return false }
         let step = pieces[index].step
         let (send, receive, reduces) = exchange(of: pieces[index].range, step: step)
         let base = buffer.baseAddress
-        let (left, right) = (Int32((r + p - 1) % p), Int32((r + 1) % p))
         if !pieces[index].sendPosted {
             // The previous step is complete (or this is step 0 of a ready piece): what this
             // step sends is final.

@@ -25,11 +25,7 @@ extension StackedBPTTWorkspace {
         forwardPass(parameters: parameters, inputs: inputs, batchSize: B, initialState: initialState, dropout: dropout)
         guard B > 0 else {
             gradients.fill(0)
-            for bucket in outputBuckets { readiness?.gradientReady(bucket) }
-            for l in stride(from: architecture.layers - 1, through: 0, by: -1) {
-                for bucket in W_hhBlocks[l] { readiness?.gradientReady(bucket) }
-                for bucket in layerBuckets[l] { readiness?.gradientReady(bucket) }
-            }
+            for bucket in gradientBuckets { readiness?.gradientReady(bucket) }
             return 0
         }
         let loss = lossPass(parameters: parameters, targets: targets, batchSize: B,

@@ -30,6 +30,9 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     /// cuts dW_hh), then the layer's other tensors — all while the layers below still run.
     /// Adjacent ranges are merged.
     let outputBuckets: [Range<Int>], W_hhBlocks: [[Range<Int>]], layerBuckets: [[Range<Int>]]
+    /// All of them in the order forwardBackward finishes them (and tells its `readiness`): the
+    /// output layer, then layers L−1 … 0.
+    public let gradientBuckets: [Range<Int>]
 
     /// W_xh.0^T [V, GH]: row x is column x of W_xh.0, so the one-hot projection gathers
     /// contiguous rows. Refreshed per call. In backward it accumulates dW_xh.0^T.
@@ -89,11 +92,13 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         W_hy = layout.range(of: .W_hy)!.lowerBound
         b_y = layout.range(of: .b_y)!.lowerBound
         outputBuckets = layout.mergedRanges([.W_hy, .b_y])
-        W_hhBlocks = (0..<L).map { l in
+        let W_hhBlocks: [[Range<Int>]] = (0..<L).map { l in
             let W_hh = layout.range(of: .W_hh(layer: l))!, blocks = BPTTWorkspace<Scalar>.W_hhBlockCount(rows: GH, columns: H)
             return (0..<blocks).map { W_hh.lowerBound + H * (GH * $0 / blocks) ..< W_hh.lowerBound + H * (GH * ($0 + 1) / blocks) }
         }
-        layerBuckets = (0..<L).map { layout.mergedRanges([.W_xh(layer: $0), .b_xh(layer: $0), .b_hh(layer: $0)]) }
+        let layerBuckets = (0..<L).map { layout.mergedRanges([.W_xh(layer: $0), .b_xh(layer: $0), .b_hh(layer: $0)]) }
+        (self.W_hhBlocks, self.layerBuckets) = (W_hhBlocks, layerBuckets)
+        gradientBuckets = outputBuckets + (0..<L).reversed().flatMap { W_hhBlocks[$0] + layerBuckets[$0] }
 
         func perLayer(_ count: Int, if present: Bool = true) -> [Buffer<Scalar>] {
             present ? (0..<L).map { _ in Buffer(count: count, repeating: 0) } : []
@@ -122,12 +127,6 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
             ? (PackedRecurrentWeights(kernel: kernel, product: .forward, gates: cell.gateCount, hiddenSize: H),
                PackedRecurrentWeights(kernel: kernel, product: .backward, gates: cell.gateCount, hiddenSize: H))
             : nil
-    }
-
-    /// Ranges of the flat gradient in the order forwardBackward finishes them (and tells its
-    /// `readiness`): the output layer, then layers L−1 … 0.
-    public var gradientBuckets: [Range<Int>] {
-        outputBuckets + (0..<architecture.layers).reversed().flatMap { W_hhBlocks[$0] + layerBuckets[$0] }
     }
 
     /// (h_T, c_T) of every layer after the last call, rows 0..<batchSize valid; pass it (or a
