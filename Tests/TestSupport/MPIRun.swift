@@ -34,13 +34,16 @@ public enum MPIRun {
         return arguments
     }
 
-    /// Runs `binary` on `ranks` ranks with `arguments`; `mca` sets OpenMPI parameters (--mca NAME VALUE).
+    /// Runs `binary` on `ranks` ranks with `arguments`; `mca` sets OpenMPI parameters (--mca NAME VALUE),
+    /// `environment` variables of every rank (-x NAME=VALUE, which also reaches ranks on other hosts).
     @discardableResult
     public static func run(ranks: Int, binary: String, _ arguments: [String], mca: [String: String] = [:],
-                           timeout: Double = 300, onStart: ((Process) -> Void)? = nil) throws -> ProcessResult {
+                           environment: [String: String] = [:], timeout: Double = 300,
+                           onStart: ((Process) -> Void)? = nil) throws -> ProcessResult {
         let parameters = mca.sorted { $0.key < $1.key }.flatMap { ["--mca", $0.key, $0.value] }
+            + environment.sorted { $0.key < $1.key }.flatMap { ["-x", "\($0.key)=\($0.value)"] }
         return try ProcessRunner.run(mpirun, launcherArguments(ranks: ranks) + parameters + [binary] + arguments,
-                                     timeout: timeout, onStart: onStart)
+                                     timeout: timeout, environment: environment, onStart: onStart)
     }
 
     /// The lines of `output` that start with `prefix`.

@@ -13,9 +13,10 @@ public struct RNNDistRun {
 
     /// `mpirun -np ranks rnn-dist arguments...`
     @discardableResult
-    public func run(ranks: Int, _ arguments: [String], mca: [String: String] = [:], timeout: Double = 300,
-                    onStart: ((Process) -> Void)? = nil) throws -> ProcessResult {
-        try MPIRun.run(ranks: ranks, binary: Self.binary, arguments, mca: mca, timeout: timeout, onStart: onStart)
+    public func run(ranks: Int, _ arguments: [String], mca: [String: String] = [:], environment: [String: String] = [:],
+                    timeout: Double = 300, onStart: ((Process) -> Void)? = nil) throws -> ProcessResult {
+        try MPIRun.run(ranks: ranks, binary: Self.binary, arguments, mca: mca, environment: environment, timeout: timeout,
+                       onStart: onStart)
     }
 
     /// rnn-dist without mpirun (a singleton).
