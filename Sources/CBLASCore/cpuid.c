@@ -43,6 +43,37 @@ void rnn_dist_read_cpuid(rnn_dist_cpuid_words *words) {
         }
     }
 }
+
+int rnn_dist_read_caches(rnn_dist_cache *caches, int capacity) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    const unsigned max_leaf = a;
+    unsigned leaf = 4;
+    if (b == 0x68747541 || b == 0x6f677948) { // "Auth"enticAMD, "Hygo"nGenuine
+        // AMD's equivalent of leaf 4 exists only with TOPOEXT (cpuid 0x80000001 ECX bit 22).
+        if (__get_cpuid_max(0x80000000, 0) < 0x8000001D) return 0;
+        __cpuid(0x80000001, a, b, c, d);
+        if (!(c & (1u << 22))) return 0;
+        leaf = 0x8000001D;
+    } else if (max_leaf < 4) {
+        return 0;
+    }
+    int count = 0;
+    for (unsigned index = 0; index < 16 && count < capacity; index++) {
+        __cpuid_count(leaf, index, a, b, c, d);
+        const uint32_t type = a & 0x1f;
+        if (type == 0) break;
+        const uint64_t ways = ((b >> 22) & 0x3ff) + 1, partitions = ((b >> 12) & 0x3ff) + 1;
+        const uint64_t line = (b & 0xfff) + 1, sets = (uint64_t)c + 1;
+        caches[count].level = (a >> 5) & 0x7;
+        caches[count].type = type;
+        caches[count].bytes = ways * partitions * line * sets;
+        caches[count].sharing = ((a >> 14) & 0xfff) + 1;
+        count++;
+    }
+    return count;
+}
 #else
 void rnn_dist_read_cpuid(rnn_dist_cpuid_words *words) { memset(words, 0, sizeof *words); }
+int rnn_dist_read_caches(rnn_dist_cache *caches, int capacity) { (void)caches; (void)capacity; return 0; }
 #endif

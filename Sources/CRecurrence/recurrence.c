@@ -1,11 +1,16 @@
 // Path choice, packing and the blocked driver shared by every path: for each block of at most
-// 256 rows, K in passes of kc, column panels of nr, row blocks of mr. A kc × nr block of the
-// packed panel (24 KiB on AVX-512) stays in L1 while every row block of the batch streams it.
-// The packed W_hh of the tanh cell (1 MiB at H = 512) stays in L2 from one time step to the
-// next; a gated cell's (3–4 MiB) does not, and each block then comes from L3 in a burst, all
-// of it during the first row tile: the products ran at ~130 GF/s against ~150 for G = 1. So
-// every row tile prefetches its share of the next block's lines, one per k step: the lines
-// arrive spread over the whole block's work (G = 4, H = 512: 129 → 145–150 GF/s).
+// 256 rows, K in passes of kc, column panels of nr, row blocks of mr. With RNN_DEPTH_L1 a
+// kc × nr block of the packed panel (24 KiB on AVX-512) stays in L1 while every row block of
+// the batch streams it; with RNN_DEPTH_SINGLE_PASS the whole depth is one pass, so C is loaded
+// and stored once, the blocks coming from L2. Which wins depends on L1, L2 and the load
+// ports, not on the instruction set (on a Zen 4, one pass ran 5–15% faster at H = 256–2048;
+// on the Sapphire Rapids Xeon the L1 depth was tuned): RecurrenceKernelTuner times both.
+// Whether the packed W_hh (4·G·H² bytes: 1 MiB for the tanh cell at H = 512) stays in L2
+// from one time step to the next depends on the CPU (2 MiB per core on that Xeon, 1 MiB on
+// Zen 4, 512 KiB on Zen 3); when it does not, each block comes from L3 in a burst, all of it
+// during the first row tile. So every row tile prefetches its share of the next block's
+// lines, one per k step: the lines arrive spread over the whole block's work (G = 4,
+// H = 512 on the Xeon: 129 → 145–150 GF/s).
 #include "tile.h"
 #include <math.h>
 #include <string.h>
@@ -65,21 +70,22 @@ void rnn_recurrence_pack(rnn_recurrence_path path, int n, int k, const float *w,
 
 enum { ROW_BLOCK = 256 };
 
-double rnn_recurrence_product(rnn_recurrence_path path, int m, int n, int k,
+double rnn_recurrence_product(rnn_recurrence_path path, rnn_recurrence_depth depth, int m, int n, int k,
                               const float *a, ptrdiff_t lda, const float *packed,
                               float *c, ptrdiff_t ldc, rnn_recurrence_epilogue epilogue,
                               const float *h, ptrdiff_t ldh) {
     const rnn_path_spec *s = spec(path);
+    const int kc = depth == RNN_DEPTH_SINGLE_PASS ? RNN_DEPTH_SINGLE_PASS_MAX : s->kc;
     double normSum = 0;
-    const int passes = k > 0 ? (k + s->kc - 1) / s->kc : 1;   // k = 0: the epilogue alone
+    const int passes = k > 0 ? (k + kc - 1) / kc : 1;   // k = 0: the epilogue alone
     for (int m0 = 0; m0 < m; m0 += ROW_BLOCK) {
         const int rows = min_int(ROW_BLOCK, m - m0);
         double rowSumsq[ROW_BLOCK];
         for (int i = 0; i < rows; i++) rowSumsq[i] = 0;
         for (int pass = 0; pass < passes; pass++) {
-            const int k0 = pass * s->kc;
+            const int k0 = pass * kc;
             rnn_tile t;
-            t.k = min_int(s->kc, k - k0);
+            t.k = min_int(kc, k - k0);
             t.lda = lda;
             t.ldc = ldc;
             t.ldh = ldh;
@@ -89,13 +95,13 @@ double rnn_recurrence_product(rnn_recurrence_path path, int m, int n, int k,
                 t.panel_width = round_up(t.n, s->vw);
                 t.b = k > 0 ? packed + (ptrdiff_t)n0 * k + (ptrdiff_t)k0 * t.panel_width : packed;
                 // The block after this one: the next panel of this pass, else the first of the next.
-                const int nextN0 = n0 + s->nr < n ? n0 + s->nr : 0, nextK0 = n0 + s->nr < n ? k0 : k0 + s->kc;
+                const int nextN0 = n0 + s->nr < n ? n0 + s->nr : 0, nextK0 = n0 + s->nr < n ? k0 : k0 + kc;
                 int nextLines = 0;
                 const char *next = NULL;
                 if (k > 0 && nextK0 < k) {
                     const int width = round_up(min_int(s->nr, n - nextN0), s->vw);
                     next = (const char *)(packed + (ptrdiff_t)nextN0 * k + (ptrdiff_t)nextK0 * width);
-                    nextLines = (int)(((size_t)width * (size_t)min_int(s->kc, k - nextK0) * sizeof(float) + 63) / 64);
+                    nextLines = (int)(((size_t)width * (size_t)min_int(kc, k - nextK0) * sizeof(float) + 63) / 64);
                 }
                 const int tiles = (rows + s->mr - 1) / s->mr, linesPerTile = (nextLines + tiles - 1) / tiles;
                 for (int i0 = 0; i0 < rows; i0 += s->mr) {

@@ -10,6 +10,17 @@ public struct KernelBenchmarkResult: Codable, Sendable {
     /// the BLAS's sgemm at the same shape (the recurrence before CRecurrence).
     public var recurrenceKernel: String
     public var forwardRecurrenceGFLOPs, backwardRecurrenceGFLOPs, blasRecurrenceGFLOPs: Double
+
+    /// The training bench's spelling (TrainingBenchmark.Report) for every quantity both report,
+    /// so that one reader handles every bench mode's JSON.
+    enum CodingKeys: String, CodingKey {
+        case hiddenSize = "hidden", vocabularySize = "vocab", sequenceLength = "seq_len", batchSize = "batch_per_rank"
+        case steps = "timed_steps", secondsPerStep = "seconds_per_step", tokensPerSecond = "tokens_per_s"
+        case flopsPerToken = "flops_per_token", gflops, sgemmGFLOPs = "sgemm_gflops_single_thread"
+        case percentOfSgemm = "percent_of_sgemm_ceiling", recurrenceKernel = "recurrence_kernel"
+        case forwardRecurrenceGFLOPs = "recurrence_forward_gflops", backwardRecurrenceGFLOPs = "recurrence_backward_gflops"
+        case blasRecurrenceGFLOPs = "recurrence_blas_gflops"
+    }
 }
 
 /// Speed of one forward+backward (Float) against this machine's sgemm rate, measured in the

@@ -1,9 +1,12 @@
+import BLAS
 import Buffers
 import CRecurrence
 
 /// W_hh [G·H, H] (row-major, as in the parameters) packed into the panels that one of the two
 /// per-step products streams, for one kernel path. Allocated once; `pack` refreshes it from
 /// the parameters (O(G·H²), once per forward/backward call against O(T·B·G·H²) of products).
+/// With the BLAS's products (`RecurrenceProducts.blas`) it holds W_hh as it is, sgemm computes
+/// each step's product and the kernel's vector path then applies the epilogue alone.
 /// Dimension legend: B rows (sequences) of a step, H hidden units, G gates (1 rnn, 3 gru, 4 lstm).
 public final class PackedRecurrentWeights {
     /// Which product the panels serve.
@@ -48,15 +51,23 @@ public final class PackedRecurrentWeights {
         self.hiddenSize = hiddenSize
         let GH = gates * hiddenSize
         (depth, columns) = product == .forward ? (hiddenSize, GH) : (GH, hiddenSize)
-        panels = Buffer(count: rnn_recurrence_packed_count(kernel.path.c, Int32(columns), Int32(depth)), repeating: 0)
+        switch kernel.products {
+        case .packed: panels = Buffer(count: rnn_recurrence_packed_count(kernel.path.c, Int32(columns), Int32(depth)), repeating: 0)
+        case .blas: panels = Buffer(count: GH * hiddenSize, repeating: 0)
+        }
     }
 
     /// Packs W_hh, the G·H × H scalars of `weights` from `offset`.
     public func pack(_ weights: Buffer<Float>, offset: Int) {
         precondition(offset >= 0 && offset + gates * hiddenSize * hiddenSize <= weights.count,
                      "pack: W_hh [\(gates * hiddenSize), \(hiddenSize)] at \(offset) overflows \(weights.count) scalars")
-        rnn_recurrence_pack(kernel.path.c, Int32(columns), Int32(depth), weights.baseAddress + offset,
-                            hiddenSize, product == .forward ? 1 : 0, panels.baseAddress)
+        switch kernel.products {
+        case .packed:
+            rnn_recurrence_pack(kernel.path.c, Int32(columns), Int32(depth), weights.baseAddress + offset,
+                                hiddenSize, product == .forward ? 1 : 0, panels.baseAddress)
+        case .blas:
+            panels.baseAddress.update(from: weights.baseAddress + offset, count: panels.count)
+        }
         isPacked = true
     }
 
@@ -66,10 +77,8 @@ public final class PackedRecurrentWeights {
                         epilogue: ForwardEpilogue) {
         precondition(product == .forward, "forward(h:...) needs weights packed for the forward product")
         check(input: h, inputOffset: hOffset, output: a, outputOffset: aOffset, rows: B)
-        _ = rnn_recurrence_product(kernel.path.c, Int32(B), Int32(columns), Int32(depth),
-                                   h.baseAddress + hOffset, depth, panels.baseAddress,
-                                   a.baseAddress + aOffset, columns,
-                                   epilogue == .tanh ? RNN_EPILOGUE_TANH : RNN_EPILOGUE_ACCUMULATE, nil, 0)
+        _ = product(input: h, inputOffset: hOffset, rows: B, output: a, outputOffset: aOffset,
+                    epilogue: epilogue == .tanh ? RNN_EPILOGUE_TANH : RNN_EPILOGUE_ACCUMULATE, hidden: nil)
     }
 
     /// The backward product of one step: dh[B, H] at dhOffset (+)= da[B, G·H] at daOffset · W_hh,
@@ -81,16 +90,34 @@ public final class PackedRecurrentWeights {
         check(input: da, inputOffset: daOffset, output: dh, outputOffset: dhOffset, rows: B)
         switch epilogue {
         case .accumulate:
-            return rnn_recurrence_product(kernel.path.c, Int32(B), Int32(columns), Int32(depth),
-                                          da.baseAddress + daOffset, depth, panels.baseAddress,
-                                          dh.baseAddress + dhOffset, columns, RNN_EPILOGUE_ACCUMULATE, nil, 0)
+            return product(input: da, inputOffset: daOffset, rows: B, output: dh, outputOffset: dhOffset,
+                           epilogue: RNN_EPILOGUE_ACCUMULATE, hidden: nil)
         case .tanhDerivative(let hidden, let offset):
             precondition(offset >= 0 && offset + B * hiddenSize <= hidden.count,
                          "backward: h [\(B), \(hiddenSize)] at \(offset) overflows \(hidden.count) scalars")
-            return rnn_recurrence_product(kernel.path.c, Int32(B), Int32(columns), Int32(depth),
-                                          da.baseAddress + daOffset, depth, panels.baseAddress,
-                                          dh.baseAddress + dhOffset, columns, RNN_EPILOGUE_TANH_BACKWARD,
-                                          hidden.baseAddress + offset, hiddenSize)
+            return product(input: da, inputOffset: daOffset, rows: B, output: dh, outputOffset: dhOffset,
+                           epilogue: RNN_EPILOGUE_TANH_BACKWARD, hidden: hidden.baseAddress + offset)
+        }
+    }
+
+    /// output[B, columns] (+)= input[B, depth] · op(W_hh), then the epilogue (h [B, H] read by
+    /// TANH_BACKWARD). The BLAS computes the product into output, and the packed path's
+    /// driver with depth 0 applies the epilogue alone.
+    private func product(input: Buffer<Float>, inputOffset: Int, rows B: Int, output: Buffer<Float>, outputOffset: Int,
+                         epilogue: rnn_recurrence_epilogue, hidden: UnsafePointer<Float>?) -> Double {
+        switch kernel.products {
+        case .packed(let passDepth):
+            return rnn_recurrence_product(kernel.path.c, passDepth.c, Int32(B), Int32(columns), Int32(depth),
+                                          input.baseAddress + inputOffset, depth, panels.baseAddress,
+                                          output.baseAddress + outputOffset, columns, epilogue, hidden, hiddenSize)
+        case .blas:
+            // forward: a[B, GH] += h[B, H]·W^T (W [GH, H]); backward: dh[B, H] += da[B, GH]·W.
+            BLAS.gemm(.none, product == .forward ? .transposed : .none, m: B, n: columns, k: depth,
+                      a: input, aOffset: inputOffset, b: panels, beta: 1, c: output, cOffset: outputOffset)
+            guard epilogue != RNN_EPILOGUE_ACCUMULATE else { return 0 }
+            return rnn_recurrence_product(kernel.path.c, RNN_DEPTH_L1, Int32(B), Int32(columns), 0, input.baseAddress + inputOffset,
+                                          depth, nil, output.baseAddress + outputOffset, columns, epilogue, hidden,
+                                          hiddenSize)
         }
     }
 

@@ -3,7 +3,8 @@ import Foundation
 import RNN
 import XCTest
 
-/// Every recurrence kernel path this CPU supports against plain Double loops, at shapes that
+/// Every recurrence kernel this CPU supports (each vector path's packed products, and the BLAS's
+/// products with the widest path's epilogue) against plain Double loops, at shapes that
 /// hit every edge of the blocking: H not a multiple of the vector width (17, 100), H = 1,
 /// B = 1, B = 33 (a partial row tile), B = 300 (more than one 256-row block), G = 1, 3, 4,
 /// and depths G·H beyond one K pass (128 on AVX-512, 256 on AVX2 and generic).
@@ -27,8 +28,8 @@ final class RecurrenceKernelTests: XCTestCase {
     /// worst-case bound of a Float sum of K + 1 terms, (K + 1)·2⁻²⁴·(|a0| + Σ_k |h_k W_nk|),
     /// plus 1e-6 for the rational tanh (its error is below 3e-7, TanhAccuracyTests).
     func testForwardProductMatchesDoubleReference() throws {
-        for path in paths {
-            let kernel = try RecurrenceKernel(path: path)
+        for kernel in RecurrenceKernel.allSupported {
+            let path = kernel.detail
             for (H, B, G) in shapes {
                 let N = G * H, K = H
                 let W = randomValues(count: N * H, seed: UInt64(7 * H + B + G), scale: 1 / Double(H).squareRoot())
@@ -69,8 +70,8 @@ final class RecurrenceKernelTests: XCTestCase {
     /// Tolerance per element: (K + 1)·2⁻²⁴·(|dh0| + Σ_n |da_n W_nj|), times |1 − h²| ≤ 1, plus
     /// 2⁻²³·|result| for the final product; the norm sum to 1e-6 relative.
     func testBackwardProductMatchesDoubleReference() throws {
-        for path in paths {
-            let kernel = try RecurrenceKernel(path: path)
+        for kernel in RecurrenceKernel.allSupported {
+            let path = kernel.detail
             for (H, B, G) in shapes {
                 let N = H, K = G * H
                 let W = randomValues(count: K * H, seed: UInt64(3 * H + B + G), scale: 1 / Double(K).squareRoot())
@@ -161,6 +162,20 @@ final class RecurrenceKernelTests: XCTestCase {
                 XCTAssertThrowsError(try RecurrenceKernel.choose(forced: path.rawValue)) { error in
                     XCTAssertEqual(error as? RecurrenceKernelError, .unsupported(path))
                 }
+            }
+        }
+        // Every name round-trips, with its depth and products; a name is parsed whole.
+        for kernel in RecurrenceKernel.allSupported {
+            let chosen = try RecurrenceKernel.choose(forced: kernel.name)
+            XCTAssertEqual(chosen, kernel, kernel.name)
+            XCTAssertEqual(RecurrenceKernel(name: kernel.name, origin: .checkpoint)?.chosen(by: .forced), kernel)
+        }
+        XCTAssertEqual(try RecurrenceKernel.choose(forced: "generic-onepass").products, .packed(.onePass))
+        XCTAssertEqual(try RecurrenceKernel.choose(forced: "BLAS").products, .blas)
+        XCTAssertEqual(RecurrenceKernel.allNames.count, RecurrenceKernelPath.allCases.count * RecurrenceDepth.allCases.count + 1)
+        for bad in ["generic-l1", "generic-", "avx2-twopass", "blas-onepass"] {
+            XCTAssertThrowsError(try RecurrenceKernel.choose(forced: bad), bad) { error in
+                XCTAssertEqual(error as? RecurrenceKernelError, .unknownPath(bad))
             }
         }
     }

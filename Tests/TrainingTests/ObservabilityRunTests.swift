@@ -106,6 +106,15 @@ final class ObservabilityRunTests: XCTestCase {
         XCTAssertEqual(gatedReport["flops_per_token"] as? Double, Double(2 * 24 * 32 * 32 + 24 * 32 * 32 + 6 * 32 * 65))
         XCTAssertGreaterThan(gatedReport["tokens_per_s"] as? Double ?? 0, 0)
 
+        // One schema: every quantity the kernel bench reports has the training bench's name.
+        let kernel = try run.runAlone(["bench", "--kernel", "--hidden", "32", "--seq-len", "16", "--batch-per-rank", "4",
+                                       "--warmup", "1", "--timed", "2", "--json"])
+        XCTAssertEqual(kernel.status, 0, kernel.output)
+        let kernelLine = try XCTUnwrap(kernel.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, kernel.output)
+        let kernelReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(kernelLine.utf8)) as? [String: Any])
+        XCTAssertEqual(Set(kernelReport.keys).subtracting(report.keys).sorted(), [], "kernel bench keys the training bench spells otherwise")
+        XCTAssertEqual(kernelReport["flops_per_token"] as? Double, report["flops_per_token"] as? Double)
+
         let allreduce = try run.run(ranks: 2, ["bench", "--allreduce", "--json"])
         XCTAssertEqual(allreduce.status, 0, allreduce.output)
         let fit = try XCTUnwrap(allreduce.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, allreduce.output)

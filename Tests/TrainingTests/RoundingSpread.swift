@@ -10,7 +10,7 @@ import XCTest
 /// sequences (each rank sums its rows, then the ring sums the ranks' partials): every product
 /// and every activation is the same, only the float32 rounding of those sums differs. The other
 /// evaluation orders this CPU can run — each recurrence kernel path (other tiles, other FMA
-/// order) and OpenBLAS's SSE3 core (other GEMM blocking) — are perturbations of the same kind
+/// order), the BLAS's products and OpenBLAS's SSE3 core (other GEMM blocking) — are perturbations of the same kind
 /// and size, and training amplifies them all through the same dynamics. So the reference run is
 /// trained again under each of them, and the largest pairwise difference among these runs, the
 /// rounding spread S, measures what float32 rounding alone does to this trajectory on this CPU.
@@ -30,9 +30,11 @@ enum RoundingSpread {
     /// a spread above this is a broken path, not rounding.
     static let maximumSpread = 1e-3
 
-    /// The other evaluation orders of this CPU, as environments for the rnn-dist ranks.
+    /// The other evaluation orders of this CPU, as environments for the rnn-dist ranks: each
+    /// vector path (at its L1 depth), the BLAS's products, OpenBLAS's SSE3 core.
     static var alternatives: [(name: String, environment: [String: String])] {
-        RecurrenceKernelPath.allCases.filter(\.isSupported).map { ("kernel \($0.rawValue)", ["RNN_DIST_KERNEL": $0.rawValue]) }
+        RecurrenceKernel.allSupported.filter { $0.products != .packed(.onePass) }
+            .map { ("kernel \($0.name)", ["RNN_DIST_KERNEL": $0.name]) }
             + [("OpenBLAS Prescott", ["OPENBLAS_CORETYPE": "Prescott"])]
     }
 

@@ -22,6 +22,19 @@ typedef struct {
 /// Fills `words` from this CPU.
 void rnn_dist_read_cpuid(rnn_dist_cpuid_words *words);
 
+/// One cache as cpuid's deterministic cache parameters describe it (leaf 4 on Intel,
+/// 0x8000001D on AMD and Hygon with TOPOEXT).
+typedef struct {
+    uint32_t level;           // 1, 2, 3
+    uint32_t type;            // 1 data, 2 instruction, 3 unified
+    uint64_t bytes;           // ways × partitions × line size × sets
+    uint32_t sharing;         // logical processors sharing it (EAX[25:14] + 1)
+} rnn_dist_cache;
+
+/// Fills up to `capacity` caches of this CPU; returns how many (0 where the leaf is missing,
+/// e.g. on another architecture or an AMD CPU without TOPOEXT).
+int rnn_dist_read_caches(rnn_dist_cache *caches, int capacity);
+
 /// Until disarmed, a SIGILL, SIGSEGV, SIGBUS or SIGFPE replaces the process with
 /// execve(path, argv, envp) (same pid, so mpirun and srun still see their rank). The arrays
 /// must stay valid until disarmed; the handler only calls execve and, if that fails, _exit(70).

@@ -38,10 +38,21 @@ size_t rnn_recurrence_packed_count(rnn_recurrence_path path, int n, int k);
 void rnn_recurrence_pack(rnn_recurrence_path path, int n, int k, const float *w, ptrdiff_t ldw,
                          int transposed, float *packed);
 
+/// How deep one pass over K goes; the depth decides the order of the float additions, so a
+/// run and its resume must use the same.
+typedef enum {
+    /// The path's kc: a kc × nr block of the packed panel fits L1 while every row tile streams it.
+    RNN_DEPTH_L1 = 0,
+    /// One pass over K up to RNN_DEPTH_SINGLE_PASS_MAX (blocks from L2; C is loaded and stored
+    /// once instead of once per pass).
+    RNN_DEPTH_SINGLE_PASS = 1,
+} rnn_recurrence_depth;
+enum { RNN_DEPTH_SINGLE_PASS_MAX = 2048 };
+
 /// C[M, N] (+)= A[M, K] · B with B packed by rnn_recurrence_pack, then the epilogue.
 /// h (leading dimension ldh) is read by RNN_EPILOGUE_TANH_BACKWARD only and may be NULL
 /// otherwise. Returns Σ_rows ‖dh_row‖ for RNN_EPILOGUE_TANH_BACKWARD, else 0.
-double rnn_recurrence_product(rnn_recurrence_path path, int m, int n, int k,
+double rnn_recurrence_product(rnn_recurrence_path path, rnn_recurrence_depth depth, int m, int n, int k,
                               const float *a, ptrdiff_t lda, const float *packed,
                               float *c, ptrdiff_t ldc, rnn_recurrence_epilogue epilogue,
                               const float *h, ptrdiff_t ldh);
