@@ -152,7 +152,7 @@ public struct TrainingBenchmark {
         for step in 0..<options.timedSteps {
             let (batchSize, _) = try batches.fill(step: step, inputs: stepper.inputs, targets: stepper.targets)
             _ = stepper.workspace.forward(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
-                                          batchSize: batchSize)
+                                          batchSize: batchSize, initialState: nil)
         }
         let forward = MonotonicClock.seconds() - forwardStart
 

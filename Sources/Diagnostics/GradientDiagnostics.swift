@@ -101,13 +101,10 @@ public enum GradientDiagnostics {
             let sequences = (0..<B).map { order[(batch * B + $0) % order.count] }
             try dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
             loss += workspace.forward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B, initialState: nil)
+            // The tanh RNN's Jacobians W_hh^T diag(1 − h²) need the states of this forward.
+            if architecture.isLegacyTanhRNN { hiddenStates += workspace.hiddenStates(layer: 0) }
             survival.add(workspace.gradientSurvival(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
                                                     initialState: nil, lossSteps: options.lossSteps))
-            if architecture.isLegacyTanhRNN {
-                hiddenStates += SpectralAnalysis.hiddenStates(parameters: parameters, layout: ParameterLayout(shape: architecture.shape),
-                                                              inputs: inputs.toArray(range: 0..<B * T),
-                                                              batchSize: B, sequenceLength: T)
-            }
         }
 
         let layout = ModelLayout(architecture: architecture), H = architecture.hiddenSize
@@ -119,7 +116,7 @@ public enum GradientDiagnostics {
                 largestSingularValue: SpectralAnalysis.largestSingularValue(of: parameters, offset: W_hh, size: H))
         }
         let jacobian = !architecture.isLegacyTanhRNN ? nil : SpectralAnalysis.jacobianProductNorms(
-            parameters: parameters, layout: ParameterLayout(shape: architecture.shape), hiddenStates: hiddenStates,
+            parameters: parameters, layout: layout, hiddenStates: hiddenStates,
             window: min(options.window, T), factorNorm: .spectral(iterations: options.factorIterations), seed: options.seed)
         return DiagnosticsReport(
             modelName: "", modelDescription: "", corpusName: corpusName, architecture: architecture,

@@ -1,8 +1,9 @@
 import BLAS
 
-/// The element-wise part of one time step of each cell (DESIGN §2b), forward and backward side
-/// by side, over the B rows of a step. Everything else — input projections, the recurrence
-/// product, weight gradients — is a gemm in StackedBPTTWorkspace.
+/// The element-wise part of one time step of each cell (DESIGN §2b) in plain Swift, forward and
+/// backward side by side, over the B rows of a step: the reference step (DoubleCellStep); the
+/// Float step runs the same formulas in C (FloatCellStep). Everything else — input projections,
+/// the recurrence product, weight gradients — is a gemm in StackedBPTTWorkspace.
 ///
 /// Legend: B rows (sequences) of the step, H hidden width, G gate blocks (rnn 1, lstm 4,
 /// gru 3), GH = G·H. Per row:
@@ -14,19 +15,14 @@ import BLAS
 enum CellKernels {
     // MARK: - Activations
 
-    /// tanh: Float uses RNNKernels.tanhApproximation (vectorizes); Double keeps libm, so the
-    /// gradient checks see the exact function whose derivative the backward pass uses.
+    /// The exact activations: this is the reference path (DoubleCellStep), whose derivatives the
+    /// gradient checks compare with finite differences.
     @inline(__always)
-    static func tanh<T: BLASScalar>(_ x: T) -> T {
-        T.self == Float.self ? T(RNNKernels.tanhApproximation(Float(x))) : T.tanh(x)
-    }
+    static func tanh<T: BLASScalar>(_ x: T) -> T { T.tanh(x) }
 
-    /// σ(x) = 1/(1+e^−x); in Float as ½ + ½·tanh(x/2), the same vectorizing approximation.
+    /// σ(x) = 1/(1+e^−x).
     @inline(__always)
-    static func sigmoid<T: BLASScalar>(_ x: T) -> T {
-        T.self == Float.self ? T(0.5 + 0.5 * RNNKernels.tanhApproximation(0.5 * Float(x)))
-                             : 1 / (1 + T.exp(-x))
-    }
+    static func sigmoid<T: BLASScalar>(_ x: T) -> T { 1 / (1 + T.exp(-x)) }
 
     // MARK: - rnn: h = tanh(xp + hp + b_hh)
 

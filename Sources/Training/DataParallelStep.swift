@@ -23,7 +23,7 @@ package final class DataParallelStep {
     package let gradients: Buffer<Float>
     package let optimizer: Optimizer
     package let batches: BatchSource
-    package let workspace: ModelWorkspace
+    package let workspace: StackedBPTTWorkspace<Float>
     private let optimizerWarmer: CacheWarmer
     package let inputs: Buffer<Int32>
     package let targets: Buffer<Int32>
@@ -45,8 +45,8 @@ package final class DataParallelStep {
         gradients = Buffer(count: parameters.count, repeating: 0)
         let dropout = dropout.flatMap { $0.probability > 0 ? $0 : nil }
         self.dropout = dropout
-        workspace = ModelWorkspace(architecture: architecture, dropout: dropout?.probability ?? 0,
-                                   maxBatchSize: batches.maxBatchSize, sequenceLength: batches.sequenceLength)
+        workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: batches.maxBatchSize,
+                                         sequenceLength: batches.sequenceLength)
         inputs = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         targets = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         carried = RecurrentState(architecture: architecture, capacity: batches.maxBatchSize)
@@ -89,7 +89,7 @@ package final class DataParallelStep {
             dropout: draw, gradients: gradients, readiness: readiness)
         if batches is StreamBatches {
             // No gradient crosses the chunk boundary: only the values carry over.
-            workspace.copyFinalState(into: carried, rows: batchSize)
+            carried.copy(from: workspace.finalState, rows: batchSize)
             hiddenIsCarried = true
         }
         try beforeAllreduce(gradients)

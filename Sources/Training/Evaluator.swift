@@ -26,7 +26,7 @@ public final class Evaluator {
     let batchSize: Int
     /// M, the sequences evaluated (N without a budget).
     let sequenceCount: Int
-    private let workspace: ModelWorkspace
+    private let workspace: StackedBPTTWorkspace<Float>
     private let inputs: Buffer<Int32>
     private let targets: Buffer<Int32>
 
@@ -35,8 +35,8 @@ public final class Evaluator {
         self.dataset = dataset
         sequenceCount = maxTokens.map { min(dataset.count, max(1, $0 / dataset.sequenceLength)) } ?? dataset.count
         self.batchSize = max(1, min(batchSize, sequenceCount))
-        workspace = ModelWorkspace(architecture: architecture, dropout: 0, maxBatchSize: self.batchSize,
-                                   sequenceLength: dataset.sequenceLength)
+        workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: self.batchSize,
+                                         sequenceLength: dataset.sequenceLength)
         inputs = Buffer(count: self.batchSize * dataset.sequenceLength, repeating: 0)
         targets = Buffer(count: self.batchSize * dataset.sequenceLength, repeating: 0)
     }
@@ -66,7 +66,7 @@ public final class Evaluator {
                 try dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
             }
             lossByBatch[batch] = workspace.forward(parameters: parameters, inputs: inputs, targets: targets,
-                                                   batchSize: sequences.count)
+                                                   batchSize: sequences.count, initialState: nil)
         }
         if collectives.size > 1 {
             try collectives.allreduce(&lossByBatch, op: .sum, label: "validation allreduce", step: step)

@@ -243,7 +243,7 @@ final class TrainingRun {
         model: \(modelDescription), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
-        blas: \(BLASCoreReport.current().description); recurrence kernel: \(stepper.workspace.recurrenceDescription)
+        blas: \(BLASCoreReport.current().description); recurrence kernel: \(stepper.workspace.kernel.description)
         """
     }
 }
