@@ -34,7 +34,6 @@ import PackageDescription
 //   rnn-dist -> ArgumentParser, BLAS, Benchmarks, CAllocationCounter, Checkpoints, Config, Diagnostics, Distributed, MPI, Plot, RNN, Reporting, RunErrors, TextData, Training    the command line: the only module that prints or exits
 let package = Package(
     name: "rnn-dist",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "rnn-dist", targets: ["rnn-dist"]),
     ],

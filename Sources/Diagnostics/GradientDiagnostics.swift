@@ -31,6 +31,8 @@ public enum GradientDiagnostics {
         /// Average the survival over at most this many loss steps t per sequence (evenly
         /// spaced, counting down from T); nil: every t. The cost is proportional to it.
         public var lossSteps: Int?
+        /// The recurrence path of the Float workspace (the executable's choice, RNN_DIST_KERNEL).
+        public var kernel = RecurrenceKernel.best
 
         public init(batches: Int = 4, batchSize: Int = 16, sequenceLength: Int = 64, window: Int = 20,
                     seed: UInt64 = 1, factorIterations: Int = 30, lossSteps: Int? = nil) {
@@ -91,7 +93,8 @@ public enum GradientDiagnostics {
             order.swapAt(i, generator.nextInt(below: i + 1))
         }
 
-        let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: B, sequenceLength: T,
+                                                    kernel: options.kernel)
         let inputs = Buffer<Int32>(count: B * T, repeating: 0)
         let targets = Buffer<Int32>(count: B * T, repeating: 0)
         var survival = GradientSurvivalProfile(architecture: architecture, sequenceLength: T)

@@ -1,7 +1,4 @@
 import CRecurrence
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The microkernel path that runs the per-time-step recurrence products in Float (CRecurrence).
 /// Double (gradient checks) always uses the BLAS.
@@ -65,13 +62,9 @@ public struct RecurrenceKernel: Sendable, Equatable, CustomStringConvertible {
         RecurrenceKernel(best: RecurrenceKernelPath.allCases.first(where: \.isSupported) ?? .generic)
     }
 
-    /// The path RNN_DIST_KERNEL forces (avx512, avx2, generic), or `best` when it is unset or
-    /// empty. The executable calls this at start-up so that a bad value is reported, not ignored.
-    public static func fromEnvironment() throws -> RecurrenceKernel {
-        try choose(forced: getenv(environmentVariable).map { String(cString: $0) })
-    }
-
-    /// The decision of `fromEnvironment` for a given value of the variable.
+    /// The path a value of RNN_DIST_KERNEL forces (avx512, avx2, generic), or `best` when it is
+    /// nil or empty. The executable reads the variable once at start-up and passes the result
+    /// down, so that a bad value is reported, not ignored.
     public static func choose(forced value: String?) throws -> RecurrenceKernel {
         guard let value, !value.isEmpty else { return best }
         guard let path = RecurrenceKernelPath(rawValue: value.lowercased()) else {
@@ -79,10 +72,6 @@ public struct RecurrenceKernel: Sendable, Equatable, CustomStringConvertible {
         }
         return try RecurrenceKernel(path: path)
     }
-
-    /// What BPTTWorkspace uses unless told otherwise: RNN_DIST_KERNEL's path when it is valid,
-    /// else `best` (an invalid value is the executable's to report, via `fromEnvironment`).
-    public static let `default`: RecurrenceKernel = (try? fromEnvironment()) ?? best
 
     /// The path's name, for the run header and the bench: "avx512", "avx2" or "generic".
     public var name: String { path.rawValue }

@@ -37,7 +37,7 @@ package final class DataParallelStep {
     private var hiddenIsCarried = false
 
     package init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, architecture: ModelArchitecture,
-                 dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int) {
+                 dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int, kernel: RecurrenceKernel) {
         self.parameters = parameters
         self.optimizer = optimizer
         self.batches = batches
@@ -46,7 +46,7 @@ package final class DataParallelStep {
         let dropout = dropout.flatMap { $0.probability > 0 ? $0 : nil }
         self.dropout = dropout
         workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: batches.maxBatchSize,
-                                         sequenceLength: batches.sequenceLength)
+                                         sequenceLength: batches.sequenceLength, kernel: kernel)
         inputs = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         targets = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         carried = RecurrentState(architecture: architecture, capacity: batches.maxBatchSize)
@@ -87,7 +87,9 @@ package final class DataParallelStep {
             parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
             initialState: resetsHidden || !hiddenIsCarried ? nil : carried, tokenCountForMean: globalTokens,
             dropout: draw, gradients: gradients, readiness: readiness)
-        if batches is StreamBatches {
+        switch batches {
+        case .sequences: break
+        case .streams:
             // No gradient crosses the chunk boundary: only the values carry over.
             carried.copy(from: workspace.finalState, rows: batchSize)
             hiddenIsCarried = true

@@ -62,7 +62,7 @@ final class KernelBenchmarkTests: XCTestCase {
         XCTAssertGreaterThan(r.tokensPerSecond, 0)
         XCTAssertEqual(r.gflops, r.flopsPerToken * r.tokensPerSecond / 1e9, accuracy: 1e-9 * r.gflops)
         XCTAssertEqual(r.percentOfSgemm, 100 * r.gflops / r.sgemmGFLOPs, accuracy: 1e-9)
-        XCTAssertEqual(r.recurrenceKernel, RecurrenceKernel.default.name)
+        XCTAssertEqual(r.recurrenceKernel, RecurrenceKernel.best.name)
         XCTAssertGreaterThan(r.forwardRecurrenceGFLOPs, 0)
         XCTAssertGreaterThan(r.backwardRecurrenceGFLOPs, 0)
         XCTAssertGreaterThan(r.blasRecurrenceGFLOPs, 0)
