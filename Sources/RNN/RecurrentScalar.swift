@@ -4,8 +4,8 @@ import Buffers
 /// The scalar a StackedBPTTWorkspace computes in, and with it the code of one time step: Float
 /// runs every cell on CRecurrence's kernels (FloatCellStep.swift: the packed per-step product,
 /// the tanh cell fused into it, the gated cells' element-wise C loops); Double runs the plain
-/// Swift reference on BLAS products (DoubleCellStep.swift), the function the gradient checks
-/// differentiate. The step is chosen once, by the workspace's type: the step loops call
+/// Swift reference on BLAS products, the function the gradient checks differentiate (a test
+/// oracle only, so it lives with the tests: Tests/RNNReference). The step is chosen once, by the workspace's type: the step loops call
 /// `Scalar.forwardStep` / `Scalar.backwardStep` and never test which scalar they run.
 public protocol RecurrentScalar: BLASScalar {
     /// W_hh packed for the per-step products on `kernel`, or nil when the products run on BLAS.

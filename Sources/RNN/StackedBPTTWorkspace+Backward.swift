@@ -14,7 +14,6 @@ extension StackedBPTTWorkspace {
     ///   recurrence backward (overlap of the allreduce with BPTT).
     /// Returns Σ over the batchSize·T tokens of −log p_t[target] (not divided).
     @_specialize(exported: true, where Scalar == Float)
-    @_specialize(exported: true, where Scalar == Double)
     public func forwardBackward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>,
                                 batchSize B: Int, initialState: RecurrentState<Scalar>?, tokenCountForMean: Int,
                                 dropout: DropoutDraw? = nil, gradients: Buffer<Scalar>,

@@ -12,8 +12,8 @@ import Buffers
 /// layer below; dW_xh.l, dW_hh.l and the gradient to the layer below are gemms over T·B rows.
 /// Only the recurrence is per step: h_{t−1}·W_hh^T → [B, GH] forward, dhp·W_hh → [B, H]
 /// backward, with the cell's element-wise step. That step is the scalar's (RecurrentScalar):
-/// Float on CRecurrence's packed kernels and C cells (FloatCellStep), Double the Swift
-/// reference on BLAS (DoubleCellStep). Every model runs here, the one-layer tanh RNN of
+/// Float on CRecurrence's packed kernels and C cells (FloatCellStep), Double the tests' Swift
+/// reference on BLAS (Tests/RNNReference). Every model runs here, the one-layer tanh RNN of
 /// DESIGN §2 included (its five file names are ModelLayout's naming only).
 public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     public let architecture: ModelArchitecture
@@ -22,7 +22,7 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     public let sequenceLength: Int
 
     // Offsets of each layer's tensors in the flat buffer (b_hh is nil for the legacy tanh RNN).
-    let W_xh: [Int], W_hh: [Int], b_xh: [Int], b_hh: [Int?]
+    package let W_xh: [Int], W_hh: [Int], b_xh: [Int], b_hh: [Int?]
     let W_hy: Int, b_y: Int
     /// The gradient's buckets (GradientReadiness): the output layer's tensors, final right after
     /// its backward; per layer, dW_hh.l's row blocks once its gemm is done (W_hhBlockCount),
@@ -37,32 +37,32 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     /// contiguous rows. Refreshed per call. In backward it accumulates dW_xh.0^T.
     let W_xhT: Buffer<Scalar>
     /// Per layer, h_0 … h_T [(T+1)·B·H] (before dropout).
-    let hs: [Buffer<Scalar>]
+    package let hs: [Buffer<Scalar>]
     /// lstm, per layer: c_0 … c_T [(T+1)·B·H] and tanh(c_1 … c_T) [T·B·H].
-    let cs: [Buffer<Scalar>], tanhCs: [Buffer<Scalar>]
+    package let cs: [Buffer<Scalar>], tanhCs: [Buffer<Scalar>]
     /// lstm, gru, per layer: the activated gates [T·B·GH].
-    let gates: [Buffer<Scalar>]
+    package let gates: [Buffer<Scalar>]
     /// gru, per layer: hn = W_hn h_{t−1} + b_hn [T·B·H], which r multiplies.
-    let hns: [Buffer<Scalar>]
+    package let hns: [Buffer<Scalar>]
     /// Per layer [T·B·GH]: the input projection xp (forward), then dxp = ∂L/∂pre (backward).
     /// The Float step gathers layer 0's rows per step elsewhere (FloatCellStep), and lstm adds
     /// the recurrence product to the upper layers' in place.
-    let xps: [Buffer<Scalar>]
+    package let xps: [Buffer<Scalar>]
     /// gru [T·B·GH]: dhp = ∂L/∂(W_hh h + b_hh) of the layer being backpropagated.
-    let dhps: Buffer<Scalar>
+    package let dhps: Buffer<Scalar>
     /// Per layer [T·B·H]: the dropout mask (0 or 1/(1−p)) and the dropped output h⊙mask.
     let masks: [Buffer<Scalar>], dropped: [Buffer<Scalar>]
     /// [T·B, V]: logits, then p (forward) or dy (forwardBackward), in place.
     let ys: Buffer<Scalar>
     /// [T·B, H]: ∂L/∂(output of the layer being backpropagated), then its total dh_t in place.
-    let dH: Buffer<Scalar>
+    package let dH: Buffer<Scalar>
     /// One step: the recurrence product [B, GH] (Float lstm, layer 0: xp_t + the product, see
     /// FloatCellStep); the gradients carried to step t−1 [B, H].
-    let hpStep: Buffer<Scalar>, dhCarry: Buffer<Scalar>, dcCarry: Buffer<Scalar>
+    package let hpStep: Buffer<Scalar>, dhCarry: Buffer<Scalar>, dcCarry: Buffer<Scalar>
     /// Float gru, layer 0: the step's gathered input rows xp_t [B, GH] (empty otherwise).
     let xpStep: Buffer<Scalar>
     /// [L, T, B] per-row ‖∂L/∂h‖ and ‖∂L/∂c‖ of the gradient-flow measurement.
-    let hNorms: Buffer<Double>, cNorms: Buffer<Double>
+    package let hNorms: Buffer<Double>, cNorms: Buffer<Double>
     let finalStateStorage: RecurrentState<Scalar>
     /// Whether the last forward pass applied dropout (the backward then applies the masks).
     var dropoutApplied = false
@@ -161,7 +161,6 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     /// Forward only: the summed loss over batchSize·T tokens; sets finalState. Evaluation and
     /// sampling pass no dropout; the gradient checks pass the draw of their forwardBackward.
     @_specialize(exported: true, where Scalar == Float)
-    @_specialize(exported: true, where Scalar == Double)
     public func forward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize B: Int,
                         initialState: RecurrentState<Scalar>?, dropout: DropoutDraw? = nil) -> Double {
         forwardPass(parameters: parameters, inputs: inputs, batchSize: B, initialState: initialState, dropout: dropout)

@@ -23,7 +23,6 @@ public final class StackedStepper<Scalar: RecurrentScalar> {
     public func reset() { state.reset() }
 
     @_specialize(exported: true, where Scalar == Float)
-    @_specialize(exported: true, where Scalar == Double)
     public func step(parameters: Buffer<Scalar>, token x: Int32, temperature: Double, probabilities: Buffer<Scalar>) {
         let V = architecture.vocabularySize
         precondition(probabilities.count >= V, "probabilities holds \(probabilities.count), need \(V)")

@@ -1,6 +1,7 @@
 import BLAS
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 // The RNN tests' inputs: random parameters, tokens and values from a seed, the constructed
