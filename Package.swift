@@ -34,7 +34,6 @@ import PackageDescription
 //   rnn-dist -> ArgumentParser, BLAS, Benchmarks, CAllocationCounter, Checkpoints, Config, Diagnostics, Distributed, MPI, Plot, RNN, Reporting, RunErrors, TextData, Training    the command line: the only module that prints or exits
 let package = Package(
     name: "rnn-dist",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "rnn-dist", targets: ["rnn-dist"]),
     ],
@@ -82,14 +81,17 @@ let package = Package(
         // Tests. TestSupport is what the test targets share: real processes (mpirun, the rnn-dist
         // binary, python3 with the packages a test reads our files with) and temporary folders; not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The Double reference step of StackedBPTTWorkspace (Double: RecurrentScalar), the
+        // gradient checks' engine: a test oracle, shared by the test targets that run it.
+        .target(name: "RNNReference", dependencies: ["RNN", "BLAS", "Buffers"], path: "Tests/RNNReference"),
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
-        .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "Buffers", "CAllocationCounter"]),
+        .testTarget(name: "RNNTests", dependencies: ["RNN", "RNNReference", "BLAS", "Buffers", "CAllocationCounter"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: [
-            "Training", "RNN", "MPI", "BLAS", "Buffers", "TestSupport", "FileIO", "Safetensors", "TextData", "Config",
+            "Training", "RNN", "RNNReference", "MPI", "BLAS", "Buffers", "TestSupport", "FileIO", "Safetensors", "TextData", "Config",
             "Optimizers", "Checkpoints", "Distributed", "Reporting", "Benchmarks", "Diagnostics", "RunErrors",
         ]),
     ],

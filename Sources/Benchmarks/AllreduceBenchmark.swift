@@ -45,7 +45,7 @@ public struct AllreduceBenchmark {
 
     public func run() throws -> Report {
         var sizes: [(Int, String)] = [64, 128, 256, 512, 1024].map { hidden in
-            (ParameterLayout(shape: RNNShape(vocabularySize: 65, hiddenSize: hidden)).count, "gradients H=\(hidden) V=65")
+            (ModelLayout(architecture: ModelArchitecture(cell: .rnn, layers: 1, hiddenSize: hidden, vocabularySize: 65)).count, "gradients H=\(hidden) V=65")
         }
         sizes += stride(from: 0, through: 24, by: 2).map { (1 << $0, "2^\($0) floats") }
         sizes.sort { $0.0 < $1.0 }

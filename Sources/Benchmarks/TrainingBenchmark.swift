@@ -27,6 +27,8 @@ public struct TrainingBenchmark {
         public var timedSteps = 30
         /// Overlap the gradient allreduce with BPTT (the trainer's default).
         public var overlapAllreduce = true
+        /// The recurrence path (the executable's choice, RNN_DIST_KERNEL).
+        public var kernel = RecurrenceKernel.best
         public init() {}
     }
 
@@ -120,10 +122,10 @@ public struct TrainingBenchmark {
                                       checkFingerprints: false)
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global,
                                                 gradientCount: layout.count, overlap: options.overlapAllreduce)
-        let batches = SequenceBatches(dataset: dataset, sampler: sampler)
+        let batches = BatchSource.sequences(SequenceBatches(dataset: dataset, sampler: sampler))
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches,
                                        architecture: architecture, dropout: nil,
-                                       synchronizer: synchronizer, globalBatch: globalBatch)
+                                       synchronizer: synchronizer, globalBatch: globalBatch, kernel: options.kernel)
 
         // The ceiling: single-thread sgemm, measured on every rank at the same time.
         let sgemm = try world.allreduce(BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5), op: .sum) / Double(world.size)
@@ -152,7 +154,7 @@ public struct TrainingBenchmark {
         for step in 0..<options.timedSteps {
             let (batchSize, _) = try batches.fill(step: step, inputs: stepper.inputs, targets: stepper.targets)
             _ = stepper.workspace.forward(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
-                                          batchSize: batchSize)
+                                          batchSize: batchSize, initialState: nil)
         }
         let forward = MonotonicClock.seconds() - forwardStart
 
@@ -166,7 +168,7 @@ public struct TrainingBenchmark {
         let tokensPerSecond = Double(globalBatch * options.seqLen) / secondsPerStep
         let flopsPerToken = Self.flopsPerToken(architecture)
         let gflops = tokensPerSecond * flopsPerToken / 1e9
-        let recurrence = KernelBenchmark.measureRecurrence(kernel: .default, hiddenSize: options.hidden,
+        let recurrence = KernelBenchmark.measureRecurrence(kernel: options.kernel, hiddenSize: options.hidden,
                                                            batchSize: options.batchPerRank, sequenceLength: options.seqLen, seed: 3)
         // Per layer and row h, the G·H pre-activations and their gradient (the tanh RNN: h, a,
         // da); per row logits and probabilities; in Float.
@@ -181,7 +183,7 @@ public struct TrainingBenchmark {
             overlapAllreduce: options.overlapAllreduce,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
             blasCore: BLASCoreReport.current().description,
-            recurrenceKernel: RecurrenceKernel.default.description,
+            recurrenceKernel: options.kernel.description,
             recurrenceForwardGFLOPs: recurrence.forward, recurrenceBackwardGFLOPs: recurrence.backward,
             recurrenceBLASGFLOPs: recurrence.blas,
             sgemmGFLOPsSingleThread: sgemm, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),

@@ -18,7 +18,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
     /// The shuffle permutations are drawn from (seed, epoch) alone; this is the whole RNG state.
     public var seed: Int
     public var vocabulary: Vocabulary
-    /// Cell, L, H, V. Files written before gated cells have no cell or layers: tanh RNN, L = 1.
+    /// Cell, L, H, V. A file without cell or layers is the one-layer tanh RNN (the first format).
     public var architecture: ModelArchitecture
     public var shape: RNNShape { architecture.shape }
     public var optimizer: OptimizerKind
@@ -59,7 +59,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
             "global_batch": String(globalBatch),
             "rng_state": #"{"seed":\#(seed),"shuffle":"permutation per epoch drawn from (seed, epoch)"}"#,
             "vocabulary": vocabulary.serialized,
-            "model": #"{"cell":"\#(Self.cellName(architecture.cell))","layers":\#(architecture.layers),"hidden":\#(architecture.hiddenSize),"vocabulary_size":\#(architecture.vocabularySize)}"#,
+            "model": #"{"cell":"\#(architecture.cell.rawValue)","layers":\#(architecture.layers),"hidden":\#(architecture.hiddenSize),"vocabulary_size":\#(architecture.vocabularySize)}"#,
             "optimizer": #"{"name":"\#(optimizer.rawValue)","step_count":\#(optimizerStepCount)}"#,
             "config": Self.json(config),
             "ranks": String(ranks),
@@ -107,7 +107,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
               let seed = rng["seed"] as? Int else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'model', 'optimizer' or 'rng_state' lacks a field")
         }
-        let cellName = model["cell"] as? String ?? "tanh", layers = model["layers"] as? Int ?? 1
+        let cellName = model["cell"] as? String ?? "rnn", layers = model["layers"] as? Int ?? 1
         guard let cell = Self.cell(named: cellName) else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'model' has an unknown cell '\(cellName)'")
         }
@@ -138,9 +138,8 @@ public struct CheckpointMetadata: Equatable, Sendable {
         }
     }
 
-    /// The tanh RNN is "tanh" in the metadata, as in every file written before gated cells.
-    private static func cellName(_ cell: CellKind) -> String { cell == .rnn ? "tanh" : cell.rawValue }
-
+    /// The cell under its config name; "tanh" is the tanh RNN's name in files written before
+    /// checkpoints used the config's names, so those still load.
     private static func cell(named name: String) -> CellKind? { name == "tanh" ? .rnn : CellKind(rawValue: name) }
 
     /// The stored configuration over today's defaults: a checkpoint written before a key

@@ -173,8 +173,8 @@ public struct ModelFile {
     /// H from W_hh [H, H], V from W_xh [H, V]; the other tensors are checked by ParameterFile.copy.
     package static func inferShape(_ file: SafetensorsFile, path: String) throws -> RNNShape {
         let present = file.tensors.keys.sorted().joined(separator: ", ")
-        for name in ParameterName.allCases where file.tensors[name.rawValue] == nil {
-            throw RunError.badInput("\(path) has no tensor '\(name.rawValue)' (it has: \(present.isEmpty ? "none" : present))")
+        for name in ModelLayout.legacyTanhRNNNames where file.tensors[name] == nil {
+            throw RunError.badInput("\(path) has no tensor '\(name)' (it has: \(present.isEmpty ? "none" : present))")
         }
         let W_hh = file.tensors["W_hh"]!.shape, W_xh = file.tensors["W_xh"]!.shape
         guard W_hh.count == 2, W_hh[0] == W_hh[1], W_hh[0] > 0 else {

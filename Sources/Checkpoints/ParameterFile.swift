@@ -46,15 +46,4 @@ public enum ParameterFile {
     public static func load(path: String, layout: ModelLayout, into destination: Buffer<Float>) throws {
         try copy(from: try SafetensorsFile.read(path: path), source: path, layout: layout, into: destination)
     }
-
-    // The one-layer tanh RNN's ParameterLayout: the same five tensors in the same order.
-
-    public static func save(path: String, parameters: Buffer<Float>, layout: ParameterLayout, metadata: [String: String]) throws {
-        try save(path: path, parameters: parameters, layout: ModelLayout(architecture: ModelArchitecture(shape: layout.shape)),
-                 metadata: metadata)
-    }
-
-    public static func load(path: String, layout: ParameterLayout, into destination: Buffer<Float>) throws {
-        try load(path: path, layout: ModelLayout(architecture: ModelArchitecture(shape: layout.shape)), into: destination)
-    }
 }

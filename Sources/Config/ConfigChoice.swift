@@ -3,8 +3,8 @@ import TextData
 
 /// A configuration choice: an enum whose raw values are the words a YAML file or a flag
 /// uses. Parsed once, when the config is loaded; past that point code switches on cases.
-/// Codable through the raw value, so a checkpoint's stored config reads and writes the same
-/// strings as before the choices were types.
+/// Codable through the raw value, so a checkpoint's stored config holds the words a user
+/// writes, and files stay readable whatever the enums' case names become.
 public protocol ConfigChoice: RawRepresentable, CaseIterable, Codable, Sendable, Equatable,
     CustomStringConvertible where RawValue == String {}
 

@@ -31,6 +31,8 @@ public enum GradientDiagnostics {
         /// Average the survival over at most this many loss steps t per sequence (evenly
         /// spaced, counting down from T); nil: every t. The cost is proportional to it.
         public var lossSteps: Int?
+        /// The recurrence path of the Float workspace (the executable's choice, RNN_DIST_KERNEL).
+        public var kernel = RecurrenceKernel.best
 
         public init(batches: Int = 4, batchSize: Int = 16, sequenceLength: Int = 64, window: Int = 20,
                     seed: UInt64 = 1, factorIterations: Int = 30, lossSteps: Int? = nil) {
@@ -91,7 +93,8 @@ public enum GradientDiagnostics {
             order.swapAt(i, generator.nextInt(below: i + 1))
         }
 
-        let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: B, sequenceLength: T,
+                                                    kernel: options.kernel)
         let inputs = Buffer<Int32>(count: B * T, repeating: 0)
         let targets = Buffer<Int32>(count: B * T, repeating: 0)
         var survival = GradientSurvivalProfile(architecture: architecture, sequenceLength: T)
@@ -101,13 +104,10 @@ public enum GradientDiagnostics {
             let sequences = (0..<B).map { order[(batch * B + $0) % order.count] }
             try dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
             loss += workspace.forward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B, initialState: nil)
+            // The tanh RNN's Jacobians W_hh^T diag(1 − h²) need the states of this forward.
+            if architecture.isLegacyTanhRNN { hiddenStates += workspace.hiddenStates(layer: 0) }
             survival.add(workspace.gradientSurvival(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
                                                     initialState: nil, lossSteps: options.lossSteps))
-            if architecture.isLegacyTanhRNN {
-                hiddenStates += SpectralAnalysis.hiddenStates(parameters: parameters, layout: ParameterLayout(shape: architecture.shape),
-                                                              inputs: inputs.toArray(range: 0..<B * T),
-                                                              batchSize: B, sequenceLength: T)
-            }
         }
 
         let layout = ModelLayout(architecture: architecture), H = architecture.hiddenSize
@@ -119,7 +119,7 @@ public enum GradientDiagnostics {
                 largestSingularValue: SpectralAnalysis.largestSingularValue(of: parameters, offset: W_hh, size: H))
         }
         let jacobian = !architecture.isLegacyTanhRNN ? nil : SpectralAnalysis.jacobianProductNorms(
-            parameters: parameters, layout: ParameterLayout(shape: architecture.shape), hiddenStates: hiddenStates,
+            parameters: parameters, layout: layout, hiddenStates: hiddenStates,
             window: min(options.window, T), factorNorm: .spectral(iterations: options.factorIterations), seed: options.seed)
         return DiagnosticsReport(
             modelName: "", modelDescription: "", corpusName: corpusName, architecture: architecture,

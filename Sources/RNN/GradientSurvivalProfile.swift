@@ -4,7 +4,7 @@ import Glibc
 
 /// Gradient survival (StackedBPTTWorkspace.gradientSurvival) averaged over several batches,
 /// one curve per layer and path (h, and for lstm c), with a verdict in words that is read off
-/// the curve itself: `rnn-dist diagnose` and `--diagnose-every` (issue 15 item 5).
+/// the curve itself: `rnn-dist diagnose` and `--diagnose-every`.
 ///
 /// survival(k) = mean over t of ‖∂L_t/∂h_{t−k}‖ / ‖∂L_t/∂h_t‖: the share of the gradient that
 /// the loss at step t sends back which is still there k steps earlier. 1 at k = 0.

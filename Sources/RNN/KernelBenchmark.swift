@@ -30,9 +30,9 @@ public enum KernelBenchmark {
     /// dW_hh) + 6·H·V (logits, dH_out, dW_hy). The one-hot input is a gather, not counted.
     public static func run(shape: RNNShape, sequenceLength: Int, batchSize: Int,
                            warmupSteps: Int, timedSteps: Int, seed: UInt64,
-                           kernel: RecurrenceKernel = .default) -> KernelBenchmarkResult {
+                           kernel: RecurrenceKernel = .best) -> KernelBenchmarkResult {
         precondition(batchSize > 0 && timedSteps > 0, "benchmark needs batchSize > 0 and timedSteps > 0")
-        let layout = ParameterLayout(shape: shape)
+        let architecture = ModelArchitecture(shape: shape), layout = ModelLayout(architecture: architecture)
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
         let gradients = Buffer<Float>(count: layout.count, repeating: 0)
         ParameterInitializer.initialize(parameters, layout: layout, scheme: .torch, seed: seed)
@@ -41,12 +41,12 @@ public enum KernelBenchmark {
         let V = UInt64(shape.vocabularySize)
         let inputs = Buffer<Int32>((0..<tokenCount).map { _ in Int32(generator.next() % V) })
         let targets = Buffer<Int32>((0..<tokenCount).map { _ in Int32(generator.next() % V) })
-        let workspace = BPTTWorkspace<Float>(shape: shape, maxBatchSize: batchSize, sequenceLength: sequenceLength,
-                                             kernel: kernel)
+        let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: batchSize,
+                                                    sequenceLength: sequenceLength, kernel: kernel)
 
         func step() {
             _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets,
-                                          batchSize: batchSize, initialHidden: nil,
+                                          batchSize: batchSize, initialState: nil,
                                           tokenCountForMean: tokenCount, gradients: gradients)
         }
         for _ in 0..<warmupSteps { step() }

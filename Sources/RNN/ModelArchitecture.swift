@@ -54,11 +54,13 @@ public struct ModelArchitecture: Hashable, Codable, Sendable {
 
     public var shape: RNNShape { RNNShape(vocabularySize: vocabularySize, hiddenSize: hiddenSize) }
 
-    /// The five-tensor layout of DESIGN §2 (W_xh, W_hh, W_hy, b_h, b_y; no b_hh): files written
-    /// before gated cells existed load unchanged.
+    /// Whether the model's files use the five names of DESIGN §2 (W_xh, W_hh, W_hy, b_h, b_y; no
+    /// b_hh), so that every file of the one-layer tanh RNN ever written loads. A naming of the
+    /// file format only: the model computes as any other.
     public var isLegacyTanhRNN: Bool { cell == .rnn && layers == 1 }
 
-    /// "tanh RNN H=64" for the one-layer tanh RNN (as before gated cells), else "lstm L=2 H=512".
+    /// "tanh RNN H=64" for the one-layer tanh RNN (the name its run headers always had), else
+    /// "lstm L=2 H=512".
     public var summary: String {
         isLegacyTanhRNN ? "tanh RNN H=\(hiddenSize)" : "\(cell) L=\(layers) H=\(hiddenSize)"
     }
@@ -71,8 +73,8 @@ public enum ModelTensor: Hashable, Sendable {
 
 /// Where each tensor lives in the flat parameter (and gradient) buffer, its name in files and
 /// its row-major dimensions. Order: for l = 0…L−1: W_xh.l, W_hh.l, b_xh.l, b_hh.l; then W_hy,
-/// b_y — except the legacy tanh RNN, which keeps ParameterLayout's order and names exactly
-/// (W_xh, W_hh, W_hy, b_h, b_y: b_h is b_xh.0, and b_hh.0 does not exist, i.e. is 0).
+/// b_y — except the one-layer tanh RNN, whose files keep DESIGN §2's order and names
+/// (`legacyTanhRNNNames`: b_h is b_xh.0, and b_hh.0 does not exist, i.e. is 0).
 public struct ModelLayout: Hashable, Sendable {
     public struct Entry: Hashable, Sendable {
         public let tensor: ModelTensor
@@ -83,6 +85,9 @@ public struct ModelLayout: Hashable, Sendable {
 
     public let architecture: ModelArchitecture
     public let entries: [Entry]
+
+    /// The one-layer tanh RNN's tensors in files, in buffer order (DESIGN §2).
+    public static let legacyTanhRNNNames = ["W_xh", "W_hh", "W_hy", "b_h", "b_y"]
 
     public init(architecture a: ModelArchitecture) {
         self.architecture = a

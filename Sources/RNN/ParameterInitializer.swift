@@ -11,15 +11,7 @@ public enum InitializationScheme: String, CaseIterable, Codable, Sendable {
 /// Fills a flat parameter buffer deterministically from a seed. The draws are made in
 /// Double in layout order, so Float and Double buffers get the same values up to rounding.
 public enum ParameterInitializer {
-    public static func initialize<T: BLASScalar>(
-        _ parameters: Buffer<T>, layout: ParameterLayout, scheme: InitializationScheme, seed: UInt64
-    ) {
-        initialize(parameters, layout: ModelLayout(architecture: ModelArchitecture(shape: layout.shape)),
-                   scheme: scheme, seed: seed)
-    }
-
-    /// Any architecture; the legacy tanh RNN's layout has the same order, so it draws the
-    /// same values as the ParameterLayout overload.
+    /// Any architecture, in `layout` order.
     ///
     /// `gateBias` b is then added to the bias b_xh.l of every layer's keep gate (the LSTM forget
     /// gate, the GRU update gate; see `CellKind.keepGate`), so that a gated cell starts out

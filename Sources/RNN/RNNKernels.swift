@@ -52,83 +52,15 @@ enum RNNKernels {
         }
     }
 
-    /// h = tanh(a) in place. Float uses `tanhApproximation` (libm's tanhf is a scalar call
-    /// and cost ~7% of a training step at H=512); Double keeps libm's tanh so the gradient
-    /// checks see the exact function whose derivative 1 - h² the backward pass uses.
-    static func tanhInPlace<T: BLASScalar>(_ a: UnsafeMutablePointer<T>, count: Int) {
-        if T.self == Float.self {
-            let f = UnsafeMutableRawPointer(a).assumingMemoryBound(to: Float.self)
-            for i in 0..<count { f[i] = tanhApproximation(f[i]) }
-        } else {
-            for i in 0..<count { a[i] = T.tanh(a[i]) }
-        }
-    }
-
-    /// tanh for Float as the odd rational minimax p(x)/q(x) of degrees 13/6 used by Eigen,
-    /// XLA and MLAS (coefficients from Eigen's generic_fast_tanh_float); error below 3e-7
-    /// absolute and relative, ~5 ulp near ±1 (TanhAccuracyTests bounds it). Only multiplies, adds, selects and one divide, so the
-    /// loop vectorizes. The clamp at ±7.905 (where tanh rounds to ±1 in Float) uses compares
-    /// that pass NaN through, so a diverging model still shows a non-finite loss.
-    @inline(__always)
-    static func tanhApproximation(_ x: Float) -> Float {
-        let bound: Float = 7.90531110763549805
-        let low = x < -bound ? -bound : x
-        let c = low > bound ? bound : low
-        let c2 = c * c
-        var p: Float = -2.76076847742355e-16
-        p = p * c2 + 2.00018790482477e-13
-        p = p * c2 - 8.60467152213735e-11
-        p = p * c2 + 5.12229709037114e-08
-        p = p * c2 + 1.48572235717979e-05
-        p = p * c2 + 6.37261928875436e-04
-        p = p * c2 + 4.89352455891786e-03
-        var q: Float = 1.19825839466702e-06
-        q = q * c2 + 1.18534705686654e-04
-        q = q * c2 + 2.26843463243900e-03
-        q = q * c2 + 4.89352518554385e-03
-        return c * p / q
-    }
-
-    /// Backward of tanh, fused with the gradient-flow measurement: dh becomes
-    /// da = (1 - h²) ⊙ dh in place. Returns the sum over the B rows of ‖dh_row‖.
-    static func tanhBackwardInPlace<T: BLASScalar>(
-        _ dh: UnsafeMutablePointer<T>, h: UnsafePointer<T>, rows: Int, H: Int
-    ) -> Double {
-        var normSum = 0.0
-        for r in 0..<rows {
-            let d = dh + r * H, hr = h + r * H
-            // Four partial sums keep the reduction off the loop's critical path.
-            var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
-            var i = 0
-            while i + 4 <= H {
-                let g0 = d[i], g1 = d[i + 1], g2 = d[i + 2], g3 = d[i + 3]
-                s0 += g0 * g0; s1 += g1 * g1; s2 += g2 * g2; s3 += g3 * g3
-                d[i] = (1 - hr[i] * hr[i]) * g0
-                d[i + 1] = (1 - hr[i + 1] * hr[i + 1]) * g1
-                d[i + 2] = (1 - hr[i + 2] * hr[i + 2]) * g2
-                d[i + 3] = (1 - hr[i + 3] * hr[i + 3]) * g3
-                i += 4
-            }
-            while i < H {
-                let g = d[i]
-                s0 += g * g
-                d[i] = (1 - hr[i] * hr[i]) * g
-                i += 1
-            }
-            normSum += Double(s0 + s1 + s2 + s3).squareRoot()
-        }
-        return normSum
-    }
-
     /// Softmax and cross-entropy of one row of logits y (+ b_y), numerically stable
     /// (max-subtracted, log-sum-exp). Returns -log p[target]. Leaves in `y`:
     /// - dyScale == nil: the probabilities p;
     /// - dyScale == s:   the logit gradient dy = (p - onehot(target)) · s.
-    /// The reductions run as four independent chains and the exponentials as a plain map (Float:
-    /// `expApproximation`), so the loops pipeline and vectorize: with libm's expf and one serial
+    /// The reductions run as four independent chains and the exponentials as a plain map
+    /// (`softmaxExp`; Float's is `expApproximation`), so the loops pipeline and vectorize: with libm's expf and one serial
     /// chain this was ~8% of a training step at H=256 once the recurrence ran on CRecurrence.
     @inline(__always)
-    static func softmaxCrossEntropy<T: BLASScalar>(
+    static func softmaxCrossEntropy<T: RecurrentScalar>(
         y: UnsafeMutablePointer<T>, b_y: UnsafePointer<T>, target: Int, V: Int, dyScale: T?
     ) -> T {
         // A NaN logit is skipped by the maximum but makes the sum, hence the loss, NaN.
@@ -148,13 +80,7 @@ enum RNNKernels {
         }
         let maximum = Swift.max(Swift.max(m0, m1), Swift.max(m2, m3))
         let z = y[target] - maximum      // kept before exp: exp(z) may underflow, z does not
-        if T.self == Float.self {
-            let f = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
-            let fMaximum = unsafeBitCast(maximum, to: Float.self)
-            for j in 0..<V { f[j] = expApproximation(f[j] - fMaximum) }
-        } else {
-            for j in 0..<V { y[j] = T.exp(y[j] - maximum) }
-        }
+        for j in 0..<V { y[j] = T.softmaxExp(y[j] - maximum) }
         var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
         j = 0
         while j + 4 <= V {

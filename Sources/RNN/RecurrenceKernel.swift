@@ -1,7 +1,4 @@
 import CRecurrence
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The microkernel path that runs the per-time-step recurrence products in Float (CRecurrence).
 /// Double (gradient checks) always uses the BLAS.
@@ -126,13 +123,9 @@ public struct RecurrenceKernel: Sendable, Equatable, CustomStringConvertible {
     /// The same kernel with another origin.
     public func chosen(by origin: Origin) -> RecurrenceKernel { RecurrenceKernel(path: path, products: products, origin: origin) }
 
-    /// The path RNN_DIST_KERNEL forces (avx512, avx2, generic), or `best` when it is unset or
-    /// empty. The executable calls this at start-up so that a bad value is reported, not ignored.
-    public static func fromEnvironment() throws -> RecurrenceKernel {
-        try choose(forced: getenv(environmentVariable).map { String(cString: $0) })
-    }
-
-    /// The decision of `fromEnvironment` for a given value of the variable.
+    /// The kernel a value of RNN_DIST_KERNEL forces (see `allNames`), or `best` when it is nil
+    /// or empty. The executable reads the variable once at start-up and passes the result
+    /// down, so that a bad value is reported, not ignored.
     public static func choose(forced value: String?) throws -> RecurrenceKernel {
         guard let value, !value.isEmpty else { return best }
         let name = value.lowercased()
@@ -141,10 +134,6 @@ public struct RecurrenceKernel: Sendable, Equatable, CustomStringConvertible {
         let pathName = name.split(separator: "-").first.map(String.init) ?? name
         throw RecurrenceKernelError.unsupported(RecurrenceKernelPath(rawValue: pathName) ?? .generic)
     }
-
-    /// What BPTTWorkspace uses unless told otherwise: RNN_DIST_KERNEL's path when it is valid,
-    /// else `best` (an invalid value is the executable's to report, via `fromEnvironment`).
-    public static let `default`: RecurrenceKernel = (try? fromEnvironment()) ?? best
 
     /// The name RNN_DIST_KERNEL and checkpoints use: "avx512", "avx2-onepass", "blas", ….
     public var name: String { Self.name(path: path, products: products) }

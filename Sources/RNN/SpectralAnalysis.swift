@@ -99,52 +99,21 @@ public enum SpectralAnalysis {
         return rowNorm(w, row: 0, n: n)
     }
 
-    /// h_1 … h_T of each sequence: [sequence][step][H], by the recurrence of docs/design.md §2 run
-    /// directly from the parameters in Double (plain loops, independent of BPTTWorkspace).
-    /// inputs: batch-major token ids, sequence b at [b·T, b·T + T). initialHidden: nil for
-    /// h_0 = 0, else row-major [batchSize, H].
-    public static func hiddenStates<T: BLASScalar>(parameters: Buffer<T>, layout: ParameterLayout, inputs: [Int32],
-                                                   batchSize B: Int, sequenceLength T: Int,
-                                                   initialHidden: [Double]? = nil) -> [[[Double]]] {
-        let H = layout.shape.hiddenSize, V = layout.shape.vocabularySize
-        precondition(parameters.count == layout.count, "parameters: \(parameters.count) scalars, layout needs \(layout.count)")
-        precondition(B >= 0 && T >= 0 && inputs.count >= B * T, "inputs hold \(inputs.count) tokens, need \(B * T)")
-        precondition(initialHidden.map { $0.count >= B * H } ?? true, "initialHidden needs \(B * H) values")
-        let p = parameters.baseAddress
-        let W_xh = layout.range(of: .W_xh).lowerBound, W_hh = layout.range(of: .W_hh).lowerBound
-        let b_h = layout.range(of: .b_h).lowerBound
-        return (0..<B).map { b in
-            var h = initialHidden.map { Array($0[b * H..<(b + 1) * H]) } ?? [Double](repeating: 0, count: H)
-            return (0..<T).map { t in
-                let x = Int(inputs[b * T + t])
-                precondition(x >= 0 && x < V, "input token \(x) outside the vocabulary 0..<\(V)")
-                var next = [Double](repeating: 0, count: H)
-                for i in 0..<H {
-                    var a = Double(p[W_xh + i * V + x]) + Double(p[b_h + i])
-                    for j in 0..<H { a += Double(p[W_hh + i * H + j]) * h[j] }
-                    next[i] = tanh(a)
-                }
-                h = next
-                return h
-            }
-        }
-    }
-
     /// The mean over sequences and window start positions of log ∏_{k in window} ‖J_k‖₂,
     /// with J_k = W_hhᵀ diag(1 − h_k²) the Jacobian ∂h_{k−1}-gradient/∂h_k-gradient of the
     /// backward pass (dh_{k−1} ⊇ J_k dh_k). hiddenStates: [sequence][step][H] as returned by
-    /// `hiddenStates(parameters:...)`; each sequence of length L contributes L − window + 1
+    /// `StackedBPTTWorkspace.hiddenStates(layer:)`; each sequence of length L contributes L − window + 1
     /// windows of consecutive steps. `factorNorm` chooses the exact spectral norm of each
     /// factor (power iteration, batched over all steps) or the cheap upper bound
     /// ‖W_hh‖₂·max_i(1 − h_{k,i}²).
     public static func jacobianProductNorms<T: BLASScalar>(
-        parameters: Buffer<T>, layout: ParameterLayout, hiddenStates: [[[Double]]], window: Int,
+        parameters: Buffer<T>, layout: ModelLayout, hiddenStates: [[[Double]]], window: Int,
         factorNorm: JacobianProductStatistics.FactorNorm = .spectral(iterations: 30), seed: UInt64 = 1
     ) -> JacobianProductStatistics {
         precondition(window >= 1, "window must be at least 1, got \(window)")
         precondition(parameters.count == layout.count, "parameters: \(parameters.count) scalars, layout needs \(layout.count)")
-        let H = layout.shape.hiddenSize
-        let W_hh = layout.range(of: .W_hh).lowerBound
+        let H = layout.architecture.hiddenSize
+        let W_hh = layout.range(of: .W_hh(layer: 0))!.lowerBound
         let rows = hiddenStates.reduce(0) { $0 + $1.count }
         // d[r] = 1 − h² for each (sequence, step) row r, in order.
         let d = Buffer<Double>(count: rows * H, repeating: 0)

@@ -7,14 +7,13 @@ extension StackedBPTTWorkspace {
     /// inputs/targets: token ids, batch-major: sequence b at [b·T, b·T+T).
     /// initialState: nil means h_0 = c_0 = 0 in every layer; else its rows 0..<batchSize.
     /// tokenCountForMean: dy_t = (p_t − onehot)/tokenCountForMean, the GLOBAL token count
-    ///   (DESIGN §4), as BPTTWorkspace.
+    ///   (DESIGN §4).
     /// dropout: the masks of this step (nil or p = 0: none).
     /// gradients: overwritten with this batch's gradient in `layout` order.
     /// readiness: told as each of `gradientBuckets` becomes final, and at every step of the
     ///   recurrence backward (overlap of the allreduce with BPTT).
     /// Returns Σ over the batchSize·T tokens of −log p_t[target] (not divided).
     @_specialize(exported: true, where Scalar == Float)
-    @_specialize(exported: true, where Scalar == Double)
     public func forwardBackward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>,
                                 batchSize B: Int, initialState: RecurrentState<Scalar>?, tokenCountForMean: Int,
                                 dropout: DropoutDraw? = nil, gradients: Buffer<Scalar>,
@@ -52,38 +51,18 @@ extension StackedBPTTWorkspace {
     /// and row instead.
     func backwardLayers(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, batchSize B: Int, lastStep: Int,
                         gradients: Buffer<Scalar>?, recordNorms: Bool = false, readiness: GradientReadiness? = nil) {
-        let L = architecture.layers, H = architecture.hiddenSize, T = sequenceLength
-        let cell = architecture.cell, GH = cell.gateCount * H, BH = B * H
+        let L = architecture.layers, H = architecture.hiddenSize, GH = architecture.cell.gateCount * H, BH = B * H
         for l in stride(from: L - 1, through: 0, by: -1) {
-            let dh = dH.baseAddress, xp = xps[l].baseAddress, h = hs[l].baseAddress
+            let dh = dH.baseAddress
             // Through dropout: ∂L/∂h = mask ⊙ ∂L/∂(h⊙mask).
             if dropoutApplied { CellKernels.multiply(dh, masks[l].baseAddress, into: dh, count: lastStep * BH) }
             dcCarry.baseAddress.update(repeating: 0, count: BH)
             // The recurrence backward, t = lastStep…1: dh_t = dH_t + (what step t+1 sends back).
-            packRecurrence(parameters: parameters, layer: l, product: .backward)
+            Scalar.prepareRecurrence(self, parameters: parameters, layer: l, product: .backward)
             for t in stride(from: lastStep, through: 1, by: -1) {
                 readiness?.backwardProgress()
-                if gatedBackwardStep(layer: l, step: t, lastStep: lastStep, batchSize: B, inputs: inputs,
-                                     gradients: gradients, recordNorms: recordNorms) { continue }
-                let dht = dh + (t - 1) * BH, dxp = xp + (t - 1) * B * GH
-                if t < lastStep { CellKernels.add(dhCarry.baseAddress, into: dht, count: BH) }
-                let norms = recordNorms ? hNorms.baseAddress + ((l * T) + t - 1) * B : nil
-                if let norms { CellKernels.rowNorms(dht, rows: B, H: H, into: norms) }
-                switch cell {
-                case .rnn:
-                    CellKernels.rnnBackward(dh: dht, h: h + t * BH, dxp: dxp, rows: B, H: H)
-                case .lstm:
-                    CellKernels.lstmBackward(dh: dht, dc: dcCarry.baseAddress, gates: gates[l].baseAddress + (t - 1) * B * GH,
-                                             cPrev: cs[l].baseAddress + (t - 1) * BH,
-                                             tanhC: tanhCs[l].baseAddress + (t - 1) * BH, dxp: dxp, rows: B, H: H,
-                                             cNorms: recordNorms ? cNorms.baseAddress + ((l * T) + t - 1) * B : nil)
-                case .gru:
-                    CellKernels.gruBackward(dh: dht, gates: gates[l].baseAddress + (t - 1) * B * GH,
-                                            hn: hns[l].baseAddress + (t - 1) * BH, hPrev: h + (t - 1) * BH, dxp: dxp,
-                                            dhp: dhps.baseAddress + (t - 1) * B * GH, dhPrev: dhCarry.baseAddress,
-                                            rows: B, H: H)
-                }
-                if t > 1 { recurrenceBackward(parameters: parameters, layer: l, step: t, batchSize: B) }
+                Scalar.backwardStep(self, parameters: parameters, inputs: inputs, layer: l, step: t, lastStep: lastStep,
+                                    batchSize: B, gradients: gradients, recordNorms: recordNorms)
             }
             if let gradients {
                 weightGradients(parameters: parameters, inputs: inputs, layer: l, batchSize: B, gradients: gradients,
@@ -98,24 +77,8 @@ extension StackedBPTTWorkspace {
         }
     }
 
-    /// The per-step recurrence backward: dhCarry (+)= dhp_t·W_hh.l, [B, GH]·[GH, H] → [B, H]
-    /// (gru accumulates onto its direct path z⊙dh). Float: the packed kernel; Double: BLAS.
-    @inline(__always)
-    func recurrenceBackward(parameters: Buffer<Scalar>, layer l: Int, step t: Int, batchSize B: Int) {
-        let H = architecture.hiddenSize, cell = architecture.cell, GH = cell.gateCount * H
-        let dhp = cell == .gru ? dhps : xps[l]
-        if let packed = packedW_hh?.backward, let da = dhp as? Buffer<Float>, let dh = dhCarry as? Buffer<Float> {
-            // The kernel accumulates: gru onto its direct path z⊙dh, the others onto zeros.
-            if cell != .gru { dh.baseAddress.update(repeating: 0, count: B * H) }
-            _ = packed.backward(da: da, daOffset: (t - 1) * B * GH, rows: B, into: dh, dhOffset: 0, epilogue: .accumulate)
-            return
-        }
-        BLAS.gemm(.none, .none, m: B, n: H, k: GH, a: dhp, aOffset: (t - 1) * B * GH, b: parameters, bOffset: W_hh[l],
-                  beta: cell == .gru ? 1 : 0, c: dhCarry)
-    }
-
-    /// dW_hh.l, db_hh.l, dW_xh.l, db_xh.l as gemms and column sums over all T·B rows (the gated
-    /// steps have added the sums already, see +GatedSteps); dW_hh.l's row blocks are reported
+    /// dW_hh.l, db_hh.l, dW_xh.l, db_xh.l as gemms and column sums over all T·B rows (unless the
+    /// step added the sums already, `stepSumsGradients`); dW_hh.l's row blocks are reported
     /// to `readiness` when its gemm is done.
     func weightGradients(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, layer l: Int, batchSize B: Int,
                          gradients: Buffer<Scalar>, readiness: GradientReadiness? = nil) {
@@ -125,8 +88,8 @@ extension StackedBPTTWorkspace {
         // dW_hh = Σ_t dhp_t^T·h_{t−1} = dhp[1…T]^T · h[0…T−1] (slots 0…T−1 are contiguous).
         BLAS.gemm(.transposed, .none, m: GH, n: H, k: rows, a: dhp, b: hs[l], beta: 0, c: gradients, cOffset: W_hh[l])
         for block in W_hhBlocks[l] { readiness?.gradientReady(block) }
-        // The gated steps (Float lstm, gru) added db_hh, db_xh and dW_xh.0^T step by step.
-        let sumsLeft = !runsGatedSteps
+        // A step that sums (Float lstm, gru) added db_hh, db_xh and dW_xh.0^T step by step.
+        let sumsLeft = !Scalar.stepSumsGradients(cell)
         if let b_hh = b_hh[l], sumsLeft {
             (g + b_hh).update(repeating: 0, count: GH)
             RNNKernels.addColumnSums(dhp.baseAddress, rows: rows, columns: GH, into: g + b_hh)

@@ -1,12 +1,11 @@
 import BLAS
 import Buffers
 
-/// How much of the gradient that the loss at step t sends back survives k steps (issue 15
-/// item 5): for each distance k, the mean over t and sequences of
+/// How much of the gradient that the loss at step t sends back survives k steps: for each distance k, the mean over t and sequences of
 /// ‖∂L_t/∂h_{t−k}‖ / ‖∂L_t/∂h_t‖, per layer, and for lstm the same through the cell state,
 /// ‖∂L_t/∂c_{t−k}‖ / ‖∂L_t/∂c_t‖. Measured by backpropagating each step's loss alone — real
-/// gradients, not norm bounds. (The total-loss ‖∂L/∂h_t‖ of BPTTWorkspace.gradientFlow mixes
-/// every step's own loss in, so it stays flat even when long-range gradients vanish.)
+/// gradients, not norm bounds. (The total-loss ‖∂L/∂h_t‖ mixes every step's own loss in, so it
+/// stays flat even when long-range gradients vanish.)
 public struct GradientSurvival: Equatable, Sendable {
     /// hidden[l][k], k = 0..<T: the mean ratio for layer l (1 at k = 0).
     public var hidden: [[Double]]

@@ -11,23 +11,22 @@ import Buffers
 /// projection is a gather of W_xh.0 columns, upper layers' a [T·B, H]·[H, GH] gemm of the
 /// layer below; dW_xh.l, dW_hh.l and the gradient to the layer below are gemms over T·B rows.
 /// Only the recurrence is per step: h_{t−1}·W_hh^T → [B, GH] forward, dhp·W_hh → [B, H]
-/// backward (`recurrenceForward` / `recurrenceBackward`): in Float on the packed recurrence
-/// kernel (issue 11, accumulate epilogue; the cell kernels apply the gates), in Double on BLAS.
-///
-/// `architecture == ModelArchitecture(shape:)` (rnn, L = 1) computes exactly BPTTWorkspace's
-/// numbers on the same five-tensor buffer.
-public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
+/// backward, with the cell's element-wise step. That step is the scalar's (RecurrentScalar):
+/// Float on CRecurrence's packed kernels and C cells (FloatCellStep), Double the tests' Swift
+/// reference on BLAS (Tests/RNNReference). Every model runs here, the one-layer tanh RNN of
+/// DESIGN §2 included (its five file names are ModelLayout's naming only).
+public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     public let architecture: ModelArchitecture
     public let layout: ModelLayout
     public let maxBatchSize: Int
     public let sequenceLength: Int
 
     // Offsets of each layer's tensors in the flat buffer (b_hh is nil for the legacy tanh RNN).
-    let W_xh: [Int], W_hh: [Int], b_xh: [Int], b_hh: [Int?]
+    package let W_xh: [Int], W_hh: [Int], b_xh: [Int], b_hh: [Int?]
     let W_hy: Int, b_y: Int
     /// The gradient's buckets (GradientReadiness): the output layer's tensors, final right after
-    /// its backward; per layer, dW_hh.l's row blocks once its gemm is done (as BPTTWorkspace
-    /// cuts dW_hh), then the layer's other tensors — all while the layers below still run.
+    /// its backward; per layer, dW_hh.l's row blocks once its gemm is done (W_hhBlockCount),
+    /// then the layer's other tensors — all while the layers below still run.
     /// Adjacent ranges are merged.
     let outputBuckets: [Range<Int>], W_hhBlocks: [[Range<Int>]], layerBuckets: [[Range<Int>]]
     /// All of them in the order forwardBackward finishes them (and tells its `readiness`): the
@@ -38,43 +37,53 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
     /// contiguous rows. Refreshed per call. In backward it accumulates dW_xh.0^T.
     let W_xhT: Buffer<Scalar>
     /// Per layer, h_0 … h_T [(T+1)·B·H] (before dropout).
-    let hs: [Buffer<Scalar>]
+    package let hs: [Buffer<Scalar>]
     /// lstm, per layer: c_0 … c_T [(T+1)·B·H] and tanh(c_1 … c_T) [T·B·H].
-    let cs: [Buffer<Scalar>], tanhCs: [Buffer<Scalar>]
+    package let cs: [Buffer<Scalar>], tanhCs: [Buffer<Scalar>]
     /// lstm, gru, per layer: the activated gates [T·B·GH].
-    let gates: [Buffer<Scalar>]
+    package let gates: [Buffer<Scalar>]
     /// gru, per layer: hn = W_hn h_{t−1} + b_hn [T·B·H], which r multiplies.
-    let hns: [Buffer<Scalar>]
+    package let hns: [Buffer<Scalar>]
     /// Per layer [T·B·GH]: the input projection xp (forward), then dxp = ∂L/∂pre (backward).
-    /// The Float gated steps (+GatedSteps) gather layer 0's rows per step elsewhere, and lstm
-    /// adds the recurrence product to the upper layers' in place.
-    let xps: [Buffer<Scalar>]
+    /// The Float step gathers layer 0's rows per step elsewhere (FloatCellStep), and lstm adds
+    /// the recurrence product to the upper layers' in place.
+    package let xps: [Buffer<Scalar>]
     /// gru [T·B·GH]: dhp = ∂L/∂(W_hh h + b_hh) of the layer being backpropagated.
-    let dhps: Buffer<Scalar>
+    package let dhps: Buffer<Scalar>
     /// Per layer [T·B·H]: the dropout mask (0 or 1/(1−p)) and the dropped output h⊙mask.
     let masks: [Buffer<Scalar>], dropped: [Buffer<Scalar>]
     /// [T·B, V]: logits, then p (forward) or dy (forwardBackward), in place.
     let ys: Buffer<Scalar>
     /// [T·B, H]: ∂L/∂(output of the layer being backpropagated), then its total dh_t in place.
-    let dH: Buffer<Scalar>
+    package let dH: Buffer<Scalar>
     /// One step: the recurrence product [B, GH] (Float lstm, layer 0: xp_t + the product, see
-    /// +GatedSteps); the gradients carried to step t−1 [B, H].
-    let hpStep: Buffer<Scalar>, dhCarry: Buffer<Scalar>, dcCarry: Buffer<Scalar>
+    /// FloatCellStep); the gradients carried to step t−1 [B, H].
+    package let hpStep: Buffer<Scalar>, dhCarry: Buffer<Scalar>, dcCarry: Buffer<Scalar>
     /// Float gru, layer 0: the step's gathered input rows xp_t [B, GH] (empty otherwise).
     let xpStep: Buffer<Scalar>
     /// [L, T, B] per-row ‖∂L/∂h‖ and ‖∂L/∂c‖ of the gradient-flow measurement.
-    let hNorms: Buffer<Double>, cNorms: Buffer<Double>
+    package let hNorms: Buffer<Double>, cNorms: Buffer<Double>
     let finalStateStorage: RecurrentState<Scalar>
     /// Whether the last forward pass applied dropout (the backward then applies the masks).
     var dropoutApplied = false
-    /// The recurrence path for Float; Double (gradient checks) always runs the BLAS.
+    /// The recurrence path of the Float step; the Double step runs BLAS.
     public let kernel: RecurrenceKernel
-    /// Float only: W_hh.l packed for the forward and the backward per-step products, refreshed
-    /// for each layer before its step loop (one pair serves all layers: they run in turn).
+    /// The Float step's W_hh.l packed for the forward and the backward per-step products,
+    /// refreshed for each layer before its step loop (one pair serves all layers: they run in
+    /// turn); nil for Double.
     let packedW_hh: (forward: PackedRecurrentWeights, backward: PackedRecurrentWeights)?
     private var lastForwardBatchSize = 0
 
-    public init(architecture: ModelArchitecture, maxBatchSize: Int, sequenceLength: Int, kernel: RecurrenceKernel = .default) {
+    /// dW_hh's buckets ([rows, columns]): up to 16 blocks of rows, of at least 16,384 elements
+    /// (64 KB), so that the ring's messages are small enough for MPI to send them at once
+    /// (eager) rather than after a handshake that needs the receiver's next progress call. The
+    /// gradient itself stays ONE gemm: 16 gemms of H/16 rows repack the [T·B, H] operand each
+    /// time and cost 16% of an H=512 step (4 gemms: 5%; measured), more than hiding W_hh's
+    /// reduction behind its own gemm gains on any link but a slow one.
+    static func W_hhBlockCount(rows: Int, columns: Int) -> Int { max(1, min(16, rows * columns / 16_384)) }
+
+    /// kernel: the path of the Float step (the executable passes the one it chose at start).
+    public init(architecture: ModelArchitecture, maxBatchSize: Int, sequenceLength: Int, kernel: RecurrenceKernel = .best) {
         precondition(maxBatchSize >= 0 && sequenceLength > 0,
                      "StackedBPTTWorkspace needs maxBatchSize >= 0 and sequenceLength > 0")
         self.architecture = architecture
@@ -93,7 +102,7 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         b_y = layout.range(of: .b_y)!.lowerBound
         outputBuckets = layout.mergedRanges([.W_hy, .b_y])
         let W_hhBlocks: [[Range<Int>]] = (0..<L).map { l in
-            let W_hh = layout.range(of: .W_hh(layer: l))!, blocks = BPTTWorkspace<Scalar>.W_hhBlockCount(rows: GH, columns: H)
+            let W_hh = layout.range(of: .W_hh(layer: l))!, blocks = Self.W_hhBlockCount(rows: GH, columns: H)
             return (0..<blocks).map { W_hh.lowerBound + H * (GH * $0 / blocks) ..< W_hh.lowerBound + H * (GH * ($0 + 1) / blocks) }
         }
         let layerBuckets = (0..<L).map { layout.mergedRanges([.W_xh(layer: $0), .b_xh(layer: $0), .b_hh(layer: $0)]) }
@@ -116,17 +125,14 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         ys = Buffer(count: T * B * V, repeating: 0)
         dH = Buffer(count: T * B * H, repeating: 0)
         hpStep = Buffer(count: B * GH, repeating: 0)
-        xpStep = Buffer(count: Scalar.self == Float.self && cell == .gru ? B * GH : 0, repeating: 0)
+        xpStep = Buffer(count: Scalar.stepGathersInput && cell == .gru ? B * GH : 0, repeating: 0)
         dhCarry = Buffer(count: B * H, repeating: 0)
         dcCarry = Buffer(count: B * H, repeating: 0)
         hNorms = Buffer(count: L * T * B, repeating: 0)
         cNorms = Buffer(count: L * T * B, repeating: 0)
         finalStateStorage = RecurrentState(architecture: architecture, capacity: B)
         self.kernel = kernel
-        packedW_hh = Scalar.self == Float.self
-            ? (PackedRecurrentWeights(kernel: kernel, product: .forward, gates: cell.gateCount, hiddenSize: H),
-               PackedRecurrentWeights(kernel: kernel, product: .backward, gates: cell.gateCount, hiddenSize: H))
-            : nil
+        packedW_hh = Scalar.packedRecurrence(kernel: kernel, gates: cell.gateCount, hiddenSize: H)
     }
 
     /// (h_T, c_T) of every layer after the last call, rows 0..<batchSize valid; pass it (or a
@@ -141,12 +147,20 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         return ys.toArray(range: row..<row + V)
     }
 
+    /// h_1 … h_T of layer l of each sequence after the last `forward`: [sequence][step][H], in
+    /// Double (the spectral diagnostics' Jacobians). Allocates.
+    public func hiddenStates(layer l: Int = 0) -> [[[Double]]] {
+        let B = lastForwardBatchSize, H = architecture.hiddenSize
+        return (0..<B).map { b in
+            (1...sequenceLength).map { t in hs[l].toArray(range: (t * B + b) * H..<(t * B + b + 1) * H).map { Double($0) } }
+        }
+    }
+
     // MARK: - Forward
 
     /// Forward only: the summed loss over batchSize·T tokens; sets finalState. Evaluation and
     /// sampling pass no dropout; the gradient checks pass the draw of their forwardBackward.
     @_specialize(exported: true, where Scalar == Float)
-    @_specialize(exported: true, where Scalar == Double)
     public func forward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize B: Int,
                         initialState: RecurrentState<Scalar>?, dropout: DropoutDraw? = nil) -> Double {
         forwardPass(parameters: parameters, inputs: inputs, batchSize: B, initialState: initialState, dropout: dropout)
@@ -182,8 +196,8 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
             // The input projection of all T·B rows: xp = W_xh.l x + b_xh.l.
             if l == 0 {
                 RNNKernels.transpose(p + W_xh[0], rows: GH, columns: V, into: W_xhT.baseAddress)
-                // The gated steps gather each step's rows themselves, into cache-resident memory.
-                for t in 0..<T where !runsGatedSteps {
+                // A step that gathers its own rows does so into cache-resident memory.
+                for t in 0..<T where !Scalar.stepGathersInput {
                     RNNKernels.gatherInput(a: xp + t * B * GH, W_xhT: W_xhT.baseAddress, b_h: p + b_xh[0],
                                            tokens: inputs.baseAddress + t, tokenStride: T, batchSize: B, H: GH, V: V)
                 }
@@ -202,24 +216,9 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
                 if cell == .lstm { cs[l].baseAddress.update(repeating: 0, count: BH) }
             }
             // The recurrence, the only per-step part.
-            packRecurrence(parameters: parameters, layer: l, product: .forward)
+            Scalar.prepareRecurrence(self, parameters: parameters, layer: l, product: .forward)
             for t in 1...T {
-                if gatedForwardStep(parameters: parameters, inputs: inputs, layer: l, step: t, batchSize: B) { continue }
-                recurrenceForward(parameters: parameters, layer: l, hOffset: (t - 1) * BH, batchSize: B)
-                let xpt = xp + (t - 1) * B * GH, hp = UnsafePointer(hpStep.baseAddress)
-                switch cell {
-                case .rnn:
-                    CellKernels.rnnForward(xp: xpt, hp: hp, b_hh: b_hh[l].map { UnsafePointer(p + $0) },
-                                           h: h + t * BH, rows: B, H: H)
-                case .lstm:
-                    CellKernels.lstmForward(xp: xpt, hp: hp, b_hh: p + b_hh[l]!, cPrev: cs[l].baseAddress + (t - 1) * BH,
-                                            gates: gates[l].baseAddress + (t - 1) * B * GH, c: cs[l].baseAddress + t * BH,
-                                            tanhC: tanhCs[l].baseAddress + (t - 1) * BH, h: h + t * BH, rows: B, H: H)
-                case .gru:
-                    CellKernels.gruForward(xp: xpt, hp: hp, b_hh: p + b_hh[l]!, hPrev: h + (t - 1) * BH,
-                                           gates: gates[l].baseAddress + (t - 1) * B * GH,
-                                           hn: hns[l].baseAddress + (t - 1) * BH, h: h + t * BH, rows: B, H: H)
-                }
+                Scalar.forwardStep(self, parameters: parameters, inputs: inputs, layer: l, step: t, batchSize: B)
             }
             let final = finalStateStorage.offset(layer: l, row: 0)
             (finalStateStorage.h.baseAddress + final).update(from: h + T * BH, count: BH)
@@ -240,28 +239,6 @@ public final class StackedBPTTWorkspace<Scalar: BLASScalar> {
         let top = output(ofLayer: L - 1, batchSize: B)
         BLAS.gemm(.none, .transposed, m: T * B, n: V, k: H, a: top.buffer, aOffset: top.offset,
                   b: parameters, bOffset: W_hy, beta: 0, c: ys)
-    }
-
-    /// The per-step recurrence product hpStep [B, GH] = h_{t−1}·W_hh.l^T (b_hh is added by the
-    /// cell kernel). Float: the packed kernel (W_hh.l packed by `packRecurrence`); Double: BLAS.
-    @inline(__always)
-    func recurrenceForward(parameters: Buffer<Scalar>, layer l: Int, hOffset: Int, batchSize B: Int) {
-        let H = architecture.hiddenSize, GH = architecture.cell.gateCount * H
-        if let packed = packedW_hh?.forward, let hs = hs[l] as? Buffer<Float>, let hpStep = hpStep as? Buffer<Float> {
-            // The kernel accumulates (the gates are applied by the cell kernel afterwards).
-            hpStep.baseAddress.update(repeating: 0, count: B * GH)
-            packed.forward(h: hs, hOffset: hOffset, rows: B, into: hpStep, aOffset: 0, epilogue: .accumulate)
-            return
-        }
-        BLAS.gemm(.none, .transposed, m: B, n: GH, k: H, a: hs[l], aOffset: hOffset,
-                  b: parameters, bOffset: W_hh[l], beta: 0, c: hpStep)
-    }
-
-    /// Packs W_hh.l for `product`'s per-step kernel (Float; nothing in Double). O(G·H²) per
-    /// layer and call against O(T·B·G·H²) of products.
-    func packRecurrence(parameters: Buffer<Scalar>, layer l: Int, product: PackedRecurrentWeights.Product) {
-        guard let packedW_hh, let p = parameters as? Buffer<Float> else { return }
-        (product == .forward ? packedW_hh.forward : packedW_hh.backward).pack(p, offset: W_hh[l])
     }
 
     /// Softmax + cross-entropy of every row; returns Σ −log p[target]. With dyScale, rows

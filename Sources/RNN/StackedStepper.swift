@@ -5,16 +5,16 @@ import Buffers
 /// a token and the carried (h, c) of every layer, writes softmax(y / temperature) into
 /// probabilities [V]. The same forward code as training (StackedBPTTWorkspace with B = T = 1),
 /// without dropout; buffers are reused across steps (a step allocates nothing).
-public final class StackedStepper<Scalar: BLASScalar> {
+public final class StackedStepper<Scalar: RecurrentScalar> {
     public let architecture: ModelArchitecture
     let workspace: StackedBPTTWorkspace<Scalar>
     let token: Buffer<Int32>
     /// (h, c) of every layer after the last step (row 0); zeros after reset.
     public let state: RecurrentState<Scalar>
 
-    public init(architecture: ModelArchitecture) {
+    public init(architecture: ModelArchitecture, kernel: RecurrenceKernel = .best) {
         self.architecture = architecture
-        workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: 1, sequenceLength: 1)
+        workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: 1, sequenceLength: 1, kernel: kernel)
         token = Buffer(count: 1, repeating: 0)
         state = RecurrentState(architecture: architecture, capacity: 1)
     }
@@ -23,7 +23,6 @@ public final class StackedStepper<Scalar: BLASScalar> {
     public func reset() { state.reset() }
 
     @_specialize(exported: true, where Scalar == Float)
-    @_specialize(exported: true, where Scalar == Double)
     public func step(parameters: Buffer<Scalar>, token x: Int32, temperature: Double, probabilities: Buffer<Scalar>) {
         let V = architecture.vocabularySize
         precondition(probabilities.count >= V, "probabilities holds \(probabilities.count), need \(V)")
@@ -40,7 +39,7 @@ public final class StackedStepper<Scalar: BLASScalar> {
 
 extension RNNKernels {
     /// probabilities = softmax((y + b_y) / temperature), max-subtracted; y is overwritten.
-    /// The sampling distribution of RNNStepper and StackedStepper.
+    /// The sampling distribution of StackedStepper.
     static func temperatureSoftmax<T: BLASScalar>(y: UnsafeMutablePointer<T>, b_y: UnsafePointer<T>, temperature: Double,
                                                   into probabilities: UnsafeMutablePointer<T>, V: Int) {
         let inverseTemperature = T(1 / temperature)

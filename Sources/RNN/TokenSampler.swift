@@ -4,9 +4,9 @@ import Buffers
 import Glibc
 #endif
 
-/// Draws a token sequence from a Float model, one token at a time (`rnn-dist sample`): an
-/// RNNStepper (one-layer tanh RNN, as before gated cells) or a StackedStepper (any other
-/// architecture, without dropout) for the recurrence and a SeededGenerator for the draws, so the same
+/// Draws a token sequence from a Float model, one token at a time (`rnn-dist sample`): a
+/// StackedStepper (the training forward, without dropout) for the recurrence and a
+/// SeededGenerator for the draws, so the same
 /// parameters, seed, priming and calls give the same tokens on every run and platform
 /// (given the same BLAS results).
 ///
@@ -14,32 +14,21 @@ import Glibc
 /// temperature and top-k are applied at draw time in Double, so τ can change per call and
 /// a very small τ still selects the argmax instead of underflowing.
 public final class TokenSampler {
-    /// The recurrence of one token: the tanh RNN's own stepper, or the stacked one.
-    private enum Stepper {
-        case tanh(RNNStepper<Float>)
-        case stacked(StackedStepper<Float>)
-    }
-
     public let architecture: ModelArchitecture
-    public var shape: RNNShape { architecture.shape }
     private let parameters: Buffer<Float>
-    private let stepper: Stepper
+    private let stepper: StackedStepper<Float>
     private let scratch: Buffer<Float>
     private var generator: SeededGenerator
     /// Logits y_t (with b_y) after the last consumed token; nil before any token.
     private var logits: [Double]?
 
-    public convenience init(shape: RNNShape, parameters: Buffer<Float>, seed: UInt64) {
-        self.init(architecture: ModelArchitecture(shape: shape), parameters: parameters, seed: seed)
-    }
-
-    public init(architecture: ModelArchitecture, parameters: Buffer<Float>, seed: UInt64) {
+    /// kernel: the recurrence path of the steps.
+    public init(architecture: ModelArchitecture, parameters: Buffer<Float>, seed: UInt64, kernel: RecurrenceKernel = .best) {
         let count = ModelLayout(architecture: architecture).count
         precondition(parameters.count == count, "parameters: \(parameters.count) scalars, the architecture needs \(count)")
         self.architecture = architecture
         self.parameters = parameters
-        stepper = architecture.isLegacyTanhRNN ? .tanh(RNNStepper(shape: architecture.shape))
-                                               : .stacked(StackedStepper(architecture: architecture))
+        stepper = StackedStepper(architecture: architecture, kernel: kernel)
         scratch = Buffer(count: architecture.vocabularySize, repeating: 0)
         generator = SeededGenerator(seed: seed)
     }
@@ -49,10 +38,7 @@ public final class TokenSampler {
 
     /// Back to h = 0 with nothing primed (the generator continues its stream).
     public func reset() {
-        switch stepper {
-        case .tanh(let tanh): tanh.reset()
-        case .stacked(let stacked): stacked.reset()
-        }
+        stepper.reset()
         logits = nil
     }
 
@@ -67,7 +53,7 @@ public final class TokenSampler {
     public func probabilities(temperature: Double = 1, topK: Int? = nil) -> [Double] {
         precondition(temperature > 0, "temperature must be positive, got \(temperature)")
         precondition(topK.map { $0 >= 1 } ?? true, "top-k must be at least 1, got \(topK!)")
-        let V = shape.vocabularySize
+        let V = architecture.vocabularySize
         guard let logits else { return [Double](repeating: 1 / Double(V), count: V) }
         var candidates = Array(0..<V)
         if let k = topK, k < V {
@@ -110,14 +96,8 @@ public final class TokenSampler {
     }
 
     private func consume(_ token: Int32) {
-        // Each stepper leaves y = W_hy·h + b_y (times 1/τ = 1) in its logits buffer.
-        switch stepper {
-        case .tanh(let tanh):
-            tanh.step(parameters: parameters, token: token, temperature: 1, probabilities: scratch)
-            logits = tanh.y.toArray().map(Double.init)
-        case .stacked(let stacked):
-            stacked.step(parameters: parameters, token: token, temperature: 1, probabilities: scratch)
-            logits = stacked.workspace.ys.toArray(range: 0..<architecture.vocabularySize).map(Double.init)
-        }
+        // The step leaves y = W_hy·h + b_y (times 1/τ = 1) in the workspace's logits buffer.
+        stepper.step(parameters: parameters, token: token, temperature: 1, probabilities: scratch)
+        logits = stepper.workspace.ys.toArray(range: 0..<architecture.vocabularySize).map(Double.init)
     }
 }

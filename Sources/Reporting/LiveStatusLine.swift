@@ -23,19 +23,6 @@ public struct LiveStatusLine {
     /// Whether standard output is a terminal (isatty(1)): live line there, plain lines otherwise.
     public static var standardOutputIsTerminal: Bool { isatty(1) == 1 }
 
-    /// Whether rank 0 should redraw a live status line. Under mpirun a rank's stdout is a
-    /// pseudo-terminal even when mpirun's own output goes to a file, so isatty cannot tell:
-    /// RNN_DIST_PROGRESS=live|plain decides (Launch/local.sh sets it from its own terminal),
-    /// and without it the line is live only for a process started directly on a terminal.
-    public static var shouldUseLiveLine: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        switch environment["RNN_DIST_PROGRESS"] {
-        case "live": return true
-        case "plain": return false
-        default: return standardOutputIsTerminal && environment["OMPI_COMM_WORLD_SIZE"] == nil
-        }
-    }
-
     /// The width of the terminal on `descriptor` (ioctl TIOCGWINSZ), or `fallback` (also
     /// when it reports 0 columns, as some pseudo-terminals do).
     public static func terminalWidth(descriptor: Int32 = 1, fallback: Int = 120) -> Int {

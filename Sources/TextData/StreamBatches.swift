@@ -5,7 +5,7 @@ import Buffers
 /// reads chunk c = s mod C of every stream (C = ⌊S/k⌋ chunks per epoch). The hidden state
 /// carries over from one chunk to the next without gradient, and starts from zero at c = 0,
 /// i.e. at each epoch. Ranks take contiguous slices of the streams, like sequence batches.
-package final class StreamBatches: BatchSource {
+package final class StreamBatches {
     package let tokens: TokenSequence
     package let streamCount: Int
     package let chunkLength: Int
@@ -28,8 +28,6 @@ package final class StreamBatches: BatchSource {
     }
 
     package var maxBatchSize: Int { streams.count }
-    package var sequenceLength: Int { chunkLength }
-    package var stepsPerEpoch: Int { chunksPerEpoch }
     package func epoch(ofStep step: Int) -> Int { step / chunksPerEpoch }
     package func chunk(ofStep step: Int) -> Int { step % chunksPerEpoch }
 

@@ -23,7 +23,7 @@ package final class DataParallelStep {
     package let gradients: Buffer<Float>
     package let optimizer: Optimizer
     package let batches: BatchSource
-    package let workspace: ModelWorkspace
+    package let workspace: StackedBPTTWorkspace<Float>
     private let optimizerWarmer: CacheWarmer
     package let inputs: Buffer<Int32>
     package let targets: Buffer<Int32>
@@ -37,7 +37,7 @@ package final class DataParallelStep {
     private var hiddenIsCarried = false
 
     package init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, architecture: ModelArchitecture,
-                 dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int) {
+                 dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int, kernel: RecurrenceKernel) {
         self.parameters = parameters
         self.optimizer = optimizer
         self.batches = batches
@@ -45,8 +45,8 @@ package final class DataParallelStep {
         gradients = Buffer(count: parameters.count, repeating: 0)
         let dropout = dropout.flatMap { $0.probability > 0 ? $0 : nil }
         self.dropout = dropout
-        workspace = ModelWorkspace(architecture: architecture, dropout: dropout?.probability ?? 0,
-                                   maxBatchSize: batches.maxBatchSize, sequenceLength: batches.sequenceLength)
+        workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: batches.maxBatchSize,
+                                         sequenceLength: batches.sequenceLength, kernel: kernel)
         inputs = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         targets = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         carried = RecurrentState(architecture: architecture, capacity: batches.maxBatchSize)
@@ -87,9 +87,11 @@ package final class DataParallelStep {
             parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
             initialState: resetsHidden || !hiddenIsCarried ? nil : carried, tokenCountForMean: globalTokens,
             dropout: draw, gradients: gradients, readiness: readiness)
-        if batches is StreamBatches {
+        switch batches {
+        case .sequences: break
+        case .streams:
             // No gradient crosses the chunk boundary: only the values carry over.
-            workspace.copyFinalState(into: carried, rows: batchSize)
+            carried.copy(from: workspace.finalState, rows: batchSize)
             hiddenIsCarried = true
         }
         try beforeAllreduce(gradients)

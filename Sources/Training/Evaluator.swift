@@ -26,17 +26,18 @@ public final class Evaluator {
     let batchSize: Int
     /// M, the sequences evaluated (N without a budget).
     let sequenceCount: Int
-    private let workspace: ModelWorkspace
+    private let workspace: StackedBPTTWorkspace<Float>
     private let inputs: Buffer<Int32>
     private let targets: Buffer<Int32>
 
     /// `maxTokens`: the evaluation budget in tokens (nil: the whole split).
-    public init(dataset: SequenceDataset, architecture: ModelArchitecture, maxTokens: Int? = nil, batchSize: Int = 32) {
+    public init(dataset: SequenceDataset, architecture: ModelArchitecture, maxTokens: Int? = nil, batchSize: Int = 32,
+                kernel: RecurrenceKernel = .best) {
         self.dataset = dataset
         sequenceCount = maxTokens.map { min(dataset.count, max(1, $0 / dataset.sequenceLength)) } ?? dataset.count
         self.batchSize = max(1, min(batchSize, sequenceCount))
-        workspace = ModelWorkspace(architecture: architecture, dropout: 0, maxBatchSize: self.batchSize,
-                                   sequenceLength: dataset.sequenceLength)
+        workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: self.batchSize,
+                                         sequenceLength: dataset.sequenceLength, kernel: kernel)
         inputs = Buffer(count: self.batchSize * dataset.sequenceLength, repeating: 0)
         targets = Buffer(count: self.batchSize * dataset.sequenceLength, repeating: 0)
     }
@@ -45,7 +46,8 @@ public final class Evaluator {
 
     /// `rnn-dist eval`: the validation split of `corpus` under `model`, on all ranks of `world`.
     public static func evaluate(model: ModelFile, corpus: Corpus, sequenceLength: Int, maxTokens: Int? = nil,
-                                world: Communicator, collectiveTimeout: Double = 300) throws -> Result {
+                                world: Communicator, collectiveTimeout: Double = 300,
+                                kernel: RecurrenceKernel = .best) throws -> Result {
         let dataset = SequenceDataset(tokens: corpus.validation, sequenceLength: sequenceLength)
         guard dataset.count > 0 else {
             throw RunError.badInput("the validation split of \(corpus.name) has \(corpus.validation.count) tokens: "
@@ -54,7 +56,7 @@ public final class Evaluator {
         let watchdog = CollectiveWatchdog(world: world, timeoutSeconds: collectiveTimeout)
         watchdog.start()
         let collectives = Collectives(world: world, watchdog: watchdog, checkFingerprints: false)
-        return try Evaluator(dataset: dataset, architecture: model.architecture, maxTokens: maxTokens).evaluate(parameters: model.parameters, collectives: collectives, step: 0)
+        return try Evaluator(dataset: dataset, architecture: model.architecture, maxTokens: maxTokens, kernel: kernel).evaluate(parameters: model.parameters, collectives: collectives, step: 0)
     }
 
     public func evaluate(parameters: Buffer<Float>, collectives: Collectives, step: Int) throws -> Result {
@@ -66,7 +68,7 @@ public final class Evaluator {
                 try dataset.fill(sequences: sequences, inputs: inputs, targets: targets)
             }
             lossByBatch[batch] = workspace.forward(parameters: parameters, inputs: inputs, targets: targets,
-                                                   batchSize: sequences.count)
+                                                   batchSize: sequences.count, initialState: nil)
         }
         if collectives.size > 1 {
             try collectives.allreduce(&lossByBatch, op: .sum, label: "validation allreduce", step: step)

@@ -23,7 +23,7 @@ package struct RunCheckpoints {
     private var world: Communicator { collectives.world }
     private var store: CheckpointStore? { config.checkpointDir.map { CheckpointStore(directory: $0, keep: config.keepCheckpoints) } }
     /// Truncated BPTT's carried h of every stream and layer, and c for LSTM: [G, H] for one
-    /// layer (as before gated cells), else [L, G, H]; row g is global stream g.
+    /// layer (the shape one-layer files always had, so they resume), else [L, G, H]; row g is global stream g.
     private static let hiddenTensor = "bptt.hidden"
     private static let cellTensor = "bptt.cell"
 
@@ -86,7 +86,7 @@ package struct RunCheckpoints {
             try collectives.broadcast(state.buffer, root: 0, label: "optimizer state broadcast", step: start.step)
         }
         optimizer.stepCount = start.optimizerSteps
-        if start.carriesHidden, let streams = data.batches as? StreamBatches {
+        if start.carriesHidden, case .streams(let streams) = data.batches {
             try collectives.broadcast(globalHidden, root: 0, label: "hidden state broadcast", step: start.step)
             if let globalCell { try collectives.broadcast(globalCell, root: 0, label: "cell state broadcast", step: start.step) }
             // This rank's streams of every layer, as [L, rows, H].
@@ -152,7 +152,10 @@ package struct RunCheckpoints {
         metadata.clippedSteps = summary.clippedSteps
         metadata.skippedSteps = summary.skippedSteps
         metadata.bestValidationLoss = summary.bestValidationLoss
-        if let streams = data.batches as? StreamBatches { metadata.streamCursor = streams.chunk(ofStep: step) }
+        switch data.batches {
+        case .sequences: break
+        case .streams(let streams): metadata.streamCursor = streams.chunk(ofStep: step)
+        }
         summary.lastCheckpoint = try RankAgreement.agree(collectives, "checkpoint write", step: step) { () -> String? in
             guard world.isRoot else { return nil }
             var file = Checkpoint.make(metadata: metadata, parameters: parameters, layout: layout, optimizer: optimizer)
@@ -195,7 +198,7 @@ package struct RunCheckpoints {
     /// Truncated BPTT: every stream's carried h (or c) of every layer, a RecurrentState buffer
     /// [L, capacity, H] on each rank, assembled on rank 0 as [L, G, H] (one gather).
     private func gatherCarried(_ state: Buffer<Float>, step: Int) throws -> [Float]? {
-        guard let streams = data.batches as? StreamBatches else { return nil }
+        guard case .streams(let streams) = data.batches else { return nil }
         let L = layout.architecture.layers, H = layout.architecture.hiddenSize, G = data.globalBatch
         let capacity = state.count / (L * H)
         let rowsPerRank = (G + world.size - 1) / world.size

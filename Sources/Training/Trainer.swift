@@ -2,6 +2,7 @@ import Config
 import Distributed
 import MPI
 import Reporting
+import RNN
 
 /// Synchronous data-parallel training (docs/design.md §1): every rank runs forward and BPTT on its
 /// shard, one allreduce sums the token-weighted gradients, every rank applies the same step.
@@ -12,10 +13,15 @@ public final class Trainer {
     private let collectives: Collectives
     private let output: ProgressOutput?
     private let hooks: TrainingHooks
+    private let kernel: RecurrenceKernel
 
     /// `output`: where rank 0's progress goes (nil: nowhere). `hooks`: fault injection for tests.
-    public init(config: TrainingConfig, world: Communicator, output: ProgressOutput?, hooks: TrainingHooks = TrainingHooks()) {
+    /// `kernel`: the recurrence path of every workspace (the executable's choice, RNN_DIST_KERNEL).
+    /// The stop signals are the caller's to install, before MPI starts.
+    public init(config: TrainingConfig, world: Communicator, output: ProgressOutput?, hooks: TrainingHooks = TrainingHooks(),
+                kernel: RecurrenceKernel = .best) {
         self.config = config
+        self.kernel = kernel
         self.output = output
         self.hooks = hooks
         let watchdog = CollectiveWatchdog(world: world, timeoutSeconds: config.collectiveTimeout)
@@ -23,12 +29,11 @@ public final class Trainer {
     }
 
     public func run() throws -> TrainingSummary {
-        StopSignal.install()
         collectives.watchdog.start()
         // Every rank's host, once, so that a stall names the rank and host it waits for.
         let world = collectives.world
         collectives.watchdog.setHosts(try collectives.watchdog.guarding("host exchange", step: 0) { try world.hosts() })
-        let run = try TrainingRun(config: config, collectives: collectives, output: output, hooks: hooks)
+        let run = try TrainingRun(config: config, collectives: collectives, output: output, hooks: hooks, kernel: kernel)
         for step in run.steps {
             try run.trainStep(step)               // sample → forward/backward → allreduce → clip → step
             try run.verifyChecksumIfDue(step)     // parameters identical on every rank?

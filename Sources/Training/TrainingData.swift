@@ -24,30 +24,35 @@ package struct TrainingData {
         }
         if config.bptt == .truncated {
             let chunk = config.bpttSteps ?? config.seqLen
-            batches = try StreamBatches(tokens: corpus.train, streamCount: globalBatch, chunkLength: chunk,
-                                        streams: sampler(1).shardRange(rank: world.rank))
+            batches = .streams(try StreamBatches(tokens: corpus.train, streamCount: globalBatch, chunkLength: chunk,
+                                                 streams: sampler(1).shardRange(rank: world.rank)))
         } else {
             try corpus.validate(sequenceLength: config.seqLen)
             let train = SequenceDataset(tokens: corpus.train, sequenceLength: config.seqLen)
-            batches = SequenceBatches(dataset: train, sampler: sampler(train.count))
+            batches = .sequences(SequenceBatches(dataset: train, sampler: sampler(train.count)))
         }
         let validationSet = SequenceDataset(tokens: corpus.validation, sequenceLength: config.evalSeqLen ?? config.seqLen)
         validation = validationSet.count > 0 ? validationSet : nil
-        if let steps = config.steps {
-            totalSteps = steps
-        } else if let sequences = batches as? SequenceBatches {
-            totalSteps = sequences.sampler.steps(forEpochs: config.epochs ?? 1)
-        } else {
-            totalSteps = (config.epochs ?? 1) * batches.stepsPerEpoch
+        switch batches {
+        case .sequences(let sequences): totalSteps = config.steps ?? sequences.sampler.steps(forEpochs: config.epochs ?? 1)
+        case .streams(let streams): totalSteps = config.steps ?? (config.epochs ?? 1) * streams.chunksPerEpoch
+        }
+    }
+
+    /// Training sequences of full BPTT (0 for streams: truncated BPTT reads positions, not sequences).
+    package var sequenceCount: Int {
+        switch batches {
+        case .sequences(let sequences): sequences.dataset.count
+        case .streams: 0
         }
     }
 
     /// Training sequences (full BPTT) or stream positions (truncated) per epoch, for messages.
     package var describeEpoch: String {
-        if let streams = batches as? StreamBatches {
-            return "\(streams.streamCount) streams x \(streams.chunksPerEpoch) chunks of \(streams.chunkLength) per epoch"
+        switch batches {
+        case .sequences(let sequences): "\(sequences.sampler.stepsPerEpoch) steps/epoch"
+        case .streams(let streams): "\(streams.streamCount) streams x \(streams.chunksPerEpoch) chunks of \(streams.chunkLength) per epoch"
         }
-        return "\(batches.stepsPerEpoch) steps/epoch"
     }
 }
 

@@ -40,7 +40,8 @@ final class TrainingRun {
     var steps: Range<Int> { firstStep ..< max(firstStep, data.totalSteps) }
 
     /// Reads the data, opens the outputs, and starts from fresh parameters, `init` or `resume`.
-    init(config: TrainingConfig, collectives: Collectives, output: ProgressOutput?, hooks: TrainingHooks) throws {
+    init(config: TrainingConfig, collectives: Collectives, output: ProgressOutput?, hooks: TrainingHooks,
+         kernel: RecurrenceKernel) throws {
         self.config = config
         self.collectives = collectives
         self.hooks = hooks
@@ -69,7 +70,7 @@ final class TrainingRun {
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
                                    dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed)),
-                                   synchronizer: synchronizer, globalBatch: data.globalBatch)
+                                   synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel)
         checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)
         var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
         firstStep = try checkpoints.initialize(parameters: parameters, optimizer: optimizer, stepper: stepper,
@@ -77,12 +78,12 @@ final class TrainingRun {
         self.summary = summary
         schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
         gradientDiagnostics = RunDiagnostics(architecture: architecture, sequenceLength: data.batches.sequenceLength)
-        evaluator = data.validation.map { Evaluator(dataset: $0, architecture: architecture, maxTokens: config.evalTokens) }
+        evaluator = data.validation.map { Evaluator(dataset: $0, architecture: architecture, maxTokens: config.evalTokens, kernel: kernel) }
         runStart = MonotonicClock.seconds()
         intervalStart = runStart
         progress.say(header)
         if let advice = data.corpus.advice { progress.say(advice) }
-        try hooks.runStarting?(world.rank, (data.batches as? SequenceBatches)?.dataset.count ?? 0)
+        try hooks.runStarting?(world.rank, data.sequenceCount)
     }
 
     // MARK: - The phases of one step
@@ -243,7 +244,7 @@ final class TrainingRun {
         model: \(modelDescription), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
-        blas: \(BLASCoreReport.current().description); recurrence kernel: \(stepper.workspace.recurrenceDescription)
+        blas: \(BLASCoreReport.current().description); recurrence kernel: \(stepper.workspace.kernel.description)
         """
     }
 }

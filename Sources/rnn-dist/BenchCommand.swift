@@ -70,6 +70,7 @@ struct BenchCommand: ParsableCommand {
             options.cell = cell; options.layers = layers; options.hidden = hidden; options.seqLen = seqLen; options.batchPerRank = batchPerRank
             options.vocabularySize = vocab; options.data = data; options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
+            options.kernel = recurrenceKernel
             let report = try TrainingBenchmark(options: options, world: world,
                                                allocationCount: { rnn_dist_allocation_count() }).run()
             guard world.isRoot else { return }

@@ -3,6 +3,7 @@ import BLAS
 import Foundation
 import Checkpoints
 import Diagnostics
+import RNN
 import RunErrors
 import TextData
 
@@ -51,6 +52,7 @@ struct DiagnoseCommand: ParsableCommand {
                 let model = try ModelFile.load(path: path, warning: StandardError.warning)
                 var resolved = options
                 resolved.sequenceLength = seqLen ?? model.config?.seqLen ?? 64
+                resolved.kernel = try RecurrenceKernel.fromEnvironment()
                 guard let spec = data ?? model.config?.data else {
                     throw RunError.badInput("--data is required: \(model.path) is a parameters file and does not record its training data")
                 }

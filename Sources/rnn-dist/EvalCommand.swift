@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MPI
+import RNN
 import Training
 import Checkpoints
 import Distributed
@@ -48,7 +49,8 @@ struct EvalCommand: ParsableCommand {
                 return (model, corpus, sequenceLength)
             }
             let result = try Evaluator.evaluate(model: model, corpus: corpus, sequenceLength: sequenceLength,
-                                                maxTokens: Int(evalTokens), world: world)
+                                                maxTokens: Int(evalTokens), world: world,
+                                                kernel: try RecurrenceKernel.fromEnvironment())
             guard world.isRoot else { return }
             if json {
                 let record: [String: Any] = ["loss": result.meanLoss, "bits_per_token": result.bitsPerToken,

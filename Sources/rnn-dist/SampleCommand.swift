@@ -47,7 +47,8 @@ struct SampleCommand: ParsableCommand {
                 throw RunError.badInput("--prime: \(error)")
             }
             BLAS.threadCount = 1
-            let sampler = TokenSampler(architecture: model.architecture, parameters: model.parameters, seed: UInt64(bitPattern: Int64(seed)))
+            let sampler = TokenSampler(architecture: model.architecture, parameters: model.parameters, seed: UInt64(bitPattern: Int64(seed)),
+                                       kernel: try RecurrenceKernel.fromEnvironment())
             sampler.prime(tokens: primeIDs)
 
             var stream = TokenTextStream(vocabulary: vocabulary)

@@ -9,7 +9,7 @@ import Glibc
 final class TerminalProgress: ProgressOutput {
     private var liveLine: LiveStatusLine?
 
-    init(live: Bool = LiveStatusLine.shouldUseLiveLine) {
+    init(live: Bool = TerminalProgress.shouldUseLiveLine) {
         liveLine = live ? LiveStatusLine() : nil
     }
 

@@ -26,10 +26,10 @@ struct TrainCommand: ParsableCommand {
         StopSignal.install()
         ExitReporter.run { world in
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
-            _ = try RecurrenceKernel.fromEnvironment() // a bad RNN_DIST_KERNEL is bad input, not ignored
+            let kernel = try RecurrenceKernel.fromEnvironment() // a bad RNN_DIST_KERNEL is bad input, not ignored
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
             let output = TerminalProgress()
-            let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks())
+            let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks(), kernel: kernel)
             let summary = try trainer.run()
             if world.isRoot {
                 print(SummaryText.describe(summary, config: trainingConfig, ranks: world.size))

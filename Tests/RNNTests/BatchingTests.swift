@@ -8,7 +8,7 @@ final class BatchingTests: XCTestCase {
     let shape = RNNShape(vocabularySize: 6, hiddenSize: 9)
     let T = 5
 
-    private func run(_ workspace: BPTTWorkspace<Double>, _ parameters: Buffer<Double>,
+    private func run(_ workspace: StackedBPTTWorkspace<Double>, _ parameters: Buffer<Double>,
                      inputs: [Int32], targets: [Int32], batchSize: Int, h0: [Double]?, tokenCount: Int)
     -> (loss: Double, gradient: [Double]) {
         let gradients = Buffer<Double>(count: parameters.count, repeating: .nan)
@@ -24,7 +24,7 @@ final class BatchingTests: XCTestCase {
         let inputs = randomTokens(count: B * T, vocabularySize: 6, seed: 22)
         let targets = randomTokens(count: B * T, vocabularySize: 6, seed: 23).reversed() as [Int32]
         let h0 = randomValues(count: B * H, seed: 24, scale: 0.7)
-        let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         let batched = run(workspace, parameters, inputs: inputs, targets: targets, batchSize: B, h0: h0, tokenCount: B * T)
 
         var loss = 0.0
@@ -47,7 +47,7 @@ final class BatchingTests: XCTestCase {
         let parameters = randomParameters(Double.self, shape: shape, seed: 31, scale: 0.5)
         let inputs = randomTokens(count: B * T, vocabularySize: 6, seed: 32)
         let targets = randomTokens(count: B * T, vocabularySize: 6, seed: 33).reversed() as [Int32]
-        let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         let full = run(workspace, parameters, inputs: inputs, targets: targets, batchSize: B, h0: nil, tokenCount: B * T)
         let rank0 = run(workspace, parameters, inputs: Array(inputs[0..<3 * T]), targets: Array(targets[0..<3 * T]),
                         batchSize: 3, h0: nil, tokenCount: B * T)
@@ -65,11 +65,10 @@ final class BatchingTests: XCTestCase {
 
     func testBatchSizeZeroGivesZeroLossAndZeroGradients() {
         let parameters = randomParameters(Double.self, shape: shape, seed: 41, scale: 0.5)
-        let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: 3, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: 3, sequenceLength: T)
         let result = run(workspace, parameters, inputs: [], targets: [], batchSize: 0, h0: nil, tokenCount: 0)
         XCTAssertEqual(result.loss, 0)
         XCTAssertTrue(result.gradient.allSatisfy { $0 == 0 })
-        XCTAssertEqual(workspace.gradientFlow, [Double](repeating: 0, count: T))
         XCTAssertEqual(workspace.forward(parameters: parameters, inputs: Buffer([]), targets: Buffer([]),
                                          batchSize: 0, initialHidden: nil), 0)
     }
@@ -80,8 +79,8 @@ final class BatchingTests: XCTestCase {
         let inputs = randomTokens(count: B * T, vocabularySize: 6, seed: 52)
         let targets = randomTokens(count: B * T, vocabularySize: 6, seed: 53)
         let h0 = randomValues(count: B * shape.hiddenSize, seed: 54, scale: 0.5)
-        let exact = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
-        let larger = BPTTWorkspace<Double>(shape: shape, maxBatchSize: 7, sequenceLength: T)
+        let exact = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
+        let larger = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: 7, sequenceLength: T)
         // Run the larger workspace at full size first, so stale rows would show.
         let filler = randomTokens(count: 7 * T, vocabularySize: 6, seed: 55)
         _ = run(larger, parameters, inputs: filler, targets: filler, batchSize: 7, h0: nil, tokenCount: 7 * T)

@@ -15,7 +15,7 @@ final class ForwardTests: XCTestCase {
         let targets = randomTokens(count: B * T, vocabularySize: 7, seed: 93)
         let h0 = randomValues(count: B * H, seed: 94, scale: 0.8)
         let reference = ReferenceRNN(parameters: parameters.toArray(), shape: shape)
-        let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         let gradients = Buffer<Double>(count: parameters.count, repeating: 0)
 
         for initial in [nil, h0] {
@@ -43,10 +43,10 @@ final class ForwardTests: XCTestCase {
     func testStepperMatchesBatchedForward() {
         let parameters = randomParameters(Double.self, shape: shape, seed: 95, scale: 0.5)
         let inputs = randomTokens(count: B * T, vocabularySize: 7, seed: 96)
-        let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         _ = workspace.forward(parameters: parameters, inputs: Buffer(inputs), targets: Buffer(inputs),
                               batchSize: B, initialHidden: nil)
-        let stepper = RNNStepper<Double>(shape: shape)
+        let stepper = StackedStepper<Double>(architecture: ModelArchitecture(shape: shape))
         let probabilities = Buffer<Double>(count: shape.vocabularySize, repeating: 0)
         for b in 0..<B {
             stepper.reset()
@@ -59,14 +59,14 @@ final class ForwardTests: XCTestCase {
             }
             let H = shape.hiddenSize
             for i in 0..<H {   // gemm with 1 row vs B rows may round differently: not bit-exact
-                XCTAssertEqual(stepper.hidden[i], workspace.finalHidden[b * H + i], accuracy: 1e-14)
+                XCTAssertEqual(stepper.state.h[i], workspace.finalHidden[b * H + i], accuracy: 1e-14)
             }
         }
     }
 
     func testStepperTemperatureSharpensDistribution() {
         let parameters = randomParameters(Float.self, shape: shape, seed: 97, scale: 0.5)
-        let stepper = RNNStepper<Float>(shape: shape)
+        let stepper = StackedStepper<Float>(architecture: ModelArchitecture(shape: shape))
         let warm = Buffer<Float>(count: shape.vocabularySize, repeating: 0)
         let cold = Buffer<Float>(count: shape.vocabularySize, repeating: 0)
         stepper.step(parameters: parameters, token: 2, temperature: 1, probabilities: warm)

@@ -26,7 +26,7 @@ final class GradientCheckTests: XCTestCase {
         let targets = randomTokens(count: B * T, vocabularySize: shape.vocabularySize, seed: 5).reversed() as [Int32]
         let h0 = randomValues(count: B * shape.hiddenSize, seed: 6, scale: 0.5)
         let reference = ReferenceRNN(parameters: parameters.toArray(), shape: shape)
-        let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         let gradients = Buffer<Double>(count: parameters.count, repeating: 0)
         for initial in [nil, h0] {
             let expected = reference.forward(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T,
@@ -61,8 +61,8 @@ final class GradientCheckTests: XCTestCase {
         let parameters = randomParameters(Double.self, shape: shape, seed: 1, scale: 0.6)
         let inputs = Buffer(randomTokens(count: B * T, vocabularySize: shape.vocabularySize, seed: 11))
         let targets = Buffer(randomTokens(count: B * T, vocabularySize: shape.vocabularySize, seed: 12).reversed() as [Int32])
-        let layout = ParameterLayout(shape: shape)
-        let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let layout = tanhLayout(shape)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         let N = B * T
         let gradients = Buffer<Double>(count: layout.count, repeating: .nan)
         _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
@@ -73,14 +73,15 @@ final class GradientCheckTests: XCTestCase {
         }
         let eps = 1e-5
         var worst = 0.0
-        for name in ParameterName.allCases {
+        for entry in layout.entries {
+            let name = entry.name
             var worstInTensor = 0.0
-            for i in layout.range(of: name) {
+            for i in entry.range {
                 let numeric = centralDifference(parameters, at: i, eps: eps, loss: meanLoss)
                 let analytic = gradients[i]
                 let error = abs(analytic - numeric) / max(abs(analytic) + abs(numeric), 1e-4)
                 worstInTensor = max(worstInTensor, error)
-                XCTAssertLessThan(error, 1e-6, "\(name)[\(i - layout.range(of: name).lowerBound)]: analytic \(analytic), numeric \(numeric)")
+                XCTAssertLessThan(error, 1e-6, "\(name)[\(i - entry.range.lowerBound)]: analytic \(analytic), numeric \(numeric)")
             }
             print("  \(name): max relative error \(worstInTensor)")
             worst = max(worst, worstInTensor)

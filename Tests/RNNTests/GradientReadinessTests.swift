@@ -45,7 +45,7 @@ final class GradientReadinessTests: XCTestCase {
     /// 65 rows), then W_xh and b_h; a progress call at every step of the recurrence backward.
     func testTanhWorkspaceReportsEachBucketWhenFinal() {
         let shape = RNNShape(vocabularySize: 11, hiddenSize: 260), T = 9, B = 3
-        let workspace = BPTTWorkspace<Float>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Float>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         XCTAssertEqual(workspace.gradientBuckets.count, 2 + 4 + 2)
         let parameters = randomParameters(Float.self, shape: shape, seed: 5, scale: 0.1)
         let inputs = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 11, seed: 6))

@@ -9,9 +9,9 @@ final class JacobianProductTests: XCTestCase {
     let shape = RNNShape(vocabularySize: 4, hiddenSize: 6)
 
     private func parameters(W_hh: [Double]) -> Buffer<Double> {
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         let p = randomParameters(Double.self, shape: shape, seed: 21, scale: 0.3)
-        p.copy(from: W_hh, at: layout.range(of: .W_hh).lowerBound)
+        p.copy(from: W_hh, at: layout.range(of: .W_hh(layer: 0))!.lowerBound)
         return p
     }
 
@@ -22,7 +22,7 @@ final class JacobianProductTests: XCTestCase {
         for i in 0..<H { w[i * H + (i + 2) % H] = i.isMultiple(of: 2) ? s : -s }
         let states = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: H), count: T), count: B)
         for method in [JacobianProductStatistics.FactorNorm.spectral(iterations: 30), .upperBound] {
-            let result = SpectralAnalysis.jacobianProductNorms(parameters: parameters(W_hh: w), layout: ParameterLayout(shape: shape),
+            let result = SpectralAnalysis.jacobianProductNorms(parameters: parameters(W_hh: w), layout: tanhLayout(shape),
                                                                hiddenStates: states, window: window, factorNorm: method)
             XCTAssertEqual(result.windowCount, B * (T - window + 1))
             XCTAssertEqual(result.perStepFactor, s, accuracy: 1e-9, "\(method)")
@@ -44,7 +44,7 @@ final class JacobianProductTests: XCTestCase {
             [0.99, 0.2, 0.0, 0.0, 0.0, 0.0],   // 2·0.0199 = 0.0398 vs 0.9·0.96 = 0.864 → 0.864
         ]
         let exact = [0.891, 1.82, 0.864]
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         let spectral = SpectralAnalysis.jacobianProductNorms(parameters: parameters(W_hh: w), layout: layout,
                                                              hiddenStates: [hs], window: 2)
         let expectedMean = (log(exact[0]) + log(exact[1]) + log(exact[1]) + log(exact[2])) / 2
@@ -64,7 +64,7 @@ final class JacobianProductTests: XCTestCase {
         let zero = [Double](repeating: 0, count: H)
         var w = [Double](repeating: 0, count: H * H)
         for i in 0..<H { w[i * H + i] = 0.5 }
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         let result = SpectralAnalysis.jacobianProductNorms(parameters: parameters(W_hh: w), layout: layout,
                                                            hiddenStates: [[zero, zero], [zero, zero, zero, zero]], window: 3)
         XCTAssertEqual(result.windowCount, 2)
@@ -75,18 +75,17 @@ final class JacobianProductTests: XCTestCase {
         XCTAssertTrue(none.meanLogProduct.isNaN)
     }
 
-    func testHiddenStatesMatchTheWorkspace() {
+    func testHiddenStatesMatchTheStepper() {
         let shape = RNNShape(vocabularySize: 7, hiddenSize: 10)
         let H = shape.hiddenSize, T = 8, B = 3
         let parameters = randomParameters(Double.self, shape: shape, seed: 22, scale: 0.5)
         let inputs = randomTokens(count: B * T, vocabularySize: 7, seed: 23)
         let h0 = randomValues(count: B * H, seed: 24, scale: 0.8)
-        let workspace = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         for initial in [nil, h0] {
             _ = workspace.forward(parameters: parameters, inputs: Buffer(inputs), targets: Buffer(inputs),
                                   batchSize: B, initialHidden: initial.map { Buffer($0) })
-            let states = SpectralAnalysis.hiddenStates(parameters: parameters, layout: ParameterLayout(shape: shape),
-                                                       inputs: inputs, batchSize: B, sequenceLength: T, initialHidden: initial)
+            let states = workspace.hiddenStates(layer: 0)
             XCTAssertEqual(states.count, B)
             for b in 0..<B {
                 XCTAssertEqual(states[b].count, T)
@@ -94,12 +93,12 @@ final class JacobianProductTests: XCTestCase {
                     XCTAssertEqual(states[b][T - 1][i], workspace.finalHidden[b * H + i], accuracy: 1e-12)
                 }
             }
-            let stepper = RNNStepper<Double>(shape: shape)
+            let stepper = StackedStepper<Double>(architecture: ModelArchitecture(shape: shape))
             let p = Buffer<Double>(count: 7, repeating: 0)
-            if let initial { stepper.hidden.copy(from: initial[0..<H]) }
+            if let initial { stepper.state.h.copy(from: initial[0..<H]) }
             for t in 0..<T {
                 stepper.step(parameters: parameters, token: inputs[t], temperature: 1, probabilities: p)
-                for i in 0..<H { XCTAssertEqual(states[0][t][i], stepper.hidden[i], accuracy: 1e-12, "t \(t)") }
+                for i in 0..<H { XCTAssertEqual(states[0][t][i], stepper.state.h[i], accuracy: 1e-12, "t \(t)") }
             }
         }
     }

@@ -34,12 +34,12 @@ final class KernelBenchmarkTests: XCTestCase {
         BLAS.threadCount = 1
         let shape = RNNShape(vocabularySize: 65, hiddenSize: 256)
         let T = 64, B = 32
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
         let gradients = Buffer<Float>(count: layout.count, repeating: 0)
         ParameterInitializer.initialize(parameters, layout: layout, scheme: .torch, seed: 1)
         let tokens = Buffer(randomTokens(count: B * T, vocabularySize: 65, seed: 2))
-        let workspace = BPTTWorkspace<Float>(shape: shape, maxBatchSize: B, sequenceLength: T)
+        let workspace = StackedBPTTWorkspace<Float>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
         func step() {
             _ = workspace.forwardBackward(parameters: parameters, inputs: tokens, targets: tokens, batchSize: B,
                                           initialHidden: nil, tokenCountForMean: B * T, gradients: gradients)
@@ -62,7 +62,7 @@ final class KernelBenchmarkTests: XCTestCase {
         XCTAssertGreaterThan(r.tokensPerSecond, 0)
         XCTAssertEqual(r.gflops, r.flopsPerToken * r.tokensPerSecond / 1e9, accuracy: 1e-9 * r.gflops)
         XCTAssertEqual(r.percentOfSgemm, 100 * r.gflops / r.sgemmGFLOPs, accuracy: 1e-9)
-        XCTAssertEqual(r.recurrenceKernel, RecurrenceKernel.default.name)
+        XCTAssertEqual(r.recurrenceKernel, RecurrenceKernel.best.name)
         XCTAssertGreaterThan(r.forwardRecurrenceGFLOPs, 0)
         XCTAssertGreaterThan(r.backwardRecurrenceGFLOPs, 0)
         XCTAssertGreaterThan(r.blasRecurrenceGFLOPs, 0)

@@ -1,6 +1,7 @@
 import BLAS
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 // The RNN tests' inputs: random parameters, tokens and values from a seed, the constructed
@@ -9,7 +10,7 @@ import XCTest
 /// Parameters uniform in (-scale, scale), deterministic from the seed.
 func randomParameters<T: BLASScalar>(_ type: T.Type, shape: RNNShape, seed: UInt64, scale: Double) -> Buffer<T> {
     var generator = SeededGenerator(seed: seed)
-    let count = ParameterLayout(shape: shape).count
+    let count = tanhLayout(shape).count
     return Buffer<T>((0..<count).map { _ in T((2 * generator.nextUniform() - 1) * scale) })
 }
 
@@ -42,10 +43,10 @@ func normwiseRelativeError(_ a: [Double], _ b: [Double]) -> Double {
 func gradientFlowModel(shape: RNNShape, sequenceLength T: Int, batchSize B: Int, spectralRadius s: Double)
     -> (parameters: Buffer<Double>, inputs: [Int32], targets: [Int32]) {
     let H = shape.hiddenSize, V = shape.vocabularySize
-    let layout = ParameterLayout(shape: shape)
+    let layout = tanhLayout(shape)
     let parameters = Buffer<Double>(count: layout.count, repeating: 0)
-    let W_xh = layout.range(of: .W_xh).lowerBound, W_hh = layout.range(of: .W_hh).lowerBound
-    let W_hy = layout.range(of: .W_hy).lowerBound, b_y = layout.range(of: .b_y).lowerBound
+    let W_xh = layout.range(of: .W_xh(layer: 0))!.lowerBound, W_hh = layout.range(of: .W_hh(layer: 0))!.lowerBound
+    let W_hy = layout.range(of: .W_hy)!.lowerBound, b_y = layout.range(of: .b_y)!.lowerBound
     for (i, v) in randomValues(count: H * V, seed: 81, scale: 1e-10).enumerated() { parameters[W_xh + i] = v }
     for i in 0..<H { parameters[W_hh + i * H + (i + 1) % H] = i % 3 == 0 ? -s : s }
     for (i, v) in randomValues(count: H, seed: 82, scale: 1).enumerated() { parameters[W_hy + i] = v }  // row 0
@@ -65,4 +66,36 @@ func centralDifference(_ parameters: Buffer<Double>, at i: Int, eps: Double, los
     let minus = loss()
     parameters[i] = saved
     return (plus - minus) / (2 * eps)
+}
+
+/// The one-layer tanh RNN of DESIGN §2 (its five tensors) in the one layout type.
+func tanhLayout(_ shape: RNNShape) -> ModelLayout { ModelLayout(architecture: ModelArchitecture(shape: shape)) }
+
+/// The tanh RNN tests' terms for the one engine: h_0 and h_T as flat [B, H] buffers (one layer,
+/// no c, so RecurrentState's [1, B, H] is that buffer).
+extension StackedBPTTWorkspace {
+    private func state(_ h0: Buffer<Scalar>?) -> RecurrentState<Scalar>? {
+        guard let h0 else { return nil }
+        precondition(architecture.isLegacyTanhRNN, "flat h_0 is the one-layer tanh RNN's")
+        let state = RecurrentState<Scalar>(architecture: architecture, capacity: h0.count / architecture.hiddenSize)
+        state.h.copy(from: h0.toArray(), at: 0)
+        return state
+    }
+
+    func forwardBackward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize: Int,
+                         initialHidden: Buffer<Scalar>?, tokenCountForMean: Int, gradients: Buffer<Scalar>,
+                         readiness: GradientReadiness? = nil) -> Double {
+        forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
+                        initialState: state(initialHidden), tokenCountForMean: tokenCountForMean, gradients: gradients,
+                        readiness: readiness)
+    }
+
+    func forward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize: Int,
+                 initialHidden: Buffer<Scalar>?) -> Double {
+        forward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
+                initialState: state(initialHidden))
+    }
+
+    /// h_T [maxBatchSize, H] after the last call.
+    var finalHidden: Buffer<Scalar> { finalState.h }
 }

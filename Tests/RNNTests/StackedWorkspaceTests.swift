@@ -3,8 +3,7 @@ import Buffers
 import RNN
 import XCTest
 
-/// StackedBPTTWorkspace against the plain reference, against BPTTWorkspace for the legacy
-/// tanh RNN, carried state against one long forward, and the batch dimension with dropout.
+/// StackedBPTTWorkspace against the plain reference, the legacy tanh RNN's file names, carried state against one long forward, and the batch dimension with dropout.
 final class StackedWorkspaceTests: XCTestCase {
     /// Loss, every gradient element and the final (h, c) against ReferenceStackedRNN, for each
     /// cell at B = 1, 3; H = 1, 5; T = 1, 6; L = 1, 2, 3; V = 7, with initial state, dropout
@@ -75,43 +74,16 @@ final class StackedWorkspaceTests: XCTestCase {
         }
     }
 
-    /// `cell: rnn, layers: 1` is DESIGN §2's model: the same five names, order and sizes as
-    /// ParameterLayout, and bit-for-bit BPTTWorkspace's loss, gradient and h_T in Double.
-    func testLegacyTanhRNNIsBPTTWorkspaceExactly() {
-        let shape = RNNShape(vocabularySize: 7, hiddenSize: 6)
-        let legacy = ParameterLayout(shape: shape), layout = ModelLayout(architecture: ModelArchitecture(shape: shape))
-        XCTAssertEqual(layout.entries.map(\.name), ParameterName.allCases.map(\.rawValue))
-        XCTAssertEqual(layout.entries.map(\.range), ParameterName.allCases.map { legacy.range(of: $0) })
-        XCTAssertEqual(layout.entries.map(\.dimensions), ParameterName.allCases.map { legacy.dimensions(of: $0) })
+    /// `cell: rnn, layers: 1` is DESIGN §2's model in files: its five names, order and sizes,
+    /// and no b_hh.
+    func testLegacyTanhRNNKeepsItsFiveTensorNames() {
+        let shape = RNNShape(vocabularySize: 7, hiddenSize: 6), H = 6, V = 7
+        let layout = ModelLayout(architecture: ModelArchitecture(shape: shape))
+        XCTAssertEqual(layout.entries.map(\.name), ModelLayout.legacyTanhRNNNames)
+        XCTAssertEqual(layout.entries.map(\.dimensions), [[H, V], [H, H], [V, H], [H], [V]])
+        XCTAssertEqual(layout.entries.map(\.range.lowerBound), [0, H * V, H * V + H * H, H * V + H * H + V * H,
+                                                                 H * V + H * H + V * H + H])
         XCTAssertNil(layout.range(of: .b_hh(layer: 0)))
-
-        let B = 3, T = 6, H = shape.hiddenSize
-        let parameters = randomParameters(Double.self, shape: shape, seed: 61, scale: 0.6)
-        let inputs = Buffer(randomTokens(count: B * T, vocabularySize: 7, seed: 62))
-        let targets = Buffer(randomTokens(count: B * T, vocabularySize: 7, seed: 63).reversed() as [Int32])
-        let old = BPTTWorkspace<Double>(shape: shape, maxBatchSize: B, sequenceLength: T)
-        let new = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: B, sequenceLength: T)
-        let h0 = randomValues(count: B * H, seed: 64, scale: 0.7)
-        for initial in [nil, h0] {
-            let state = initial.map { values -> RecurrentState<Double> in
-                let s = RecurrentState<Double>(architecture: new.architecture, capacity: B)
-                s.h.copy(from: values)
-                return s
-            }
-            let oldGradients = Buffer<Double>(count: legacy.count, repeating: .nan)
-            let newGradients = Buffer<Double>(count: layout.count, repeating: .nan)
-            let oldLoss = old.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
-                                              initialHidden: initial.map { Buffer($0) }, tokenCountForMean: B * T,
-                                              gradients: oldGradients)
-            let newLoss = new.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
-                                              initialState: state, tokenCountForMean: B * T, gradients: newGradients)
-            XCTAssertEqual(newLoss, oldLoss)
-            XCTAssertEqual(newGradients.toArray(), oldGradients.toArray())
-            XCTAssertEqual(new.finalState.h.toArray(), old.finalHidden.toArray())
-            XCTAssertEqual(new.forward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B, initialState: state),
-                           old.forward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
-                                       initialHidden: initial.map { Buffer($0) }))
-        }
     }
 
     /// Two "ranks" holding 3 and 1 of 4 sequences, each passing its rows' global sequence

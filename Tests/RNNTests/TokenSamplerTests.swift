@@ -9,19 +9,19 @@ final class TokenSamplerTests: XCTestCase {
     let shape = RNNShape(vocabularySize: 9, hiddenSize: 12)
 
     private func sampler(seed: UInt64, parameterSeed: UInt64 = 31) -> TokenSampler {
-        TokenSampler(shape: shape, parameters: randomParameters(Float.self, shape: shape, seed: parameterSeed, scale: 1),
+        TokenSampler(architecture: ModelArchitecture(shape: shape), parameters: randomParameters(Float.self, shape: shape, seed: parameterSeed, scale: 1),
                      seed: seed)
     }
 
     /// W_hh = W_hy = 0: y = b_y whatever the input, so p = softmax(b_y) = `distribution` at every step.
     private func constantModel(_ distribution: [Double], seed: UInt64) -> TokenSampler {
         let shape = RNNShape(vocabularySize: distribution.count, hiddenSize: 3)
-        let layout = ParameterLayout(shape: shape)
+        let layout = tanhLayout(shape)
         let parameters = randomParameters(Float.self, shape: shape, seed: 32, scale: 1)
-        parameters.fill(0, range: layout.range(of: .W_hh))
-        parameters.fill(0, range: layout.range(of: .W_hy))
-        parameters.copy(from: distribution.map { Float(log($0)) }, at: layout.range(of: .b_y).lowerBound)
-        let sampler = TokenSampler(shape: shape, parameters: parameters, seed: seed)
+        parameters.fill(0, range: layout.range(of: .W_hh(layer: 0))!)
+        parameters.fill(0, range: layout.range(of: .W_hy)!)
+        parameters.copy(from: distribution.map { Float(log($0)) }, at: layout.range(of: .b_y)!.lowerBound)
+        let sampler = TokenSampler(architecture: ModelArchitecture(shape: shape), parameters: parameters, seed: seed)
         sampler.prime(tokens: [0])
         return sampler
     }

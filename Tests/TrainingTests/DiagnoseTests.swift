@@ -41,21 +41,21 @@ final class DiagnoseTests: XCTestCase {
     private func writeModel(radius: Float, name: String, vocabulary: Bool = true) throws -> String {
         let vocab = Vocabulary(tokenizer: .chars, symbols: Self.alphabet.unicodeScalars.map(\.value))
         let shape = RNNShape(vocabularySize: vocab.count, hiddenSize: Self.H)
-        let layout = ParameterLayout(shape: shape)
+        let layout = ModelLayout(architecture: ModelArchitecture(shape: shape))
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
         var generator = SeededGenerator(seed: 5)
         let H = Self.H, V = vocab.count
         // A fixed derangement with signs: row i has one entry ±radius in column (3i + 1) mod H.
-        let W_hh = layout.range(of: .W_hh).lowerBound
+        let W_hh = layout.range(of: .W_hh(layer: 0))!.lowerBound
         for i in 0..<H {
             parameters[W_hh + i * H + (3 * i + 1) % H] = (i % 3 == 0 ? -radius : radius)
         }
-        let W_xh = layout.range(of: .W_xh).lowerBound
+        let W_xh = layout.range(of: .W_xh(layer: 0))!.lowerBound
         for i in 0..<H * V { parameters[W_xh + i] = Float(1e-3 * generator.nextGaussian()) }
-        let W_hy = layout.range(of: .W_hy).lowerBound
+        let W_hy = layout.range(of: .W_hy)!.lowerBound
         for i in 0..<V * H { parameters[W_hy + i] = Float(0.5 * generator.nextGaussian()) }
         // b_y: 'a' is almost certain, so the 'a' targets add almost no gradient.
-        parameters[layout.range(of: .b_y).lowerBound] = 8
+        parameters[layout.range(of: .b_y)!.lowerBound] = 8
         let path = run.path(name)
         try ParameterFile.save(path: path, parameters: parameters, layout: layout,
                                metadata: vocabulary ? ["vocabulary": vocab.serialized] : [:])

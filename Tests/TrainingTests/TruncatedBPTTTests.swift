@@ -45,7 +45,7 @@ final class TruncatedBPTTTests: XCTestCase {
     /// Carrying h from one chunk to the next is one long forward pass cut in two.
     func testCarriedStateEqualsOneLongForwardPass() {
         let shape = RNNShape(vocabularySize: 7, hiddenSize: 9)
-        let layout = ParameterLayout(shape: shape)
+        let layout = ModelLayout(architecture: ModelArchitecture(shape: shape))
         let parameters = Buffer<Double>(count: layout.count, repeating: 0)
         ParameterInitializer.initialize(parameters, layout: layout, scheme: .torch, seed: 3)
         let (batch, chunk) = (3, 5)
@@ -66,16 +66,17 @@ final class TruncatedBPTTTests: XCTestCase {
                 secondInputs[b * chunk + t] = tokens[base + chunk + t]; secondTargets[b * chunk + t] = tokens[base + chunk + t + 1]
             }
         }
-        let long = BPTTWorkspace<Double>(shape: shape, maxBatchSize: batch, sequenceLength: 2 * chunk)
-        let longLoss = long.forward(parameters: parameters, inputs: longInputs, targets: longTargets, batchSize: batch, initialHidden: nil)
-        let short = BPTTWorkspace<Double>(shape: shape, maxBatchSize: batch, sequenceLength: chunk)
-        let firstLoss = short.forward(parameters: parameters, inputs: firstInputs, targets: firstTargets, batchSize: batch, initialHidden: nil)
-        let carried = Buffer<Double>(short.finalHidden.toArray())
-        let secondLoss = short.forward(parameters: parameters, inputs: secondInputs, targets: secondTargets, batchSize: batch, initialHidden: carried)
+        let long = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: batch, sequenceLength: 2 * chunk)
+        let longLoss = long.forward(parameters: parameters, inputs: longInputs, targets: longTargets, batchSize: batch, initialState: nil)
+        let short = StackedBPTTWorkspace<Double>(architecture: ModelArchitecture(shape: shape), maxBatchSize: batch, sequenceLength: chunk)
+        let firstLoss = short.forward(parameters: parameters, inputs: firstInputs, targets: firstTargets, batchSize: batch, initialState: nil)
+        let carried = RecurrentState<Double>(architecture: short.architecture, capacity: batch)
+        carried.copy(from: short.finalState, rows: batch)
+        let secondLoss = short.forward(parameters: parameters, inputs: secondInputs, targets: secondTargets, batchSize: batch, initialState: carried)
         XCTAssertEqual(firstLoss + secondLoss, longLoss, accuracy: 1e-12 * abs(longLoss))
-        for (a, b) in zip(short.finalHidden.toArray(), long.finalHidden.toArray()) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        for (a, b) in zip(short.finalState.h.toArray(), long.finalState.h.toArray()) { XCTAssertEqual(a, b, accuracy: 1e-12) }
         // Without the carried state the second chunk is a different computation.
-        let fresh = short.forward(parameters: parameters, inputs: secondInputs, targets: secondTargets, batchSize: batch, initialHidden: nil)
+        let fresh = short.forward(parameters: parameters, inputs: secondInputs, targets: secondTargets, batchSize: batch, initialState: nil)
         XCTAssertNotEqual(fresh, secondLoss)
     }
 
