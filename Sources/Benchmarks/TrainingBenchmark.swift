@@ -28,7 +28,8 @@ public struct TrainingBenchmark {
         /// Overlap the gradient allreduce with BPTT (the trainer's default).
         public var overlapAllreduce = true
         /// The recurrence path (the executable's choice, RNN_DIST_KERNEL).
-        public var kernel = RecurrenceKernel.best
+        /// Forced (RNN_DIST_KERNEL) or measured as training measures it (KernelSelection).
+        public var kernel = KernelSelection.Request.measure
         public init() {}
     }
 
@@ -54,6 +55,10 @@ public struct TrainingBenchmark {
         public var recurrenceForwardGFLOPs: Double
         public var recurrenceBackwardGFLOPs: Double
         public var recurrenceBLASGFLOPs: Double
+        /// The candidates' times that chose the kernel (empty when it was forced or the model is too small to time).
+        public var kernelTimings: [RecurrenceKernelTuner.Timing]
+        /// This CPU's caches, which decide whether W_hh stays in L2 between time steps.
+        public var caches: CacheHierarchy
         public var sgemmGFLOPsSingleThread: Double
         public var percentOfSgemmCeiling: Double
         public var secondsPerStep: Double
@@ -81,6 +86,7 @@ public struct TrainingBenchmark {
             case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token", blasCore = "blas_core"
             case recurrenceKernel = "recurrence_kernel", recurrenceForwardGFLOPs = "recurrence_forward_gflops"
             case recurrenceBackwardGFLOPs = "recurrence_backward_gflops", recurrenceBLASGFLOPs = "recurrence_blas_gflops"
+            case kernelTimings = "kernel_timings", caches
             case sgemmGFLOPsSingleThread = "sgemm_gflops_single_thread", percentOfSgemmCeiling = "percent_of_sgemm_ceiling"
             case secondsPerStep = "seconds_per_step", forwardSeconds = "forward_s", backwardSeconds = "backward_s"
             case allreduceSeconds = "allreduce_s", optimizerSeconds = "optimizer_s"
@@ -123,9 +129,12 @@ public struct TrainingBenchmark {
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global,
                                                 gradientCount: layout.count, overlap: options.overlapAllreduce)
         let batches = BatchSource.sequences(SequenceBatches(dataset: dataset, sampler: sampler))
+        let decision = try KernelSelection.decide(options.kernel, recorded: nil, architecture: architecture,
+                                                  batchPerRank: options.batchPerRank, sequenceLength: options.seqLen,
+                                                  collectives: collectives)
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches,
                                        architecture: architecture, dropout: nil,
-                                       synchronizer: synchronizer, globalBatch: globalBatch, kernel: options.kernel)
+                                       synchronizer: synchronizer, globalBatch: globalBatch, kernel: decision.kernel)
 
         // The ceiling: single-thread sgemm, measured on every rank at the same time.
         let sgemm = try world.allreduce(BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5), op: .sum) / Double(world.size)
@@ -168,7 +177,7 @@ public struct TrainingBenchmark {
         let tokensPerSecond = Double(globalBatch * options.seqLen) / secondsPerStep
         let flopsPerToken = Self.flopsPerToken(architecture)
         let gflops = tokensPerSecond * flopsPerToken / 1e9
-        let recurrence = KernelBenchmark.measureRecurrence(kernel: options.kernel, hiddenSize: options.hidden,
+        let recurrence = KernelBenchmark.measureRecurrence(kernel: decision.kernel, hiddenSize: options.hidden,
                                                            batchSize: options.batchPerRank, sequenceLength: options.seqLen, seed: 3)
         // Per layer and row h, the G·H pre-activations and their gradient (the tanh RNN: h, a,
         // da); per row logits and probabilities; in Float.
@@ -183,9 +192,10 @@ public struct TrainingBenchmark {
             overlapAllreduce: options.overlapAllreduce,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
             blasCore: BLASCoreReport.current().description,
-            recurrenceKernel: options.kernel.description,
+            recurrenceKernel: decision.kernel.description,
             recurrenceForwardGFLOPs: recurrence.forward, recurrenceBackwardGFLOPs: recurrence.backward,
             recurrenceBLASGFLOPs: recurrence.blas,
+            kernelTimings: decision.timings.filter { $0.secondsPerStep.isFinite }, caches: CacheHierarchy.detect(),
             sgemmGFLOPsSingleThread: sgemm, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),
             secondsPerStep: secondsPerStep, forwardSeconds: forwardMean, backwardSeconds: compute - forwardMean,
             allreduceSeconds: allreduce, optimizerSeconds: update,

@@ -32,6 +32,9 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public var bestValidationLoss: Double?
     /// Truncated BPTT: the chunk the streams continue from (step mod chunks per epoch).
     public var streamCursor: Int?
+    /// The recurrence kernel that computed the run (RecurrenceKernel.name): a resume runs the
+    /// same one, so that it continues with the same rounding (nil in files written before).
+    public var recurrenceKernel: String?
 
     public init(step: Int, epoch: Int, dataCursor: Int, globalBatch: Int, seed: Int, vocabulary: Vocabulary,
                 architecture: ModelArchitecture, optimizer: OptimizerKind, optimizerStepCount: Int, config: TrainingConfig, ranks: Int) {
@@ -72,6 +75,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
         var strings: [String: String] = [:]
         if let bestValidationLoss { strings["best_val_loss"] = String(bestValidationLoss) }
         if let streamCursor { strings["stream_cursor"] = String(streamCursor) }
+        if let recurrenceKernel { strings["recurrence_kernel"] = recurrenceKernel }
         return strings
     }
 
@@ -131,6 +135,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
             skippedSteps = strings["skipped_steps"].flatMap { Int($0) } ?? 0
             bestValidationLoss = strings["best_val_loss"].flatMap { Double($0) }
             streamCursor = strings["stream_cursor"].flatMap { Int($0) }
+            recurrenceKernel = strings["recurrence_kernel"]
         } catch let error as CheckpointError {
             throw error
         } catch {

@@ -30,6 +30,8 @@ public enum RecurrenceKernelTuner {
         public var kernel: String
         public var secondsPerStep: Double
         public var gflops: Double
+
+        enum CodingKeys: String, CodingKey { case kernel, secondsPerStep = "seconds_per_step", gflops }
     }
 
     /// Below this many FLOPs per step (about H = 128, B = 32, G = 1) a product takes a few

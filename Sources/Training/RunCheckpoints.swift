@@ -56,17 +56,41 @@ package struct RunCheckpoints {
         }
     }
 
-    /// Fresh parameters (rank 0 initializes or loads `init`) or a checkpoint (`resume`),
-    /// broadcast from rank 0 so that every rank starts identical. Returns the first step.
-    func initialize(parameters: Buffer<Float>, optimizer: Optimizer, stepper: DataParallelStep,
+    /// Rank 0: the newest valid checkpoint at `resume`, checked against this run's model, corpus
+    /// and optimizer (nil for a fresh run, and on the other ranks); every rank agrees it was
+    /// found. Read before the model is built: it records the kernel the run continues with.
+    func findResume(progress: ProgressReporter) throws -> Checkpoint? {
+        guard let resume = config.resume else { return nil }
+        return try RankAgreement.agree(collectives, "resume checkpoint") { () -> Checkpoint? in
+            guard world.isRoot else { return nil }
+            let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in progress.warn(warning) }
+            try checkpoint.verifyCompatible(architecture: layout.architecture, vocabulary: data.corpus.vocabulary,
+                                            optimizer: config.optimizer)
+            try CorpusIdentity.verify(checkpoint.file.metadata, source: checkpoint.path, corpus: data.corpus)
+            return checkpoint
+        }
+    }
+
+    /// The recurrence kernel rank 0's `resumed` checkpoint records, on every rank (nil for a
+    /// fresh run or a file written before checkpoints recorded it).
+    func recordedKernel(_ resumed: Checkpoint?) throws -> String? {
+        guard config.resume != nil else { return nil }
+        let name = try world.broadcast(string: resumed?.metadata.recurrenceKernel ?? "", root: 0)
+        return name.isEmpty ? nil : name
+    }
+
+    /// Fresh parameters (rank 0 initializes or loads `init`) or the `resumed` checkpoint (rank
+    /// 0's, from findResume), broadcast from rank 0 so that every rank starts identical.
+    /// Returns the first step.
+    func initialize(resumed: Checkpoint?, parameters: Buffer<Float>, optimizer: Optimizer, stepper: DataParallelStep,
                     summary: inout TrainingSummary, progress: ProgressReporter) throws -> Int {
         let a = layout.architecture
         let globalHidden = Buffer<Float>(count: a.layers * data.globalBatch * a.hiddenSize, repeating: 0)
         let globalCell = a.cell.hasCellState ? Buffer<Float>(count: globalHidden.count, repeating: 0) : nil
         var start = try RankAgreement.agree(collectives, "initial state") { () -> StartingPoint in
             guard world.isRoot else { return StartingPoint() }
-            if let resume = config.resume {
-                return try restore(from: resume, parameters: parameters, optimizer: optimizer, hidden: globalHidden,
+            if let resumed {
+                return try restore(resumed, parameters: parameters, optimizer: optimizer, hidden: globalHidden,
                                    cell: globalCell, progress: progress)
             }
             if let path = config.initFile {
@@ -107,13 +131,10 @@ package struct RunCheckpoints {
         return start.step
     }
 
-    /// Rank 0: the newest valid checkpoint at `resume` into the parameters, the optimizer state
-    /// and (truncated BPTT) the carried hidden state of every stream.
-    private func restore(from resume: String, parameters: Buffer<Float>, optimizer: Optimizer, hidden: Buffer<Float>,
+    /// Rank 0: `checkpoint` into the parameters, the optimizer state and (truncated BPTT) the
+    /// carried hidden state of every stream.
+    private func restore(_ checkpoint: Checkpoint, parameters: Buffer<Float>, optimizer: Optimizer, hidden: Buffer<Float>,
                          cell: Buffer<Float>?, progress: ProgressReporter) throws -> StartingPoint {
-        let checkpoint = try CheckpointStore.newestValid(at: resume) { warning in progress.warn(warning) }
-        try checkpoint.verifyCompatible(architecture: layout.architecture, vocabulary: data.corpus.vocabulary, optimizer: config.optimizer)
-        try CorpusIdentity.verify(checkpoint.file.metadata, source: checkpoint.path, corpus: data.corpus)
         try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
         let metadata = checkpoint.metadata
         var start = StartingPoint(step: metadata.step, optimizerSteps: metadata.optimizerStepCount,
@@ -152,6 +173,7 @@ package struct RunCheckpoints {
         metadata.clippedSteps = summary.clippedSteps
         metadata.skippedSteps = summary.skippedSteps
         metadata.bestValidationLoss = summary.bestValidationLoss
+        metadata.recurrenceKernel = stepper.workspace.kernel.name
         switch data.batches {
         case .sequences: break
         case .streams(let streams): metadata.streamCursor = streams.chunk(ofStep: step)

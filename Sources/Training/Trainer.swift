@@ -13,13 +13,14 @@ public final class Trainer {
     private let collectives: Collectives
     private let output: ProgressOutput?
     private let hooks: TrainingHooks
-    private let kernel: RecurrenceKernel
+    private let kernel: KernelSelection.Request
 
     /// `output`: where rank 0's progress goes (nil: nowhere). `hooks`: fault injection for tests.
-    /// `kernel`: the recurrence path of every workspace (the executable's choice, RNN_DIST_KERNEL).
+    /// `kernel`: the recurrence kernel of every workspace, forced (RNN_DIST_KERNEL, read by the
+    /// executable) or measured at the start of the run (KernelSelection).
     /// The stop signals are the caller's to install, before MPI starts.
     public init(config: TrainingConfig, world: Communicator, output: ProgressOutput?, hooks: TrainingHooks = TrainingHooks(),
-                kernel: RecurrenceKernel = .best) {
+                kernel: KernelSelection.Request = .measure) {
         self.config = config
         self.kernel = kernel
         self.output = output

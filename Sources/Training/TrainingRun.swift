@@ -39,9 +39,13 @@ final class TrainingRun {
     /// The steps this process runs (a resumed run starts past 0).
     var steps: Range<Int> { firstStep ..< max(firstStep, data.totalSteps) }
 
-    /// Reads the data, opens the outputs, and starts from fresh parameters, `init` or `resume`.
+    /// The recurrence kernel and the times that chose it (for the header).
+    let kernel: KernelSelection.Decision
+
+    /// Reads the data, opens the outputs, decides the recurrence kernel (KernelSelection), and
+    /// starts from fresh parameters, `init` or `resume`.
     init(config: TrainingConfig, collectives: Collectives, output: ProgressOutput?, hooks: TrainingHooks,
-         kernel: RecurrenceKernel) throws {
+         kernel request: KernelSelection.Request) throws {
         self.config = config
         self.collectives = collectives
         self.hooks = hooks
@@ -61,6 +65,12 @@ final class TrainingRun {
                                         tensorBoardDirectory: world.isRoot ? config.tensorboard : nil)
         }
 
+        checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)
+        let resumed = try checkpoints.findResume(progress: progress)
+        let kernel = try KernelSelection.decide(request, recorded: try checkpoints.recordedKernel(resumed),
+                                                architecture: architecture, batchPerRank: data.batches.maxBatchSize,
+                                                sequenceLength: data.batches.sequenceLength, collectives: collectives)
+        self.kernel = kernel
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
@@ -70,15 +80,14 @@ final class TrainingRun {
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
                                    dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed)),
-                                   synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel)
-        checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)
+                                   synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel.kernel)
         var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
-        firstStep = try checkpoints.initialize(parameters: parameters, optimizer: optimizer, stepper: stepper,
+        firstStep = try checkpoints.initialize(resumed: resumed, parameters: parameters, optimizer: optimizer, stepper: stepper,
                                                summary: &summary, progress: progress)
         self.summary = summary
         schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
         gradientDiagnostics = RunDiagnostics(architecture: architecture, sequenceLength: data.batches.sequenceLength)
-        evaluator = data.validation.map { Evaluator(dataset: $0, architecture: architecture, maxTokens: config.evalTokens, kernel: kernel) }
+        evaluator = data.validation.map { Evaluator(dataset: $0, architecture: architecture, maxTokens: config.evalTokens, kernel: kernel.kernel) }
         runStart = MonotonicClock.seconds()
         intervalStart = runStart
         progress.say(header)
@@ -244,7 +253,7 @@ final class TrainingRun {
         model: \(modelDescription), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
-        blas: \(BLASCoreReport.current().description); recurrence kernel: \(stepper.workspace.kernel.description)
+        blas: \(BLASCoreReport.current().description); recurrence kernel: \(kernel.description)
         """
     }
 }

@@ -48,8 +48,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         // A bad RNN_DIST_KERNEL (unknown, or a path this CPU lacks) stops the bench here.
-        let recurrenceKernel = try RecurrenceKernel.fromEnvironment()
-        if kernel { return try runKernel(recurrenceKernel) }
+        if kernel { return try runKernel(try RecurrenceKernel.fromEnvironment()) }
+        let recurrenceKernel = try KernelSelection.Request.fromEnvironment()
         if blas { return try runBLAS() }
         BLAS.threadCount = 1
         ExitReporter.run { world in
@@ -81,12 +81,17 @@ struct BenchCommand: ParsableCommand {
 
     private func describe(_ r: TrainingBenchmark.Report) -> String {
         let ms = { (seconds: Double) in String(format: "%.2f ms", seconds * 1e3) }
+        let timed = r.kernelTimings.sorted { $0.secondsPerStep < $1.secondsPerStep }
+            .map { "\($0.kernel) \(String(format: "%.1f", $0.gflops))" }.joined(separator: ", ")
+        let candidates = timed.isEmpty ? "" : "\n  kernel candidates   \(timed) GFLOP/s (the model's per-step products, slowest rank)"
         return """
         bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
           BLAS                \(r.blasCore)
-          recurrence          \(r.recurrenceKernel): forward \(String(format: "%.1f", r.recurrenceForwardGFLOPs)), backward \(String(format: "%.1f", r.recurrenceBackwardGFLOPs)) GFLOP/s at [B,H]x[H,H] (BLAS there: \(String(format: "%.1f", r.recurrenceBLASGFLOPs)))
+          recurrence          \(r.recurrenceKernel)\(candidates)
+          caches              \(r.caches.summary)
+          at [B,H]x[H,H]      forward \(String(format: "%.1f", r.recurrenceForwardGFLOPs)), backward \(String(format: "%.1f", r.recurrenceBackwardGFLOPs)) GFLOP/s (BLAS there: \(String(format: "%.1f", r.recurrenceBLASGFLOPs)))
           sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core (1024^3, this run, same kernel)
           of ranks x sgemm    \(String(format: "%.1f", r.percentOfSgemmCeiling))%
           step                \(ms(r.secondsPerStep)): forward \(ms(r.forwardSeconds)), backward \(ms(r.backwardSeconds)), allreduce \(ms(r.allreduceSeconds)), optimizer \(ms(r.optimizerSeconds))
@@ -106,19 +111,21 @@ struct BenchCommand: ParsableCommand {
     /// What `--blas` prints: the kernel report and sgemm on it, single thread.
     struct BLASReport: Encodable {
         let blas: BLASCoreReport
+        let caches: CacheHierarchy
         let sgemm1024: Double
         let sgemm2048: Double
-        enum CodingKeys: String, CodingKey { case blas, sgemm1024 = "sgemm_gflops_1024", sgemm2048 = "sgemm_gflops_2048" }
+        enum CodingKeys: String, CodingKey { case blas, caches, sgemm1024 = "sgemm_gflops_1024", sgemm2048 = "sgemm_gflops_2048" }
     }
 
     private func runBLAS() throws {
         BLAS.threadCount = 1
-        let report = BLASReport(blas: BLASCoreReport.current(), sgemm1024: BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5),
+        let report = BLASReport(blas: BLASCoreReport.current(), caches: CacheHierarchy.detect(), sgemm1024: BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5),
                                 sgemm2048: BLAS.measureSgemmGFLOPs(size: 2048, repeats: 3))
         if json { return try printJSON(report) }
         print("""
         BLAS     \(report.blas.description)
         CPU      \(report.blas.cpu.summary)
+        caches   \(report.caches.summary)
         sgemm    \(String(format: "%.1f", report.sgemm1024)) GFLOP/s at 1024^3, \(String(format: "%.1f", report.sgemm2048)) at 2048^3 (1 thread)
         """)
     }

@@ -1,15 +1,24 @@
 import Foundation
 import RNN
 import Reporting
+import Training
 
 // The environment variables that choose how the libraries run, each read here, once, into the
 // value the libraries take: no library reads the environment.
 
 extension RecurrenceKernel {
-    /// RNN_DIST_KERNEL's path (avx512, avx2, generic), or the best this CPU supports when it is
-    /// unset or empty; a bad value throws (bad input, not ignored).
+    /// RNN_DIST_KERNEL's kernel (avx512, avx2-onepass, blas, …), or the best this CPU supports
+    /// by its instruction set when it is unset or empty; a bad value throws (bad input, not ignored).
     static func fromEnvironment() throws -> RecurrenceKernel {
         try choose(forced: ProcessInfo.processInfo.environment[environmentVariable])
+    }
+}
+
+extension KernelSelection.Request {
+    /// RNN_DIST_KERNEL's kernel, forced; unset or empty, the run measures (KernelSelection).
+    static func fromEnvironment() throws -> KernelSelection.Request {
+        let value = ProcessInfo.processInfo.environment[RecurrenceKernel.environmentVariable] ?? ""
+        return value.isEmpty ? .measure : .forced(try RecurrenceKernel.choose(forced: value))
     }
 }
 

@@ -26,7 +26,7 @@ struct TrainCommand: ParsableCommand {
         StopSignal.install()
         ExitReporter.run { world in
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
-            let kernel = try RecurrenceKernel.fromEnvironment() // a bad RNN_DIST_KERNEL is bad input, not ignored
+            let kernel = try KernelSelection.Request.fromEnvironment() // a bad RNN_DIST_KERNEL is bad input, not ignored
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
             let output = TerminalProgress()
             let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks(), kernel: kernel)

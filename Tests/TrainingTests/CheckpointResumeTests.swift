@@ -1,4 +1,5 @@
 import Foundation
+import RNN
 import TestSupport
 import Training
 import XCTest
@@ -91,6 +92,57 @@ final class CheckpointResumeTests: XCTestCase {
         }
         let difference = ParameterDifference.maxRelative(reference, resumed)
         XCTAssertLessThan(difference, bound, "resumed on 3 ranks: relative difference \(difference)")
+    }
+
+    /// The recurrence kernel is chosen once per run (docs/kernels.md): measured at the model's
+    /// shapes when the model is large enough to time, recorded in every checkpoint, kept by a
+    /// resume (so the resumed run continues bit for bit where a run forced to the same kernel
+    /// goes), and a checkpoint naming a kernel this CPU cannot run stops the resume with one line.
+    func testKernelIsMeasuredRecordedAndKeptOnResume() throws {
+        // H=128, 32 rows per rank: 4·B·H² = 2.1 MFLOP per step, above the tuner's minimum.
+        let model = ["--data", "synthetic:markov", "--hidden", "128", "--seq-len", "8", "--batch-per-rank", "32",
+                     "--optimizer", "adam", "--lr", "0.003", "--log-every", "10"]
+        func kernel(_ output: String) throws -> (name: String, why: String) {
+            let line = try XCTUnwrap(output.split(separator: "\n").first { $0.contains("recurrence kernel: ") }, output)
+            let text = String(line[line.range(of: "recurrence kernel: ")!.upperBound...])
+            let name = String(text.prefix { $0 != " " })
+            let why = String(text.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" })
+            return (name, why)
+        }
+        let checkpoints = run.path("checkpoints")
+        let first = try run.run(ranks: 2, model + ["--steps", "10", "--checkpoint-dir", checkpoints, "--checkpoint-every", "10"])
+        XCTAssertEqual(first.status, 0, first.output)
+        let measured = try kernel(first.stdout)
+        XCTAssertEqual(measured.why, "fastest measured at the model's shapes", first.stdout)
+        XCTAssertNotNil(RecurrenceKernel(name: measured.name, origin: .measured), measured.name)
+        let path = "\(checkpoints)/\(CheckpointStore.fileName(step: 10))"
+        XCTAssertEqual(try Checkpoint.read(path: path).metadata.recurrenceKernel, measured.name)
+
+        let resumedPath = run.path("resumed.safetensors")
+        let resumed = try run.run(ranks: 2, model + ["--steps", "20", "--resume", checkpoints, "--save", resumedPath])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertEqual(try kernel(resumed.stdout).name, measured.name)
+        XCTAssertEqual(try kernel(resumed.stdout).why, "recorded in the checkpoint")
+        let forcedPath = run.path("forced.safetensors")
+        let forced = try run.run(ranks: 2, model + ["--steps", "20", "--save", forcedPath],
+                                 environment: ["RNN_DIST_KERNEL": measured.name])
+        XCTAssertEqual(forced.status, 0, forced.output)
+        XCTAssertEqual(try kernel(forced.stdout).why, "forced by RNN_DIST_KERNEL")
+        XCTAssertEqual(try parameterBytes(resumedPath), try parameterBytes(forcedPath), "resume with the recorded kernel is bit-exact")
+
+        // A model below the tuner's minimum is not timed: the instruction set decides.
+        let tiny = try run.run(ranks: 1, base + ["--steps", "2"])
+        XCTAssertEqual(tiny.status, 0, tiny.output)
+        XCTAssertEqual(try kernel(tiny.stdout).why, "best for this CPU")
+        XCTAssertEqual(try kernel(tiny.stdout).name, RecurrenceKernel.best.name)
+
+        var file = try SafetensorsFile.read(path: path)
+        file.metadata["recurrence_kernel"] = "avx9000"
+        try file.write(to: path)
+        let refused = try run.run(ranks: 2, model + ["--steps", "20", "--resume", checkpoints])
+        XCTAssertEqual(refused.status, 1, refused.output)
+        XCTAssertTrue(refused.stderr.contains("the checkpoint was trained with the recurrence kernel avx9000, which this CPU cannot run"),
+                      refused.output)
     }
 
     /// A truncated or bit-flipped newest checkpoint is reported and the older one is used;
