@@ -35,6 +35,9 @@ public final class PackedRecurrentWeights {
     }
 
     public let kernel: RecurrenceKernel
+    /// What the products run: the kernel's, except that the tuner drives one packing at both
+    /// depths (the panels do not depend on the depth) to time them without a second copy.
+    var products: RecurrenceProducts
     public let product: Product
     public let gates: Int
     public let hiddenSize: Int
@@ -46,6 +49,7 @@ public final class PackedRecurrentWeights {
     public init(kernel: RecurrenceKernel, product: Product, gates: Int, hiddenSize: Int) {
         precondition(gates > 0 && hiddenSize > 0, "PackedRecurrentWeights needs gates > 0 and hiddenSize > 0")
         self.kernel = kernel
+        products = kernel.products
         self.product = product
         self.gates = gates
         self.hiddenSize = hiddenSize
@@ -105,7 +109,7 @@ public final class PackedRecurrentWeights {
     /// driver with depth 0 applies the epilogue alone.
     private func product(input: Buffer<Float>, inputOffset: Int, rows B: Int, output: Buffer<Float>, outputOffset: Int,
                          epilogue: rnn_recurrence_epilogue, hidden: UnsafePointer<Float>?) -> Double {
-        switch kernel.products {
+        switch products {
         case .packed(let passDepth):
             return rnn_recurrence_product(kernel.path.c, passDepth.c, Int32(B), Int32(columns), Int32(depth),
                                           input.baseAddress + inputOffset, depth, panels.baseAddress,
