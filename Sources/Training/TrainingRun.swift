@@ -18,6 +18,7 @@ final class TrainingRun {
     let config: TrainingConfig
     let collectives: Collectives
     let hooks: TrainingHooks
+    let kernels: ComputeKernels
     let data: TrainingData
     let layout: ModelLayout
     let progress: ProgressReporter
@@ -41,10 +42,11 @@ final class TrainingRun {
 
     /// Reads the data, opens the outputs, and starts from fresh parameters, `init` or `resume`.
     init(config: TrainingConfig, collectives: Collectives, output: ProgressOutput?, hooks: TrainingHooks,
-         kernel: RecurrenceKernel) throws {
+         kernels: ComputeKernels) throws {
         self.config = config
         self.collectives = collectives
         self.hooks = hooks
+        self.kernels = kernels
         let world = collectives.world
         let data = try RankAgreement.agree(collectives, "corpus check") { try TrainingData(config: config, world: world) }
         self.data = data
@@ -70,7 +72,7 @@ final class TrainingRun {
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
                                    dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed)),
-                                   synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel)
+                                   synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernels.recurrence)
         checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)
         var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
         firstStep = try checkpoints.initialize(parameters: parameters, optimizer: optimizer, stepper: stepper,
@@ -78,7 +80,7 @@ final class TrainingRun {
         self.summary = summary
         schedule = OptimizerFactory.schedule(config: config, totalSteps: data.totalSteps)
         gradientDiagnostics = RunDiagnostics(architecture: architecture, sequenceLength: data.batches.sequenceLength)
-        evaluator = data.validation.map { Evaluator(dataset: $0, architecture: architecture, maxTokens: config.evalTokens, kernel: kernel) }
+        evaluator = data.validation.map { Evaluator(dataset: $0, architecture: architecture, maxTokens: config.evalTokens, kernel: kernels.recurrence) }
         runStart = MonotonicClock.seconds()
         intervalStart = runStart
         progress.say(header)
@@ -244,7 +246,7 @@ final class TrainingRun {
         model: \(modelDescription), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
-        blas: \(BLASCoreReport.current().description); recurrence kernel: \(stepper.workspace.kernel.description)
+        blas: \(kernels.blas.description); recurrence kernel: \(kernels.recurrence.description)
         """
     }
 }
