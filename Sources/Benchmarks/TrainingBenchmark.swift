@@ -103,8 +103,12 @@ public struct TrainingBenchmark {
     /// Process-wide allocation calls so far (the executable interposes malloc to count them).
     public let allocationCount: () -> UInt64
 
-    public init(options: Options, world: Communicator, allocationCount: @escaping () -> UInt64) {
+    /// Which OpenBLAS kernel runs (the executable's report), for the report.
+    public let blas: BLASCoreReport
+
+    public init(options: Options, world: Communicator, blas: BLASCoreReport, allocationCount: @escaping () -> UInt64) {
         self.options = options
+        self.blas = blas
         self.world = world
         self.allocationCount = allocationCount
     }
@@ -191,7 +195,7 @@ public struct TrainingBenchmark {
             vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
             overlapAllreduce: options.overlapAllreduce,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
-            blasCore: BLASCoreReport.current().description,
+            blasCore: blas.description,
             recurrenceKernel: decision.kernel.description,
             recurrenceForwardGFLOPs: recurrence.forward, recurrenceBackwardGFLOPs: recurrence.backward,
             recurrenceBLASGFLOPs: recurrence.blas,

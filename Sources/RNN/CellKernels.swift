@@ -1,16 +1,9 @@
 import BLAS
 
-/// Element-wise loops of the step loops over the B rows of a step, in plain Swift: the tanh
-/// cell's backward where no product runs (the Float step fuses it into the product elsewhere)
-/// and helpers. The cells' full math is in C for Float (FloatCellStep, cells_body.h) and in the
-/// tests' Double reference (Tests/RNNReference).
+/// Element-wise helpers of the step loops over the rows of a step, in plain Swift. The cells'
+/// math is in C for Float (FloatCellStep: the tanh cell fused into the product, the gated cells
+/// in cells_body.h) and in the tests' Double reference (Tests/RNNReference).
 package enum CellKernels {
-    /// dpre = (1 − h²) ⊙ dh.
-    package static func rnnBackward<T: BLASScalar>(dh: UnsafePointer<T>, h: UnsafePointer<T>,
-                                                   dxp: UnsafeMutablePointer<T>, rows B: Int, H: Int) {
-        for k in 0..<B * H { dxp[k] = (1 - h[k] * h[k]) * dh[k] }
-    }
-
     // MARK: - Helpers of the step loops
 
     /// m[r, :] += bias for each of `rows` rows of width `columns`.

@@ -107,8 +107,7 @@ extension Float: RecurrentScalar {
                 _ = packed.backward(da: da, daOffset: t * BH, rows: B, into: da, dhOffset: gateOffset, epilogue: .accumulate)
             }
             if let norms { CellKernels.rowNorms(da.baseAddress + gateOffset, rows: B, H: H, into: norms) }
-            CellKernels.rnnBackward(dh: da.baseAddress + gateOffset, h: h.baseAddress + t * BH,
-                                    dxp: da.baseAddress + gateOffset, rows: B, H: H)
+            packed.tanhDerivative(dh: da, dhOffset: gateOffset, rows: B, hidden: h, offset: t * BH)
         case .lstm, .gru:
             gatedBackwardStep(w, inputs: inputs, layer: l, step: t, lastStep: lastStep, batchSize: B, gradients: gradients,
                               norms: norms)

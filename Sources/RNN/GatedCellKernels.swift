@@ -57,9 +57,9 @@ public struct CellGradientSums {
 
 /// The element-wise step of the gated cells in Float on one recurrence kernel path: the
 /// vectorized loops of CRecurrence's cells.h (one C source compiled per path), over the B rows
-/// of one time step, forward and backward side by side. The Double path (gradient checks) is
-/// CellKernels; both implement DESIGN §2b in PyTorch's gate order, and the tests hold this one
-/// to a Double reference per element on every path.
+/// of one time step, forward and backward side by side. The Double path (gradient checks) is the
+/// tests' reference (Tests/RNNReference); both implement DESIGN §2b in PyTorch's gate order, and
+/// the tests hold this one to a Double evaluation per element on every path.
 ///
 /// Legend: B rows, H hidden units, G gates (lstm 4: i, f, g, o; gru 3: r, z, n), rows of
 /// pre-activations and gates [G·H]. σ(x) = ½ + ½·tanh(x/2) with the rational tanh of the

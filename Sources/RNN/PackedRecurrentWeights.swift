@@ -125,6 +125,19 @@ public final class PackedRecurrentWeights {
         }
     }
 
+    /// The tanh cell's backward epilogue alone, nothing accumulated: dh[B, H] at dhOffset becomes
+    /// (1 − h²) ⊙ dh, h being h_t ([B, H] of `hidden` from `offset`). For the step that no later
+    /// step sends anything to, and for a measurement that needs dh before the derivative.
+    public func tanhDerivative(dh: Buffer<Float>, dhOffset: Int, rows B: Int, hidden: Buffer<Float>, offset: Int) {
+        precondition(product == .backward && gates == 1, "tanhDerivative(dh:...) is the tanh cell's backward")
+        precondition(B >= 0 && dhOffset >= 0 && dhOffset + B * hiddenSize <= dh.count
+                     && offset >= 0 && offset + B * hiddenSize <= hidden.count,
+                     "tanhDerivative: [\(B), \(hiddenSize)] at \(dhOffset) / \(offset) overflows")
+        _ = rnn_recurrence_product(kernel.path.c, RNN_DEPTH_L1, Int32(B), Int32(columns), 0, dh.baseAddress + dhOffset, 0,
+                                   panels.baseAddress, dh.baseAddress + dhOffset, columns, RNN_EPILOGUE_TANH_BACKWARD,
+                                   hidden.baseAddress + offset, hiddenSize)
+    }
+
     private func check(input: Buffer<Float>, inputOffset: Int, output: Buffer<Float>, outputOffset: Int, rows B: Int) {
         precondition(isPacked, "PackedRecurrentWeights used before pack(_:offset:)")
         precondition(B >= 0 && B <= Int(Int32.max) / max(depth, columns), "rows \(B) out of range")

@@ -102,8 +102,8 @@ public enum SpectralAnalysis {
     /// The mean over sequences and window start positions of log ∏_{k in window} ‖J_k‖₂,
     /// with J_k = W_hhᵀ diag(1 − h_k²) the Jacobian ∂h_{k−1}-gradient/∂h_k-gradient of the
     /// backward pass (dh_{k−1} ⊇ J_k dh_k). hiddenStates: [sequence][step][H] as returned by
-    /// `StackedBPTTWorkspace.hiddenStates(layer:)`; each sequence of length L contributes L − window + 1
-    /// windows of consecutive steps. `factorNorm` chooses the exact spectral norm of each
+    /// `StackedBPTTWorkspace.hiddenStates(layer:)`; each sequence of length L contributes
+    /// L − window + 1 windows of consecutive steps. `factorNorm` chooses the exact spectral norm of each
     /// factor (power iteration, batched over all steps) or the cheap upper bound
     /// ‖W_hh‖₂·max_i(1 − h_{k,i}²).
     public static func jacobianProductNorms<T: BLASScalar>(

@@ -1,3 +1,4 @@
+import BLAS
 import Config
 import Distributed
 import MPI
@@ -13,16 +14,15 @@ public final class Trainer {
     private let collectives: Collectives
     private let output: ProgressOutput?
     private let hooks: TrainingHooks
-    private let kernel: KernelSelection.Request
+    private let kernels: ComputeKernels
 
     /// `output`: where rank 0's progress goes (nil: nowhere). `hooks`: fault injection for tests.
-    /// `kernel`: the recurrence kernel of every workspace, forced (RNN_DIST_KERNEL, read by the
-    /// executable) or measured at the start of the run (KernelSelection).
-    /// The stop signals are the caller's to install, before MPI starts.
+    /// `kernels`: what computes (the executable's choice, made once). The stop signals are the
+    /// caller's to install, before MPI starts.
     public init(config: TrainingConfig, world: Communicator, output: ProgressOutput?, hooks: TrainingHooks = TrainingHooks(),
-                kernel: KernelSelection.Request = .measure) {
+                kernels: ComputeKernels) {
         self.config = config
-        self.kernel = kernel
+        self.kernels = kernels
         self.output = output
         self.hooks = hooks
         let watchdog = CollectiveWatchdog(world: world, timeoutSeconds: config.collectiveTimeout)
@@ -34,7 +34,7 @@ public final class Trainer {
         // Every rank's host, once, so that a stall names the rank and host it waits for.
         let world = collectives.world
         collectives.watchdog.setHosts(try collectives.watchdog.guarding("host exchange", step: 0) { try world.hosts() })
-        let run = try TrainingRun(config: config, collectives: collectives, output: output, hooks: hooks, kernel: kernel)
+        let run = try TrainingRun(config: config, collectives: collectives, output: output, hooks: hooks, kernels: kernels)
         for step in run.steps {
             try run.trainStep(step)               // sample → forward/backward → allreduce → clip → step
             try run.verifyChecksumIfDue(step)     // parameters identical on every rank?
@@ -44,5 +44,20 @@ public final class Trainer {
             try run.stopIfSignalled(step)         // preemption: checkpoint and stop, all ranks at once
         }
         return try run.finish()
+    }
+}
+
+/// The kernels a run computes with, chosen once by the executable (RNN_DIST_KERNEL; OpenBLAS's
+/// kernel, chosen at start-up) and named in the run header.
+public struct ComputeKernels: Sendable {
+    /// The per-step recurrence kernel of every workspace: forced (RNN_DIST_KERNEL), or measured
+    /// at the start of the run (KernelSelection).
+    public var recurrence: KernelSelection.Request
+    /// Which OpenBLAS kernel runs the GEMMs, and who chose it.
+    public var blas: BLASCoreReport
+
+    public init(recurrence: KernelSelection.Request, blas: BLASCoreReport) {
+        self.recurrence = recurrence
+        self.blas = blas
     }
 }

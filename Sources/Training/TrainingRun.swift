@@ -18,6 +18,7 @@ final class TrainingRun {
     let config: TrainingConfig
     let collectives: Collectives
     let hooks: TrainingHooks
+    let kernels: ComputeKernels
     let data: TrainingData
     let layout: ModelLayout
     let progress: ProgressReporter
@@ -45,10 +46,11 @@ final class TrainingRun {
     /// Reads the data, opens the outputs, decides the recurrence kernel (KernelSelection), and
     /// starts from fresh parameters, `init` or `resume`.
     init(config: TrainingConfig, collectives: Collectives, output: ProgressOutput?, hooks: TrainingHooks,
-         kernel request: KernelSelection.Request) throws {
+         kernels: ComputeKernels) throws {
         self.config = config
         self.collectives = collectives
         self.hooks = hooks
+        self.kernels = kernels
         let world = collectives.world
         let data = try RankAgreement.agree(collectives, "corpus check") { try TrainingData(config: config, world: world) }
         self.data = data
@@ -67,7 +69,7 @@ final class TrainingRun {
 
         checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)
         let resumed = try checkpoints.findResume(progress: progress)
-        let kernel = try KernelSelection.decide(request, recorded: try checkpoints.recordedKernel(resumed),
+        let kernel = try KernelSelection.decide(kernels.recurrence, recorded: try checkpoints.recordedKernel(resumed),
                                                 architecture: architecture, batchPerRank: data.batches.maxBatchSize,
                                                 sequenceLength: data.batches.sequenceLength, collectives: collectives)
         self.kernel = kernel
@@ -253,7 +255,7 @@ final class TrainingRun {
         model: \(modelDescription), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
-        blas: \(BLASCoreReport.current().description); recurrence kernel: \(kernel.description)
+        blas: \(kernels.blas.description); recurrence kernel: \(kernel.description)
         """
     }
 }

@@ -71,7 +71,7 @@ struct BenchCommand: ParsableCommand {
             options.vocabularySize = vocab; options.data = data; options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             options.kernel = recurrenceKernel
-            let report = try TrainingBenchmark(options: options, world: world,
+            let report = try TrainingBenchmark(options: options, world: world, blas: .current(),
                                                allocationCount: { rnn_dist_allocation_count() }).run()
             guard world.isRoot else { return }
             if json { return try printJSON(report) }

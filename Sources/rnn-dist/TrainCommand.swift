@@ -26,10 +26,11 @@ struct TrainCommand: ParsableCommand {
         StopSignal.install()
         ExitReporter.run { world in
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
-            let kernel = try KernelSelection.Request.fromEnvironment() // a bad RNN_DIST_KERNEL is bad input, not ignored
+            // A bad RNN_DIST_KERNEL is bad input, not ignored.
+            let kernels = ComputeKernels(recurrence: try KernelSelection.Request.fromEnvironment(), blas: .current())
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
             let output = TerminalProgress()
-            let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks(), kernel: kernel)
+            let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks(), kernels: kernels)
             let summary = try trainer.run()
             if world.isRoot {
                 print(SummaryText.describe(summary, config: trainingConfig, ranks: world.size))

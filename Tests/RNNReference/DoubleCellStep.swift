@@ -64,7 +64,7 @@ extension Double: RecurrentScalar {
         if recordNorms { CellKernels.rowNorms(dht, rows: B, H: H, into: w.hNorms.baseAddress + ((l * T) + t - 1) * B) }
         switch cell {
         case .rnn:
-            CellKernels.rnnBackward(dh: dht, h: h + t * BH, dxp: dxp, rows: B, H: H)
+            ReferenceCells.rnnBackward(dh: dht, h: h + t * BH, dxp: dxp, rows: B, H: H)
         case .lstm:
             ReferenceCells.lstmBackward(dh: dht, dc: w.dcCarry.baseAddress, gates: w.gates[l].baseAddress + (t - 1) * B * GH,
                                      cPrev: w.cs[l].baseAddress + (t - 1) * BH, tanhC: w.tanhCs[l].baseAddress + (t - 1) * BH,
@@ -104,6 +104,12 @@ enum ReferenceCells {
                 for j in 0..<H { out[j] = tanh(x[j] + p[j]) }
             }
         }
+    }
+
+    /// dpre = (1 − h²) ⊙ dh.
+    static func rnnBackward(dh: UnsafePointer<Double>, h: UnsafePointer<Double>, dxp: UnsafeMutablePointer<Double>,
+                            rows B: Int, H: Int) {
+        for k in 0..<B * H { dxp[k] = (1 - h[k] * h[k]) * dh[k] }
     }
 
     // MARK: - lstm (gate order i, f, g, o): c = f⊙c_prev + i⊙g, h = o⊙tanh(c)
