@@ -20,6 +20,8 @@ public struct TrainingBenchmark {
         public var hidden = 256
         public var seqLen = 64
         public var batchPerRank = 32
+        /// k micro-batches of batchPerRank sequences per rank and step (gradient accumulation).
+        public var accumulate = 1
         public var vocabularySize = 65
         public var data: String?
         public var optimizer = OptimizerKind.adam
@@ -40,6 +42,7 @@ public struct TrainingBenchmark {
         public var hidden: Int
         public var seqLen: Int
         public var batchPerRank: Int
+        public var accumulate: Int
         public var vocab: Int
         public var optimizer: OptimizerKind
         public var timedSteps: Int
@@ -80,7 +83,7 @@ public struct TrainingBenchmark {
         public var activationsMiB: Double
 
         enum CodingKeys: String, CodingKey {
-            case ranks, cell, layers, hidden, vocab, optimizer, gflops
+            case ranks, cell, layers, hidden, vocab, optimizer, gflops, accumulate
             case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
             case overlapAllreduce = "overlap_allreduce"
             case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token", blasCore = "blas_core"
@@ -118,7 +121,7 @@ public struct TrainingBenchmark {
         let architecture = ModelArchitecture(cell: options.cell, layers: options.layers, hiddenSize: options.hidden,
                                              vocabularySize: vocabularySize)
         let layout = ModelLayout(architecture: architecture)
-        let globalBatch = options.batchPerRank * world.size
+        let globalBatch = options.batchPerRank * world.size * options.accumulate
         let dataset = SequenceDataset(tokens: tokens, sequenceLength: options.seqLen)
         guard dataset.count >= 1 else { throw RunError.badInput("the benchmark corpus is shorter than one sequence") }
         let sampler = DistributedSampler(datasetCount: dataset.count, globalBatch: globalBatch, rankCount: world.size,
@@ -138,7 +141,8 @@ public struct TrainingBenchmark {
                                                   collectives: collectives)
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches,
                                        architecture: architecture, dropout: nil,
-                                       synchronizer: synchronizer, globalBatch: globalBatch, kernel: decision.kernel)
+                                       synchronizer: synchronizer, globalBatch: globalBatch, kernel: decision.kernel,
+                                       accumulation: options.accumulate)
 
         // The ceiling: single-thread sgemm, measured on every rank at the same time.
         let sgemm = try world.allreduce(BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5), op: .sum) / Double(world.size)
@@ -162,12 +166,15 @@ public struct TrainingBenchmark {
         try world.barrier()
         let elapsed = try world.allreduce(MonotonicClock.seconds() - start, op: .max)
 
-        // The forward pass alone, on the same batches, to split compute into forward and backward.
+        // The forward pass alone, on the same batches, to split compute into forward and backward
+        // (with accumulation: the step's first micro-batch, k times, as the step runs k of that size).
         let forwardStart = MonotonicClock.seconds()
         for step in 0..<options.timedSteps {
             let (batchSize, _) = try batches.fill(step: step, inputs: stepper.inputs, targets: stepper.targets)
-            _ = stepper.workspace.forward(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
-                                          batchSize: batchSize, initialState: nil)
+            for _ in 0..<options.accumulate {
+                _ = stepper.workspace.forward(parameters: parameters, inputs: stepper.inputs, targets: stepper.targets,
+                                              batchSize: min(batchSize, stepper.workspace.maxBatchSize), initialState: nil)
+            }
         }
         let forward = MonotonicClock.seconds() - forwardStart
 
@@ -185,13 +192,15 @@ public struct TrainingBenchmark {
                                                            batchSize: options.batchPerRank, sequenceLength: options.seqLen, seed: 3)
         // Per layer and row h, the G·H pre-activations and their gradient (the tanh RNN: h, a,
         // da); per row logits and probabilities; in Float.
-        let stateTensors = 2 + optimizer.stateTensors.count // parameters, gradients, optimizer state
+        // parameters, gradients, optimizer state, and with accumulation the micro-batches' gradient sum
+        let stateTensors = 2 + optimizer.stateTensors.count + (options.accumulate > 1 ? 1 : 0)
         let rows = Double(options.batchPerRank * options.seqLen)
         let G = options.cell.gateCount
         let floatsPerRow: Int = options.layers * (2 * G + 1) * options.hidden + 2 * vocabularySize
         let activationsMiB: Double = rows * Double(floatsPerRow) * 4 / 1_048_576
         return Report(
-            ranks: world.size, cell: options.cell, layers: options.layers, hidden: options.hidden, seqLen: options.seqLen, batchPerRank: options.batchPerRank,
+            ranks: world.size, cell: options.cell, layers: options.layers, hidden: options.hidden, seqLen: options.seqLen,
+            batchPerRank: options.batchPerRank, accumulate: options.accumulate,
             vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
             overlapAllreduce: options.overlapAllreduce,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,

@@ -13,6 +13,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var seqLen = 32
     public var globalBatch: Int? = 64
     public var batchPerRank: Int? = nil
+    public var accumulate = 1
     public var shuffle = true
     public var bptt = BPTTMode.full
     public var bpttSteps: Int? = nil

@@ -65,10 +65,14 @@ public struct DropoutDraw: Sendable {
     public var dropout: Dropout
     public var step: Int
     public var sequenceIndices: [Int]
+    /// Row b of the call is sequenceIndices[firstRow + b]: a micro-batch of gradient
+    /// accumulation draws for its rows of the rank's batch without copying the indices.
+    public var firstRow: Int
 
-    public init(dropout: Dropout, step: Int, sequenceIndices: [Int]) {
+    public init(dropout: Dropout, step: Int, sequenceIndices: [Int], firstRow: Int = 0) {
         self.dropout = dropout
         self.step = step
         self.sequenceIndices = sequenceIndices
+        self.firstRow = firstRow
     }
 }

@@ -186,7 +186,10 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
             precondition(initialState.layers == L && initialState.hiddenSize == H && initialState.capacity >= B
                          && (initialState.c != nil) == cell.hasCellState, "initialState does not fit the model and batch")
         }
-        if let draw { precondition(draw.sequenceIndices.count >= B, "dropout: \(draw.sequenceIndices.count) sequence indices, need \(B)") }
+        if let draw {
+            precondition(draw.firstRow >= 0 && draw.sequenceIndices.count >= draw.firstRow + B,
+                         "dropout: \(draw.sequenceIndices.count) sequence indices, need \(draw.firstRow + B)")
+        }
         dropoutApplied = (draw?.dropout.probability ?? 0) > 0
         guard B > 0 else { return }
         let p = parameters.baseAddress
@@ -229,7 +232,7 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
                 for t in 0..<T {
                     for b in 0..<B {
                         draw.dropout.fillRow(mask + (t * B + b) * H, H: H, step: draw.step,
-                                             sequence: draw.sequenceIndices[b], layer: l, t: t)
+                                             sequence: draw.sequenceIndices[draw.firstRow + b], layer: l, t: t)
                     }
                 }
                 CellKernels.multiply(h + BH, mask, into: dropped[l].baseAddress, count: T * BH)

@@ -7,6 +7,14 @@ import TextData
 /// One synchronous data-parallel training step on this rank (docs/design.md §1, steps 2–4): fill
 /// the batch, forward and BPTT into the flat gradient buffer, one allreduce, clip, and the
 /// optimizer update. Every buffer is allocated once, here; a step allocates nothing.
+///
+/// Gradient accumulation (`accumulate` k > 1): the rank's rows of the step are cut into k
+/// micro-batches that run forward and BPTT one after the other on a workspace sized for one,
+/// their gradients summed into `accumulated`; the last one's buckets are reduced as its BPTT
+/// finishes them, each with the earlier micro-batches' sum added first (AccumulatingReadiness),
+/// so the allreduce still overlaps BPTT and runs once per step. Every micro-batch divides by
+/// the step's global token count, so the sum is the gradient of the global mean loss: (P, k)
+/// and (P·k, 1) follow the same trajectory up to rounding.
 package final class DataParallelStep {
     package struct Result {
         var lossSum: Double
@@ -35,9 +43,17 @@ package final class DataParallelStep {
     /// Dropout between layers and before the output layer (nil: p = 0).
     package let dropout: Dropout?
     private var hiddenIsCarried = false
+    /// k, and the rows of one micro-batch (at most).
+    package let accumulation: Int
+    private let microBatchSize: Int
+    /// k > 1: one micro-batch's tokens, its carried state, and the earlier micro-batches' gradient sum.
+    private let micro: (inputs: Buffer<Int32>, targets: Buffer<Int32>, state: RecurrentState<Float>?,
+                        accumulated: Buffer<Float>, readiness: AccumulatingReadiness)?
 
     package init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, architecture: ModelArchitecture,
-                 dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int, kernel: RecurrenceKernel) {
+                 dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int, kernel: RecurrenceKernel,
+                 accumulation: Int = 1) {
+        precondition(accumulation >= 1, "accumulation must be at least 1")
         self.parameters = parameters
         self.optimizer = optimizer
         self.batches = batches
@@ -45,14 +61,94 @@ package final class DataParallelStep {
         gradients = Buffer(count: parameters.count, repeating: 0)
         let dropout = dropout.flatMap { $0.probability > 0 ? $0 : nil }
         self.dropout = dropout
-        workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: batches.maxBatchSize,
-                                         sequenceLength: batches.sequenceLength, kernel: kernel)
+        self.accumulation = accumulation
+        let T = batches.sequenceLength
+        microBatchSize = (batches.maxBatchSize + accumulation - 1) / accumulation
+        workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: microBatchSize,
+                                         sequenceLength: T, kernel: kernel)
         inputs = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         targets = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         carried = RecurrentState(architecture: architecture, capacity: batches.maxBatchSize)
+        if accumulation > 1 {
+            let streams: Bool
+            switch batches {
+            case .sequences: streams = false
+            case .streams: streams = true
+            }
+            let accumulated = Buffer<Float>(count: parameters.count, repeating: 0)
+            micro = (Buffer(count: microBatchSize * T, repeating: 0), Buffer(count: microBatchSize * T, repeating: 0),
+                     streams ? RecurrentState(architecture: architecture, capacity: microBatchSize) : nil,
+                     accumulated, AccumulatingReadiness(gradients: gradients, accumulated: accumulated))
+        } else {
+            micro = nil
+        }
         synchronizer.prepare(buckets: workspace.gradientBuckets)
         optimizerWarmer = CacheWarmer([parameters, gradients] + optimizer.stateTensors.map(\.buffer))
         globalTokens = globalBatch * batches.sequenceLength
+    }
+
+    /// The k micro-batches of the rank's `rows` (sizes differing by at most one), forward and
+    /// BPTT in turn; the last one's buckets go to `readiness` with the earlier ones' sum added.
+    /// Returns the summed loss.
+    private func accumulate(_ micro: (inputs: Buffer<Int32>, targets: Buffer<Int32>, state: RecurrentState<Float>?,
+                                      accumulated: Buffer<Float>, readiness: AccumulatingReadiness),
+                            step: Int, rows: Int, carriesIn: Bool, readiness: GradientReadiness?) -> Double {
+        let T = batches.sequenceLength
+        var lossSum = 0.0, firstRow = 0
+        for j in 0..<accumulation {
+            let count = rows / accumulation + (j < rows % accumulation ? 1 : 0)
+            let isLast = j == accumulation - 1
+            micro.inputs.baseAddress.update(from: inputs.baseAddress + firstRow * T, count: count * T)
+            micro.targets.baseAddress.update(from: targets.baseAddress + firstRow * T, count: count * T)
+            if let state = micro.state { copyRows(from: carried, at: firstRow, to: state, at: 0, count: count, zero: !carriesIn) }
+            let draw = dropout.map {
+                DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices, firstRow: firstRow)
+            }
+            micro.readiness.inner = isLast ? readiness : nil
+            lossSum += workspace.forwardBackward(
+                parameters: parameters, inputs: micro.inputs, targets: micro.targets, batchSize: count,
+                initialState: micro.state, tokenCountForMean: globalTokens, dropout: draw, gradients: gradients,
+                readiness: isLast && readiness != nil ? micro.readiness : nil)
+            if let state = micro.state {
+                state.copy(from: workspace.finalState, rows: count)
+                copyRows(from: state, at: 0, to: carried, at: firstRow, count: count, zero: false)
+            }
+            if !isLast {
+                if j == 0 {
+                    micro.accumulated.baseAddress.update(from: gradients.baseAddress, count: gradients.count)
+                } else {
+                    Self.add(gradients, into: micro.accumulated, range: 0..<gradients.count)
+                }
+            } else if readiness == nil {
+                Self.add(micro.accumulated, into: gradients, range: 0..<gradients.count)
+            }
+            firstRow += count
+        }
+        return lossSum
+    }
+
+    /// y[range] += x[range].
+    static func add(_ x: Buffer<Float>, into y: Buffer<Float>, range: Range<Int>) {
+        let (xs, ys) = (x.baseAddress, y.baseAddress)
+        for i in range { ys[i] += xs[i] }
+    }
+
+    /// Rows [from, from + count) of every layer of `source` into rows [to, …) of `destination`
+    /// (or zeros: a stream at its epoch start).
+    private func copyRows(from source: RecurrentState<Float>, at from: Int, to destination: RecurrentState<Float>, at to: Int,
+                          count: Int, zero: Bool) {
+        func copy(_ a: Buffer<Float>, _ b: Buffer<Float>, layer l: Int) {
+            let target = b.baseAddress + destination.offset(layer: l, row: to)
+            if zero {
+                target.update(repeating: 0, count: count * source.hiddenSize)
+            } else {
+                target.update(from: a.baseAddress + source.offset(layer: l, row: from), count: count * source.hiddenSize)
+            }
+        }
+        for l in 0..<source.layers {
+            copy(source.h, destination.h, layer: l)
+            if let c = source.c, let d = destination.c { copy(c, d, layer: l) }
+        }
     }
 
     /// Installs carried states (from a checkpoint) for the next step: h (and c for LSTM) as
@@ -79,20 +175,29 @@ package final class DataParallelStep {
         let (batchSize, resetsHidden) = try TrainingData.onThisRank { () throws(TokenFileError) in
             try batches.fill(step: step, inputs: inputs, targets: targets)
         }
-        // Masks from (seed, global step, dataset or global stream index, layer, t): the same
-        // on any rank count, and redrawn identically after a resume.
-        let draw = dropout.map { DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices) }
         let readiness = try synchronizer.begin(gradients, mayOverlap: !hooked)
-        let lossSum = workspace.forwardBackward(
-            parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
-            initialState: resetsHidden || !hiddenIsCarried ? nil : carried, tokenCountForMean: globalTokens,
-            dropout: draw, gradients: gradients, readiness: readiness)
+        let carriesIn = !resetsHidden && hiddenIsCarried
+        let lossSum: Double
+        if let micro {
+            lossSum = accumulate(micro, step: step, rows: batchSize, carriesIn: carriesIn, readiness: readiness)
+        } else {
+            // Masks from (seed, global step, dataset or global stream index, layer, t): the same
+            // on any rank count, and redrawn identically after a resume.
+            let draw = dropout.map { DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices) }
+            lossSum = workspace.forwardBackward(
+                parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
+                initialState: carriesIn ? carried : nil, tokenCountForMean: globalTokens,
+                dropout: draw, gradients: gradients, readiness: readiness)
+            switch batches {
+            case .sequences: break
+            case .streams:
+                // No gradient crosses the chunk boundary: only the values carry over.
+                carried.copy(from: workspace.finalState, rows: batchSize)
+            }
+        }
         switch batches {
         case .sequences: break
-        case .streams:
-            // No gradient crosses the chunk boundary: only the values carry over.
-            carried.copy(from: workspace.finalState, rows: batchSize)
-            hiddenIsCarried = true
+        case .streams: hiddenIsCarried = true
         }
         try beforeAllreduce(gradients)
         let computeSeconds = MonotonicClock.seconds() - computeStart
@@ -115,4 +220,25 @@ package final class DataParallelStep {
                       reducedDuringBackward: readiness == nil
                         ? 0 : Double(synchronizer.ring.elementsReducedBeforeFinish) / Double(max(1, gradients.count)))
     }
+}
+
+/// The last micro-batch's readiness: each bucket gets the earlier micro-batches' gradient sum
+/// added (gradient = last + accumulated, one order for every bucket and with or without
+/// overlap) just before the allreduce may take it.
+final class AccumulatingReadiness: GradientReadiness {
+    let gradients: Buffer<Float>
+    let accumulated: Buffer<Float>
+    var inner: GradientReadiness?
+
+    init(gradients: Buffer<Float>, accumulated: Buffer<Float>) {
+        self.gradients = gradients
+        self.accumulated = accumulated
+    }
+
+    func gradientReady(_ range: Range<Int>) {
+        DataParallelStep.add(accumulated, into: gradients, range: range)
+        inner?.gradientReady(range)
+    }
+
+    func backwardProgress() { inner?.backwardProgress() }
 }

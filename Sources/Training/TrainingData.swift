@@ -15,7 +15,7 @@ package struct TrainingData {
     package init(config: TrainingConfig, world: Communicator) throws {
         corpus = try CorpusSource.load(spec: config.data, tokenizer: config.tokenizer,
                                        validationFraction: config.validationFraction)
-        let globalBatch = config.globalBatch ?? (config.batchPerRank! * world.size)
+        let globalBatch = config.globalBatch ?? (config.batchPerRank! * world.size * config.accumulate)
         self.globalBatch = globalBatch
         // The rank's contiguous slice of the G sequences or streams of a step.
         let sampler = { (count: Int) in

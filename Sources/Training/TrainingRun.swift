@@ -82,7 +82,8 @@ final class TrainingRun {
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
                                    dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed)),
-                                   synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel.kernel)
+                                   synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel.kernel,
+                                   accumulation: config.accumulate)
         var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
         firstStep = try checkpoints.initialize(resumed: resumed, parameters: parameters, optimizer: optimizer, stepper: stepper,
                                                summary: &summary, progress: progress)
@@ -249,11 +250,12 @@ final class TrainingRun {
         let perRank = data.globalBatch / world.size
         let remainder = data.globalBatch % world.size
         let unit = config.bptt == .truncated ? "streams" : "global batch"
+        let accumulation = config.accumulate > 1 ? " in \(config.accumulate) micro-batches" : ""
         let length = config.bptt == .truncated ? "truncated BPTT k=\(data.batches.sequenceLength)" : "T=\(config.seqLen)"
         return """
         rnn-dist: \(world.size) rank\(world.size == 1 ? "" : "s"); data: \(data.corpus.summary)
         model: \(modelDescription), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
-        (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank), \(data.totalSteps) steps, \(data.describeEpoch)
+        (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank\(accumulation)), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
         blas: \(kernels.blas.description); recurrence kernel: \(kernel.description)
         """

@@ -27,7 +27,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "L, stacked layers (training bench).") var layers: Int = 1
     @Option(help: "H, hidden units.") var hidden: Int = 256
     @Option(name: .customLong("seq-len"), help: "T.") var seqLen: Int = 64
-    @Option(name: .customLong("batch-per-rank"), help: "Sequences per rank.") var batchPerRank: Int = 32
+    @Option(name: .customLong("batch-per-rank"), help: "Sequences per rank (per micro-batch with --accumulate).") var batchPerRank: Int = 32
+    @Option(help: "k, micro-batches per rank per step (gradient accumulation; training bench).") var accumulate: Int = 1
     @Option(help: "Vocabulary size of the synthetic input (ignored with --data).") var vocab: Int = 65
     @Option(help: "A corpus file to train on instead of random tokens.") var data: String?
     @Option(help: "sgd, adam or adagrad.") var optimizer: OptimizerKind = .adam
@@ -38,8 +39,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON (rank 0).") var json = false
 
     func validate() throws {
-        guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0, layers >= 1 else {
-            throw ValidationError("hidden, seq-len, batch-per-rank, timed and layers must be positive, vocab > 1, warmup >= 0")
+        guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0, layers >= 1, accumulate >= 1 else {
+            throw ValidationError("hidden, seq-len, batch-per-rank, timed, layers and accumulate must be positive, vocab > 1, warmup >= 0")
         }
         if kernel && (cell != .rnn || layers != 1) {
             throw ValidationError("--kernel times the one-layer tanh RNN only; drop --cell/--layers or --kernel")
@@ -68,6 +69,7 @@ struct BenchCommand: ParsableCommand {
             }
             var options = TrainingBenchmark.Options()
             options.cell = cell; options.layers = layers; options.hidden = hidden; options.seqLen = seqLen; options.batchPerRank = batchPerRank
+            options.accumulate = accumulate
             options.vocabularySize = vocab; options.data = data; options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             options.kernel = recurrenceKernel
@@ -85,7 +87,7 @@ struct BenchCommand: ParsableCommand {
             .map { "\($0.kernel) \(String(format: "%.1f", $0.gflops))" }.joined(separator: ", ")
         let candidates = timed.isEmpty ? "" : "\n  kernel candidates   \(timed) GFLOP/s (the model's per-step products, slowest rank)"
         return """
-        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
+        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank\(r.accumulate > 1 ? " x \(r.accumulate) micro-batches" : "") V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
           BLAS                \(r.blasCore)

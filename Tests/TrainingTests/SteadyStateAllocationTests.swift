@@ -10,6 +10,17 @@ final class SteadyStateAllocationTests: XCTestCase {
     private let logEvery = 20  // also checksum-every: step 20 reports, checks and allocates
 
     func testPlainStepsAllocateNothingOnEveryRank() throws {
+        try assertPlainStepsAllocateNothing([])
+    }
+
+    /// Gradient accumulation's micro-batches (their tokens, carried state, dropout rows and the
+    /// summed gradient) reuse buffers made at the start, with full and truncated BPTT.
+    func testAccumulatingStepsAllocateNothingOnEveryRank() throws {
+        try assertPlainStepsAllocateNothing(["--accumulate", "2", "--dropout", "0.1"])
+        try assertPlainStepsAllocateNothing(["--accumulate", "3", "--bptt", "truncated", "--bptt-steps", "6"])
+    }
+
+    private func assertPlainStepsAllocateNothing(_ extra: [String]) throws {
         let run = try RNNDistRun()
         defer { run.remove() }
         let trace = run.path("allocations")
@@ -25,7 +36,7 @@ final class SteadyStateAllocationTests: XCTestCase {
             "--data", "synthetic:markov", "--hidden", "16", "--seq-len", "12", "--global-batch", "8",
             "--steps", "\(steps)", "--log-every", "\(logEvery)", "--checksum-every", "\(logEvery)", "--eval-every", "0",
             "--debug-allocation-trace", trace, "--quiet",
-        ], mca: ["pml_ob1_unexpected_limit": "4096"])
+        ] + extra, mca: ["pml_ob1_unexpected_limit": "4096"])
         XCTAssertEqual(result.status, 0, result.output)
 
         for rank in 0..<ranks {
@@ -39,7 +50,7 @@ final class SteadyStateAllocationTests: XCTestCase {
             // "fast box" for a peer after 16 messages to it (btl_vader_fbox_threshold), around
             // step 5 here (with the threshold at 1 it moves to step 2).
             for s in 8..<steps where s % logEvery != 0 {
-                XCTAssertEqual(counts[s] - counts[s - 1], 0, "rank \(rank): plain step \(s + 1) allocated")
+                XCTAssertEqual(counts[s] - counts[s - 1], 0, "rank \(rank) \(extra): plain step \(s + 1) allocated")
             }
             // The counter does count: the logging step formats the progress line and allocates.
             XCTAssertGreaterThan(counts[logEvery] - counts[logEvery - 1], 0, "rank \(rank): the counter saw nothing")

@@ -1,0 +1,79 @@
+import Foundation
+import Safetensors
+import TestSupport
+import XCTest
+
+/// `accumulate: k` (docs/design.md §4): each rank runs k micro-batches per step and the
+/// allreduce runs once. The same global batch on (P ranks, k micro-batches) and on (P·k ranks,
+/// 1) follows the same trajectory up to rounding, with full and truncated BPTT and dropout;
+/// overlapping the allreduce with the last micro-batch changes no bit; resume is bit-exact.
+final class GradientAccumulationTests: XCTestCase {
+    private var run: RNNDistRun!
+
+    override func setUpWithError() throws { run = try RNNDistRun() }
+    override func tearDown() { run.remove() }
+
+    private func model(_ extra: [String]) -> [String] {
+        ["--data", "synthetic:markov", "--hidden", "16", "--seq-len", "12", "--global-batch", "12", "--steps", "20",
+         "--optimizer", "adam", "--lr", "0.01", "--dropout", "0.2", "--quiet"] + extra
+    }
+
+    private func train(_ ranks: Int, _ arguments: [String], _ name: String,
+                       environment: [String: String] = [:]) throws -> [String: [Float]] {
+        let path = run.path("\(name).safetensors")
+        let result = try run.run(ranks: ranks, arguments + ["--save", path], environment: environment)
+        XCTAssertEqual(result.status, 0, result.output)
+        return try SafetensorsFile.read(path: path).tensors.mapValues { try $0.floats() }
+    }
+
+    func testMicroBatchesFollowTheRankCountTrajectory() throws {
+        for bptt in [["--bptt", "full"], ["--bptt", "truncated", "--bptt-steps", "6"]] {
+            let reference = try train(4, model(bptt), "np4-k1")
+            let bound = try RoundingSpread.bound(reference: reference, "accumulate \(bptt)") { environment, tag in
+                try train(4, model(bptt), "np4-k1-\(tag)", environment: environment)
+            }
+            for (ranks, k) in [(2, 2), (1, 4), (3, 4), (1, 1)] {
+                let accumulated = try train(ranks, model(bptt + ["--accumulate", "\(k)"]), "np\(ranks)-k\(k)")
+                let difference = ParameterDifference.maxRelative(reference, accumulated)
+                XCTAssertLessThan(difference, bound, "\(bptt) P=\(ranks) k=\(k) vs P=4 k=1: relative \(difference)")
+            }
+            // Another global batch is another trajectory: the comparison can fail.
+            let other = try train(2, model(bptt + ["--accumulate", "2", "--global-batch", "8"]), "np2-k2-g8")
+            XCTAssertGreaterThan(ParameterDifference.maxRelative(reference, other), 1e-3)
+        }
+    }
+
+    /// Overlap only changes when each bucket of the last micro-batch is reduced: the same bits,
+    /// on a model with several buckets (H=256: above 65,536 parameters).
+    func testOverlapWithAccumulationIsBitIdentical() throws {
+        var files: [Data] = []
+        for flag in ["--overlap-allreduce", "--no-overlap-allreduce"] {
+            let path = run.path("overlap\(flag).safetensors")
+            let result = try run.run(ranks: 3, model(["--hidden", "256", "--steps", "6", "--accumulate", "2", flag,
+                                                      "--save", path]))
+            XCTAssertEqual(result.status, 0, result.output)
+            files.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        XCTAssertFalse(files[0].isEmpty)
+        XCTAssertEqual(files[0], files[1], "overlap changed the parameters with accumulate 2")
+    }
+
+    /// Stopped at step 9 and resumed, an accumulating run (truncated BPTT: the carried state of
+    /// every micro-batch's streams is in the checkpoint) ends bit for bit where it would have.
+    func testResumeIsBitExact() throws {
+        let common = model(["--accumulate", "3", "--bptt", "truncated", "--bptt-steps", "6"])
+        let reference = try train(2, common, "reference")
+        let checkpoints = run.path("checkpoints")
+        let first = try run.run(ranks: 2, common.map { $0 == "20" ? "9" : $0 } + ["--checkpoint-dir", checkpoints])
+        XCTAssertEqual(first.status, 0, first.output)
+        let resumed = try train(2, common + ["--resume", checkpoints], "resumed")
+        XCTAssertEqual(resumed, reference, "resumed parameters differ from the uninterrupted run")
+    }
+
+    /// The header says how a rank's share is cut.
+    func testHeaderNamesTheMicroBatches() throws {
+        let result = try run.run(ranks: 2, model(["--accumulate", "3", "--steps", "1"]).filter { $0 != "--quiet" })
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.stdout.contains("global batch 12 (6 per rank in 3 micro-batches)"), result.stdout)
+    }
+}
