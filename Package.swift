@@ -22,7 +22,7 @@ import PackageDescription
 //   RNN -> BLAS, Buffers, Clock, CRecurrence            the model: forward, BPTT, clipping, sampling, spectra
 //   Safetensors -> Buffers, FileIO         the safetensors format
 //   TextData -> Buffers, FileIO            corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
-//   Config -> RNN, TextData, Yams          TrainingConfig, its keys and choice enums, YAML, flags, the reference
+//   Config -> Optimizers, RNN, TextData, Yams    TrainingConfig, its keys and choice enums, YAML, flags, the reference
 //   Optimizers -> Buffers, CUpdate         SGD, Adam, Adagrad, learning-rate schedules
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
 //   Distributed -> Buffers, Clock, MPI, RunErrors    guarded collectives, watchdog, agreement, checksum, stop signal
@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "RNN", dependencies: ["BLAS", "Buffers", "Clock", "CRecurrence"]),
         .target(name: "Safetensors", dependencies: ["Buffers", "FileIO"]),
         .target(name: "TextData", dependencies: ["Buffers", "FileIO"]),
-        .target(name: "Config", dependencies: ["RNN", "TextData", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["Optimizers", "RNN", "TextData", .product(name: "Yams", package: "Yams")]),
         .target(name: "Optimizers", dependencies: ["Buffers", "CUpdate"]),
         .target(name: "Checkpoints", dependencies: ["Buffers", "Config", "FileIO", "Optimizers", "RNN", "RunErrors",
                                                     "Safetensors", "TextData"]),

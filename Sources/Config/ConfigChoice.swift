@@ -1,3 +1,4 @@
+import Optimizers
 import RNN
 import TextData
 
@@ -19,6 +20,7 @@ extension ConfigChoice {
 extension Tokenizer: ConfigChoice {}
 extension InitializationScheme: ConfigChoice {}
 extension CellKind: ConfigChoice {}
+extension WeightDecayMode: ConfigChoice {}
 
 /// Which update rule (torch.optim semantics).
 public enum OptimizerKind: String, ConfigChoice {

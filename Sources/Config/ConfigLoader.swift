@@ -66,6 +66,9 @@ public enum ConfigLoader {
         if config.globalBatch == nil && config.batchPerRank == nil {
             throw ConfigError.inconsistent("set global-batch or batch-per-rank")
         }
+        if config.weightDecayMode == .decoupled && config.optimizer != .adam {
+            throw ConfigError.inconsistent("weight-decay-mode decoupled is AdamW: it needs optimizer adam, not \(config.optimizer)")
+        }
         if config.steps == nil && config.epochs == nil {
             throw ConfigError.inconsistent("set steps or epochs")
         }

@@ -1,3 +1,4 @@
+import Optimizers
 import RNN
 import TextData
 
@@ -33,6 +34,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var momentum = 0.9
     public var nesterov = false
     public var weightDecay = 0.0
+    public var weightDecayMode = WeightDecayMode.l2
     public var beta1 = 0.9
     public var beta2 = 0.999
     public var eps = 1e-8

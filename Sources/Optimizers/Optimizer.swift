@@ -32,3 +32,11 @@ package func requireOptimizer(_ condition: Bool, _ message: @autoclosure () -> S
 
 // Foundation's `localizedDescription` shows the same one-line message as `description`.
 extension OptimizerError: LocalizedError { public var errorDescription: String? { description } }
+
+/// How weight decay enters an optimizer step.
+public enum WeightDecayMode: String, CaseIterable, Codable, Sendable {
+    /// wd·p added to the gradient (torch.optim.SGD, Adam, Adagrad).
+    case l2
+    /// p shrunk by lr·wd·p beside the update (torch.optim.AdamW): Adam only.
+    case decoupled
+}

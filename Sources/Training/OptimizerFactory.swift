@@ -10,7 +10,7 @@ package enum OptimizerFactory {
             return try Adagrad(count: count, epsilon: config.eps)
         case .adam:
             return try Adam(count: count, beta1: config.beta1, beta2: config.beta2, epsilon: config.eps,
-                            weightDecay: config.weightDecay)
+                            weightDecay: config.weightDecay, decay: config.weightDecayMode)
         }
     }
 

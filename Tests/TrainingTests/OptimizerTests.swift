@@ -3,6 +3,7 @@ import Foundation
 import Training
 import XCTest
 import Optimizers
+import Config
 
 /// Expected values are worked out by hand (or with an independent Python line, quoted) and
 /// written as literals, so the tests do not share code with the optimizers.
@@ -99,6 +100,21 @@ final class OptimizerTests: XCTestCase {
         // A second element with p0 = −10, g = 0 checks decay alone moves it: d = −1 → p = −9.9.
         let adam = try Adam(count: 2, weightDecay: 0.1)
         assertClose(run(adam, start: [1, -10], steps: [[0.5, 0]], lr: 0.1), [[0.9, -9.9]])
+    }
+
+    func testAdamWDecouplesTheDecay() throws {
+        // torch.optim.AdamW, wd = 0.1, lr = 0.1, p0 = (1, −10), g = (0.5, 0) twice.
+        // t=1: p ← p·(1 − 0.01) = (0.99, −9.9); m̂ = 0.5, √v̂ = 0.5 → p0 = 0.99 − 0.1 = 0.89;
+        //      g = 0 leaves m = v = 0, so only the decay moves the second element: −9.9.
+        // t=2: p ← (0.8811, −9.801); m = 0.095, m̂ = 0.095/0.19 = 0.5; v = 0.00049975,
+        //      v̂ = 0.00049975/0.001999 = 0.25 → p0 = 0.8811 − 0.1 = 0.7811.
+        // (L2 decay would give 0.9 at t=1: the decay would pass through m/√v.)
+        let adamW = try Adam(count: 2, weightDecay: 0.1, decay: .decoupled)
+        assertClose(run(adamW, start: [1, -10], steps: [[0.5, 0], [0.5, 0]], lr: 0.1), [[0.89, -9.9], [0.7811, -9.801]])
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(
+            ["--optimizer", "sgd", "--weight-decay-mode", "decoupled"]))) { error in
+            XCTAssertTrue("\(error)".contains("weight-decay-mode decoupled is AdamW"), "\(error)")
+        }
     }
 
     func testAdagradSteps() throws {
