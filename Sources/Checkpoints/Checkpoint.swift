@@ -13,10 +13,13 @@ public struct Checkpoint {
     public var file: SafetensorsFile
     public let path: String
 
-    /// The file for the current state of a run.
+    /// The file for the current state of a run (`average`: the parameters' moving average, as `ema.W_xh`, …).
     public static func make(metadata: CheckpointMetadata, parameters: Buffer<Float>, layout: ModelLayout,
-                            optimizer: Optimizer) -> SafetensorsFile {
+                            optimizer: Optimizer, average: Buffer<Float>? = nil) -> SafetensorsFile {
         var tensors = ParameterFile.tensors(parameters, layout: layout)
+        if let average {
+            tensors.merge(ParameterFile.tensors(average, layout: layout, prefix: ExponentialMovingAverage.prefix + ".")) { $1 }
+        }
         for state in optimizer.stateTensors {
             tensors.merge(ParameterFile.tensors(state.buffer, layout: layout, prefix: state.prefix + ".")) { $1 }
         }
@@ -67,9 +70,17 @@ public struct Checkpoint {
         }
     }
 
-    /// Copies the parameters and the optimizer state into the run's buffers.
-    public func restore(parameters: Buffer<Float>, layout: ModelLayout, optimizer: Optimizer) throws {
+    /// Whether the file carries a moving average of the parameters (`ema.*`).
+    public var hasAverage: Bool { file.tensors.keys.contains { $0.hasPrefix(ExponentialMovingAverage.prefix + ".") } }
+
+    /// Copies the parameters and the optimizer state into the run's buffers, and the moving
+    /// average into `average` when the file has one.
+    public func restore(parameters: Buffer<Float>, layout: ModelLayout, optimizer: Optimizer, average: Buffer<Float>? = nil) throws {
         try ParameterFile.copy(from: file, source: path, layout: layout, into: parameters)
+        if let average, hasAverage {
+            try ParameterFile.copy(from: file, source: path, prefix: ExponentialMovingAverage.prefix + ".", layout: layout,
+                                   into: average)
+        }
         for state in optimizer.stateTensors {
             try ParameterFile.copy(from: file, source: path, prefix: state.prefix + ".", layout: layout, into: state.buffer)
         }

@@ -1,5 +1,6 @@
 import Buffers
 import Foundation
+import Optimizers
 import RNN
 import Config
 import Safetensors
@@ -83,7 +84,10 @@ public struct ModelFile {
         try checkVocabulary(metadata.vocabulary, architecture: architecture, path: path)
         let layout = ModelLayout(architecture: architecture)
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
-        try ParameterFile.copy(from: checkpoint.file, source: path, layout: layout, into: parameters)
+        // A run with `ema` evaluates and saves its moving average: the checkpoint's model is that one too.
+        try ParameterFile.copy(from: checkpoint.file, source: path,
+                               prefix: checkpoint.hasAverage ? ExponentialMovingAverage.prefix + "." : "", layout: layout,
+                               into: parameters)
         return ModelFile(path: path, kind: .checkpoint, architecture: architecture, vocabulary: metadata.vocabulary,
                          parameters: parameters, step: metadata.step,
                          clippedSteps: try optionalInteger(checkpoint.file, "clipped_steps", path: path),

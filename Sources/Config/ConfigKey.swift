@@ -59,6 +59,8 @@ public struct ConfigKey: Sendable {
         double("beta1", \.beta1, range: 0...0.999_999, "Adam beta1"),
         double("beta2", \.beta2, range: 0...0.999_999_999, "Adam beta2"),
         double("eps", \.eps, range: Double.leastNonzeroMagnitude...1, "Adam and Adagrad epsilon"),
+        double("ema", \.ema, range: 0...0.999_999_999,
+               "β of an exponential moving average of the parameters, average ← average + (1 − β)(p − average) after every step; evaluation, keep-best and save use it, checkpoints carry it (0: off)"),
         choice("lr-schedule", \.lrSchedule,
                "constant, or warmup-cosine: linear warm-up over warmup-steps, then cosine decay to lr × min-lr-factor at the last step"),
         int("warmup-steps", \.warmupSteps, minimum: 0, "linear warm-up steps (warmup-cosine)"),

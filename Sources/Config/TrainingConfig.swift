@@ -35,6 +35,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var nesterov = false
     public var weightDecay = 0.0
     public var weightDecayMode = WeightDecayMode.l2
+    public var ema = 0.0
     public var beta1 = 0.9
     public var beta2 = 0.999
     public var eps = 1e-8

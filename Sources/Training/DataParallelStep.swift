@@ -42,6 +42,8 @@ package final class DataParallelStep {
     package let globalTokens: Int
     /// Dropout between layers and before the output layer (nil: p = 0).
     package let dropout: Dropout?
+    /// The parameters' moving average (`ema`), stepped after every applied update.
+    package let average: ExponentialMovingAverage?
     private var hiddenIsCarried = false
     /// k, and the rows of one micro-batch (at most).
     package let accumulation: Int
@@ -52,7 +54,8 @@ package final class DataParallelStep {
 
     package init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, architecture: ModelArchitecture,
                  dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int, kernel: RecurrenceKernel,
-                 accumulation: Int = 1) {
+                 accumulation: Int = 1, average: ExponentialMovingAverage? = nil) {
+        self.average = average
         precondition(accumulation >= 1, "accumulation must be at least 1")
         self.parameters = parameters
         self.optimizer = optimizer
@@ -214,6 +217,7 @@ package final class DataParallelStep {
         let optimizerStart = MonotonicClock.seconds()
         if case .apply = outcome {
             optimizer.step(parameters: parameters, gradients: gradients, learningRate: Float(learningRate))
+            average?.update(from: parameters)
         }
         return Result(lossSum: lossSum, batchSize: batchSize, outcome: outcome, computeSeconds: computeSeconds,
                       allreduceSeconds: allreduceSeconds, optimizerSeconds: MonotonicClock.seconds() - optimizerStart,

@@ -42,16 +42,18 @@ package struct RunCheckpoints {
         var clippedSteps = 0
         var skippedSteps = 0
         var carriesHidden = false
+        var carriesAverage = false
         var bestValidationLoss = Double.infinity
         var path: String?
 
         /// Rank 0's values on every rank (the path stays on rank 0, which alone reports it).
         mutating func broadcast(_ world: Communicator) throws {
-            var counts = [step, optimizerSteps, clippedSteps, skippedSteps, carriesHidden ? 1 : 0]
+            var counts = [step, optimizerSteps, clippedSteps, skippedSteps, carriesHidden ? 1 : 0, carriesAverage ? 1 : 0]
             var loss = [bestValidationLoss]
             try world.broadcast(&counts, root: 0)
             try world.broadcast(&loss, root: 0)
             (step, optimizerSteps, clippedSteps, skippedSteps, carriesHidden) = (counts[0], counts[1], counts[2], counts[3], counts[4] == 1)
+            carriesAverage = counts[5] == 1
             bestValidationLoss = loss[0]
         }
     }
@@ -90,8 +92,8 @@ package struct RunCheckpoints {
         var start = try RankAgreement.agree(collectives, "initial state") { () -> StartingPoint in
             guard world.isRoot else { return StartingPoint() }
             if let resumed {
-                return try restore(resumed, parameters: parameters, optimizer: optimizer, hidden: globalHidden,
-                                   cell: globalCell, progress: progress)
+                return try restore(resumed, parameters: parameters, optimizer: optimizer, average: stepper.average?.average,
+                                   hidden: globalHidden, cell: globalCell, progress: progress)
             }
             if let path = config.initFile {
                 let file = try SafetensorsFile.read(path: path)
@@ -110,6 +112,15 @@ package struct RunCheckpoints {
             try collectives.broadcast(state.buffer, root: 0, label: "optimizer state broadcast", step: start.step)
         }
         optimizer.stepCount = start.optimizerSteps
+        if let average = stepper.average {
+            // A checkpoint's average continues; otherwise (a fresh run, or a checkpoint written
+            // without ema) it starts at the parameters, identical on every rank.
+            if start.carriesAverage {
+                try collectives.broadcast(average.average, root: 0, label: "average broadcast", step: start.step)
+            } else {
+                average.reset(to: parameters)
+            }
+        }
         if start.carriesHidden, case .streams(let streams) = data.batches {
             try collectives.broadcast(globalHidden, root: 0, label: "hidden state broadcast", step: start.step)
             if let globalCell { try collectives.broadcast(globalCell, root: 0, label: "cell state broadcast", step: start.step) }
@@ -133,13 +144,14 @@ package struct RunCheckpoints {
 
     /// Rank 0: `checkpoint` into the parameters, the optimizer state and (truncated BPTT) the
     /// carried hidden state of every stream.
-    private func restore(_ checkpoint: Checkpoint, parameters: Buffer<Float>, optimizer: Optimizer, hidden: Buffer<Float>,
-                         cell: Buffer<Float>?, progress: ProgressReporter) throws -> StartingPoint {
-        try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer)
+    private func restore(_ checkpoint: Checkpoint, parameters: Buffer<Float>, optimizer: Optimizer, average: Buffer<Float>?,
+                         hidden: Buffer<Float>, cell: Buffer<Float>?, progress: ProgressReporter) throws -> StartingPoint {
+        try checkpoint.restore(parameters: parameters, layout: layout, optimizer: optimizer, average: average)
         let metadata = checkpoint.metadata
         var start = StartingPoint(step: metadata.step, optimizerSteps: metadata.optimizerStepCount,
                                   clippedSteps: metadata.clippedSteps, skippedSteps: metadata.skippedSteps,
                                   bestValidationLoss: metadata.bestValidationLoss ?? .infinity, path: checkpoint.path)
+        start.carriesAverage = average != nil && checkpoint.hasAverage
         if let carried = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == .truncated {
             let expected = carriedShape
             for (name, buffer) in [(Self.hiddenTensor, hidden)] + (cell.map { [(Self.cellTensor, $0)] } ?? []) {
@@ -180,7 +192,8 @@ package struct RunCheckpoints {
         }
         summary.lastCheckpoint = try RankAgreement.agree(collectives, "checkpoint write", step: step) { () -> String? in
             guard world.isRoot else { return nil }
-            var file = Checkpoint.make(metadata: metadata, parameters: parameters, layout: layout, optimizer: optimizer)
+            var file = Checkpoint.make(metadata: metadata, parameters: parameters, layout: layout, optimizer: optimizer,
+                                       average: stepper.average?.average)
             file.metadata.merge(CorpusIdentity.strings(data.corpus)) { $1 }
             if let carried {
                 file.tensors[Self.hiddenTensor] = SafetensorsTensor(floats: carried, shape: carriedShape)

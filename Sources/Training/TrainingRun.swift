@@ -35,6 +35,8 @@ final class TrainingRun {
     private var intervalStart: Double
     private var world: Communicator { collectives.world }
     private var parameters: Buffer<Float> { stepper.parameters }
+    /// What evaluation, keep-best and save read: the moving average when `ema` is on.
+    private var evaluated: Buffer<Float> { stepper.average?.average ?? stepper.parameters }
     private var globalTokens: Int { data.globalBatch * data.batches.sequenceLength }
 
     /// The steps this process runs (a resumed run starts past 0).
@@ -83,7 +85,8 @@ final class TrainingRun {
                                    architecture: architecture,
                                    dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed)),
                                    synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel.kernel,
-                                   accumulation: config.accumulate)
+                                   accumulation: config.accumulate,
+                                   average: config.ema > 0 ? try ExponentialMovingAverage(decay: config.ema, count: layout.count) : nil)
         var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
         firstStep = try checkpoints.initialize(resumed: resumed, parameters: parameters, optimizer: optimizer, stepper: stepper,
                                                summary: &summary, progress: progress)
@@ -134,11 +137,11 @@ final class TrainingRun {
         // Evaluation time is not training time: keep it out of the interval's tokens/s.
         let evaluationStart = MonotonicClock.seconds()
         defer { intervalStart += MonotonicClock.seconds() - evaluationStart }
-        let validation = try evaluator.evaluate(parameters: parameters, collectives: collectives, step: completed)
+        let validation = try evaluator.evaluate(parameters: evaluated, collectives: collectives, step: completed)
         if isLast(step) { summary.finalValidation = (validation.meanLoss, validation.bitsPerToken, validation.perplexity) }
         if validation.meanLoss < summary.bestValidationLoss ?? .infinity {
             summary.bestValidationLoss = validation.meanLoss
-            if config.keepBest { try checkpoints.writeBest(parameters: parameters, step: completed, loss: validation.meanLoss) }
+            if config.keepBest { try checkpoints.writeBest(parameters: evaluated, step: completed, loss: validation.meanLoss) }
         }
         return validation.meanLoss
     }
@@ -207,7 +210,7 @@ final class TrainingRun {
         if config.checkpointDir != nil, summary.steps > firstStep || summary.lastCheckpoint == nil {
             try writeCheckpoint(step: summary.steps)
         }
-        if let path = config.save { try checkpoints.saveParameters(parameters, to: path, step: summary.steps) }
+        if let path = config.save { try checkpoints.saveParameters(evaluated, to: path, step: summary.steps) }
         progress.finish()
         summary.tensorBoardPath = progress.tensorBoardPath
         return summary

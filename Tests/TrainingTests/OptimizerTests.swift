@@ -117,6 +117,21 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    func testExponentialMovingAverage() throws {
+        // β = 0.9: average ← average + 0.1·(p − average). From 1: p = 2 → 1.1; p = 3 → 1.29;
+        // p = −1 → 1.29 + 0.1·(−2.29) = 1.061.
+        let ema = try ExponentialMovingAverage(decay: 0.9, count: 1)
+        ema.reset(to: Buffer([1]))
+        var seen: [Float] = []
+        for p: Float in [2, 3, -1] {
+            ema.update(from: Buffer([p]))
+            seen.append(ema.average[0])
+        }
+        assertClose([seen], [[1.1, 1.29, 1.061]])
+        XCTAssertThrowsError(try ExponentialMovingAverage(decay: 1, count: 1))
+        XCTAssertThrowsError(try ExponentialMovingAverage(decay: 0, count: 1))
+    }
+
     func testAdagradSteps() throws {
         // torch: sum = 0.25, p = 1 − 0.1·0.5/(0.5 + 1e-10) = 0.9;
         // then g = −1: sum = 1.25, p = 0.9 + 0.1/√1.25 = 0.9 + 0.0894427 = 0.9894427
