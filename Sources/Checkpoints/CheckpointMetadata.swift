@@ -1,4 +1,5 @@
 import Foundation
+import Optimizers
 import RNN
 import Config
 import TextData
@@ -35,6 +36,8 @@ public struct CheckpointMetadata: Equatable, Sendable {
     /// The recurrence kernel that computed the run (RecurrenceKernel.name): a resume runs the
     /// same one, so that it continues with the same rounding (nil in files written before).
     public var recurrenceKernel: String?
+    /// The plateau schedule's and early stopping's state (absent: a fresh plateau).
+    public var plateau = ValidationPlateau()
 
     public init(step: Int, epoch: Int, dataCursor: Int, globalBatch: Int, seed: Int, vocabulary: Vocabulary,
                 architecture: ModelArchitecture, optimizer: OptimizerKind, optimizerStepCount: Int, config: TrainingConfig, ranks: Int) {
@@ -76,6 +79,10 @@ public struct CheckpointMetadata: Equatable, Sendable {
         if let bestValidationLoss { strings["best_val_loss"] = String(bestValidationLoss) }
         if let streamCursor { strings["stream_cursor"] = String(streamCursor) }
         if let recurrenceKernel { strings["recurrence_kernel"] = recurrenceKernel }
+        if plateau != ValidationPlateau() {
+            strings["plateau"] = #"{"factor":\#(plateau.factor),"best":\#(plateau.best.isFinite ? String(plateau.best) : "null"),"#
+                + #""bad_evaluations":\#(plateau.badEvaluations),"evaluations_since_best":\#(plateau.evaluationsSinceBest)}"#
+        }
         return strings
     }
 
@@ -136,6 +143,15 @@ public struct CheckpointMetadata: Equatable, Sendable {
             bestValidationLoss = strings["best_val_loss"].flatMap { Double($0) }
             streamCursor = strings["stream_cursor"].flatMap { Int($0) }
             recurrenceKernel = strings["recurrence_kernel"]
+            if strings["plateau"] != nil {
+                let state = try object("plateau")
+                guard let factor = (state["factor"] as? NSNumber)?.doubleValue, let bad = state["bad_evaluations"] as? Int,
+                      let since = state["evaluations_since_best"] as? Int else {
+                    throw CheckpointError.invalid(path: source, reason: "metadata 'plateau' lacks factor, bad_evaluations or evaluations_since_best")
+                }
+                plateau = ValidationPlateau(factor: factor, best: (state["best"] as? NSNumber)?.doubleValue ?? .infinity,
+                                            badEvaluations: bad, evaluationsSinceBest: since)
+            }
         } catch let error as CheckpointError {
             throw error
         } catch {

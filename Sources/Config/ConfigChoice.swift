@@ -32,6 +32,8 @@ public enum LearningRateScheduleKind: String, ConfigChoice {
     case constant
     /// Linear warm-up over warmup-steps, then cosine decay to lr x min-lr-factor.
     case warmupCosine = "warmup-cosine"
+    /// lr, multiplied by plateau-factor whenever the validation loss stops improving.
+    case plateau
 }
 
 /// How a gradient is clipped: by its global L2 norm, element-wise, or not at all.

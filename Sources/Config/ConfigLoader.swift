@@ -69,6 +69,9 @@ public enum ConfigLoader {
         if config.weightDecayMode == .decoupled && config.optimizer != .adam {
             throw ConfigError.inconsistent("weight-decay-mode decoupled is AdamW: it needs optimizer adam, not \(config.optimizer)")
         }
+        if (config.lrSchedule == .plateau || config.earlyStop > 0) && config.evalEvery == 0 {
+            throw ConfigError.inconsistent("lr-schedule plateau and early-stop watch the validation loss: set eval-every")
+        }
         if config.steps == nil && config.epochs == nil {
             throw ConfigError.inconsistent("set steps or epochs")
         }

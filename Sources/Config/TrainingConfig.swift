@@ -42,6 +42,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var lrSchedule = LearningRateScheduleKind.constant
     public var warmupSteps = 0
     public var minLrFactor = 0.1
+    public var plateauFactor = 0.5
+    public var plateauPatience = 2
+    public var earlyStop = 0
     // Gradients
     public var clipMode = ClipMode.norm
     public var clip = 5.0

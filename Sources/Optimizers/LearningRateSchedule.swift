@@ -37,3 +37,50 @@ public enum LearningRateSchedule: Codable, Equatable, Sendable {
         try requireOptimizer(floor >= 0 && floor <= 1, "minimum learning-rate factor must be in [0, 1], got \(floor)")
     }
 }
+
+/// The state of learning-rate decay on a validation plateau and of early stopping (torch's
+/// ReduceLROnPlateau in mode min with a relative threshold of 1e-4 and no cooldown, and the
+/// patience rule of early stopping). Updated once per evaluation with the validation loss,
+/// which every rank holds identically, so every rank decides alike; checkpoints carry it.
+public struct ValidationPlateau: Equatable, Sendable {
+    /// What multiplies the schedule's rate: 1, then decay^k after k plateaus.
+    public var factor = 1.0
+    /// The best validation loss so far.
+    public var best = Double.infinity
+    /// Evaluations without a new best since the last decay (the plateau's count).
+    public var badEvaluations = 0
+    /// Evaluations without a new best, whatever the decays (early stopping's count).
+    public var evaluationsSinceBest = 0
+
+    /// A new best must be below best·(1 − 1e-4) (torch's default threshold, mode rel).
+    public static let threshold = 1e-4
+
+    public init(factor: Double = 1, best: Double = .infinity, badEvaluations: Int = 0, evaluationsSinceBest: Int = 0) {
+        (self.factor, self.best, self.badEvaluations, self.evaluationsSinceBest) = (factor, best, badEvaluations, evaluationsSinceBest)
+    }
+
+    /// What one evaluation did.
+    public enum Outcome: Equatable, Sendable {
+        case improved
+        case noImprovement
+        /// The rate's factor was multiplied by `decay` (more than `patience` evaluations without a new best).
+        case decayed(factor: Double)
+    }
+
+    /// Records `loss`; decays the factor when more than `patience` evaluations in a row brought
+    /// no new best (`decay` nil: track only, for early stopping).
+    public mutating func observe(_ loss: Double, decay: Double?, patience: Int) -> Outcome {
+        if loss < best * (1 - Self.threshold) {
+            best = loss
+            badEvaluations = 0
+            evaluationsSinceBest = 0
+            return .improved
+        }
+        badEvaluations += 1
+        evaluationsSinceBest += 1
+        guard let decay, badEvaluations > patience else { return .noImprovement }
+        factor *= decay
+        badEvaluations = 0
+        return .decayed(factor: factor)
+    }
+}

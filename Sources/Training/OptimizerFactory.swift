@@ -16,7 +16,7 @@ package enum OptimizerFactory {
 
     package static func schedule(config: TrainingConfig, totalSteps: Int) -> LearningRateSchedule {
         switch config.lrSchedule {
-        case .constant: .constant
+        case .constant, .plateau: .constant
         case .warmupCosine: .warmupCosine(warmupSteps: config.warmupSteps, totalSteps: totalSteps, minimumFactor: config.minLrFactor)
         }
     }

@@ -43,18 +43,21 @@ package struct RunCheckpoints {
         var skippedSteps = 0
         var carriesHidden = false
         var carriesAverage = false
+        var plateau = ValidationPlateau()
         var bestValidationLoss = Double.infinity
         var path: String?
 
         /// Rank 0's values on every rank (the path stays on rank 0, which alone reports it).
         mutating func broadcast(_ world: Communicator) throws {
-            var counts = [step, optimizerSteps, clippedSteps, skippedSteps, carriesHidden ? 1 : 0, carriesAverage ? 1 : 0]
-            var loss = [bestValidationLoss]
+            var counts = [step, optimizerSteps, clippedSteps, skippedSteps, carriesHidden ? 1 : 0, carriesAverage ? 1 : 0,
+                          plateau.badEvaluations, plateau.evaluationsSinceBest]
+            var loss = [bestValidationLoss, plateau.factor, plateau.best]
             try world.broadcast(&counts, root: 0)
             try world.broadcast(&loss, root: 0)
             (step, optimizerSteps, clippedSteps, skippedSteps, carriesHidden) = (counts[0], counts[1], counts[2], counts[3], counts[4] == 1)
             carriesAverage = counts[5] == 1
             bestValidationLoss = loss[0]
+            plateau = ValidationPlateau(factor: loss[1], best: loss[2], badEvaluations: counts[6], evaluationsSinceBest: counts[7])
         }
     }
 
@@ -137,6 +140,7 @@ package struct RunCheckpoints {
             summary.clippedSteps = start.clippedSteps
             summary.skippedSteps = start.skippedSteps
             summary.bestValidationLoss = start.bestValidationLoss.isFinite ? start.bestValidationLoss : nil
+            summary.plateau = start.plateau
         }
         summary.steps = start.step
         return start.step
@@ -152,6 +156,7 @@ package struct RunCheckpoints {
                                   clippedSteps: metadata.clippedSteps, skippedSteps: metadata.skippedSteps,
                                   bestValidationLoss: metadata.bestValidationLoss ?? .infinity, path: checkpoint.path)
         start.carriesAverage = average != nil && checkpoint.hasAverage
+        start.plateau = metadata.plateau
         if let carried = checkpoint.file.tensors[Self.hiddenTensor], config.bptt == .truncated {
             let expected = carriedShape
             for (name, buffer) in [(Self.hiddenTensor, hidden)] + (cell.map { [(Self.cellTensor, $0)] } ?? []) {
@@ -186,6 +191,7 @@ package struct RunCheckpoints {
         metadata.skippedSteps = summary.skippedSteps
         metadata.bestValidationLoss = summary.bestValidationLoss
         metadata.recurrenceKernel = stepper.workspace.kernel.name
+        metadata.plateau = summary.plateau
         switch data.batches {
         case .sequences: break
         case .streams(let streams): metadata.streamCursor = streams.chunk(ofStep: step)

@@ -42,6 +42,7 @@ public final class Trainer {
             try run.reportIfDue(step, validationLoss: validation)
             try run.checkpointIfDue(step)
             try run.stopIfSignalled(step)         // preemption: checkpoint and stop, all ranks at once
+            if run.stoppedEarly { break }         // early-stop: the validation loss, the same on every rank
         }
         return try run.finish()
     }

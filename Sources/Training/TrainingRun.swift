@@ -29,6 +29,8 @@ final class TrainingRun {
     let gradientDiagnostics: RunDiagnostics
     let firstStep: Int
     private(set) var summary: TrainingSummary
+    /// `early-stop` patience ran out: the loop ends after this step's phases.
+    var stoppedEarly: Bool { summary.stoppedEarlyAt != nil }
     private var interval = IntervalAccumulator()
     private var learningRate = 0.0
     private let runStart: Double
@@ -105,7 +107,7 @@ final class TrainingRun {
 
     /// Sample → forward/backward → allreduce → clip → optimizer step.
     func trainStep(_ step: Int) throws {
-        learningRate = schedule.learningRate(base: config.lr, step: step)
+        learningRate = schedule.learningRate(base: config.lr, step: step) * summary.plateau.factor
         let result = try stepper.run(step: step, learningRate: learningRate, hooked: hooks.gradientsComputed != nil) { _ in
             try hooks.gradientsComputed?(hookStep(step))
         }
@@ -138,12 +140,29 @@ final class TrainingRun {
         let evaluationStart = MonotonicClock.seconds()
         defer { intervalStart += MonotonicClock.seconds() - evaluationStart }
         let validation = try evaluator.evaluate(parameters: evaluated, collectives: collectives, step: completed)
-        if isLast(step) { summary.finalValidation = (validation.meanLoss, validation.bitsPerToken, validation.perplexity) }
+        // The last evaluation is the final one: at the last step, or where early-stop ends the run.
+        summary.finalValidation = (validation.meanLoss, validation.bitsPerToken, validation.perplexity)
         if validation.meanLoss < summary.bestValidationLoss ?? .infinity {
             summary.bestValidationLoss = validation.meanLoss
             if config.keepBest { try checkpoints.writeBest(parameters: evaluated, step: completed, loss: validation.meanLoss) }
         }
+        watchPlateau(validation.meanLoss, step: completed)
         return validation.meanLoss
+    }
+
+    /// `lr-schedule: plateau` and `early-stop`: the validation loss, identical on every rank,
+    /// decides alike everywhere.
+    private func watchPlateau(_ loss: Double, step: Int) {
+        guard config.lrSchedule == .plateau || config.earlyStop > 0 else { return }
+        let decay = config.lrSchedule == .plateau ? config.plateauFactor : nil
+        if case .decayed(let factor) = summary.plateau.observe(loss, decay: decay, patience: config.plateauPatience) {
+            progress.say("validation plateau at step \(step): lr × \(config.plateauFactor) → \(config.lr * factor)")
+        }
+        if config.earlyStop > 0, summary.plateau.evaluationsSinceBest >= config.earlyStop, !stoppedEarly {
+            summary.stoppedEarlyAt = step
+            progress.say("early stop at step \(step): \(config.earlyStop) evaluations without a better validation loss than "
+                + "\(summary.plateau.best)")
+        }
     }
 
     /// Every `log-every` steps, at the end, after an evaluation and at a `diagnose-every` step:
@@ -204,7 +223,7 @@ final class TrainingRun {
         try hooks.runFinished?(world.rank)
         summary.seconds = MonotonicClock.seconds() - runStart
         summary.tokens = (summary.steps - firstStep) * globalTokens
-        if summary.steps == firstStep {
+        if summary.steps == firstStep || stoppedEarly {
             summary.parameterChecksum = try ParameterChecksum.verify(parameters, collectives: collectives, step: firstStep)
         }
         if config.checkpointDir != nil, summary.steps > firstStep || summary.lastCheckpoint == nil {

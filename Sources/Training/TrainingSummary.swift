@@ -1,3 +1,5 @@
+import Optimizers
+
 /// What a finished run reports.
 public struct TrainingSummary: Sendable {
     public var steps: Int
@@ -14,6 +16,10 @@ public struct TrainingSummary: Sendable {
     public var lastCheckpoint: String?
     public var finalValidation: (loss: Double, bitsPerToken: Double, perplexity: Double)?
     public var bestValidationLoss: Double?
+    /// The plateau schedule's lr factor and early stopping's count (a checkpoint carries them).
+    public var plateau = ValidationPlateau()
+    /// Stopped by `early-stop` after this step.
+    public var stoppedEarlyAt: Int?
     public var tensorBoardPath: String?
     /// Tokens per second over the steps this process ran.
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }

@@ -9,6 +9,9 @@ enum SummaryText {
         if let step = summary.resumedFromStep {
             lines.append("resumed at step \(step) from \(summary.resumedFromPath ?? "a checkpoint")")
         }
+        if let step = summary.stoppedEarlyAt {
+            lines.append("stopped early at step \(step): \(config.earlyStop) evaluations without a better validation loss")
+        }
         lines += ["done: \(summary.steps) steps, \(summary.tokens) tokens in \(formatSeconds(summary.seconds)) s, "
             + "\(Int(summary.tokensPerSecond)) tokens/s on \(ranks) rank\(ranks == 1 ? "" : "s")"]
         var loss = "final loss \(formatLoss(summary.finalLoss)) nats/token"

@@ -132,6 +132,20 @@ final class OptimizerTests: XCTestCase {
         XCTAssertThrowsError(try ExponentialMovingAverage(decay: 0, count: 1))
     }
 
+    func testValidationPlateauDecaysAfterPatience() {
+        // patience 2, decay 0.5: 1.0 and 0.9 improve; 0.9, 0.89995 (above 0.9·(1 − 1e-4) =
+        // 0.89991: no new best) and 0.95 do not, and the third of them, the count above 2,
+        // halves the factor and restarts the count; 0.8 improves again.
+        var plateau = ValidationPlateau()
+        let outcomes = [1.0, 0.9, 0.9, 0.89995, 0.95, 0.8].map { plateau.observe($0, decay: 0.5, patience: 2) }
+        XCTAssertEqual(outcomes, [.improved, .improved, .noImprovement, .noImprovement, .decayed(factor: 0.5), .improved])
+        XCTAssertEqual(plateau, ValidationPlateau(factor: 0.5, best: 0.8, badEvaluations: 0, evaluationsSinceBest: 0))
+        // Tracking only (early stopping without the plateau schedule): the factor stays 1.
+        var tracking = ValidationPlateau()
+        for loss in [1.0, 1.0, 1.0, 1.0] { _ = tracking.observe(loss, decay: nil, patience: 0) }
+        XCTAssertEqual(tracking, ValidationPlateau(factor: 1, best: 1, badEvaluations: 3, evaluationsSinceBest: 3))
+    }
+
     func testAdagradSteps() throws {
         // torch: sum = 0.25, p = 1 − 0.1·0.5/(0.5 + 1e-10) = 0.9;
         // then g = −1: sum = 1.25, p = 0.9 + 0.1/√1.25 = 0.9 + 0.0894427 = 0.9894427
