@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import TestSupport
 import XCTest
 import TextData
 
