@@ -90,9 +90,16 @@ let package = Package(
         .testTarget(name: "RNNTests", dependencies: ["RNN", "RNNReference", "BLAS", "Buffers", "CAllocationCounter"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: [
-            "Training", "RNN", "RNNReference", "MPI", "BLAS", "Buffers", "TestSupport", "FileIO", "Safetensors", "TextData", "Config",
-            "Optimizers", "Checkpoints", "Distributed", "Reporting", "Benchmarks", "Diagnostics", "RunErrors",
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Checkpoints", "TestSupport", "TextData", "Training"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData", "Buffers", "TestSupport", "Training"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Buffers", "TestSupport", "Training"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport", "Training"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Config", "RNN", "TestSupport", "TextData"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Distributed", "RunErrors", "TestSupport", "Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TestSupport"]),
+        // The real binary under mpirun, and the in-process references its runs are held to.
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "BLAS", "Buffers", "Checkpoints", "FileIO", "RNN", "RNNReference", "Safetensors", "TestSupport", "TextData", "Training",
         ]),
     ],
     swiftLanguageModes: [.v5]
