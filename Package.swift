@@ -84,22 +84,25 @@ let package = Package(
         // The Double reference step of StackedBPTTWorkspace (Double: RecurrentScalar), the
         // gradient checks' engine: a test oracle, shared by the test targets that run it.
         .target(name: "RNNReference", dependencies: ["RNN", "BLAS", "Buffers"], path: "Tests/RNNReference"),
+        // One unit-test target per module, named after it (as swift-nio's NIOCoreTests, NIOPosixTests):
+        // ArchitectureTests holds each to its module's arrows. EndToEndTests runs the binary.
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
-        .testTarget(name: "RNNTests", dependencies: ["RNN", "RNNReference", "BLAS", "Buffers", "CAllocationCounter"]),
+        .testTarget(name: "RNNTests", dependencies: ["RNN", "RNNReference", "BLAS", "Buffers", "CAllocationCounter", "Clock"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Checkpoints", "TestSupport", "TextData", "Training"]),
-        .testTarget(name: "TextDataTests", dependencies: ["TextData", "Buffers", "TestSupport", "Training"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Buffers", "TestSupport", "Training"]),
-        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport", "Training"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData", "Buffers", "TestSupport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport", "TextData"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Buffers", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Config", "RNN", "TestSupport", "TextData"]),
-        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Distributed", "RunErrors", "TestSupport", "Training"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Distributed", "RunErrors", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN"]),
         // The real binary under mpirun, and the in-process references its runs are held to.
         .testTarget(name: "EndToEndTests", dependencies: [
-            "BLAS", "Buffers", "Checkpoints", "FileIO", "RNN", "RNNReference", "Safetensors", "TestSupport", "TextData", "Training",
+            "BLAS", "Buffers", "Checkpoints", "Config", "FileIO", "RNN", "RNNReference", "Safetensors", "TestSupport", "TextData",
         ]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,6 +1,5 @@
 import Buffers
 import Foundation
-import Training
 import TestSupport
 import XCTest
 import Optimizers
