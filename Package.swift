@@ -18,7 +18,8 @@ import PackageDescription
 //   Plot                                   SVG line plots
 //   TensorBoard                            TensorBoard event files (TFRecord, CRC-32C, protobuf)
 //   MPI -> CMPI, Buffers                   communicator, collectives, ring allreduce, MPI errors
-//   BLAS -> CBLAS, CBLASCore, Buffers, Clock    gemm on row-major buffers, thread count, the OpenBLAS kernel choice
+//   BLAS -> CBLAS, Buffers, Clock          gemm on row-major buffers, OpenBLAS's thread count
+//   BLASCore -> BLAS, CBLAS, CBLASCore     which OpenBLAS kernel runs and who chose it: cpuid, caches, the policy, the gemm self-check
 //   RNN -> BLAS, Buffers, Clock, CRecurrence            the model: forward, BPTT, clipping, sampling, spectra
 //   Safetensors -> Buffers, FileIO         the safetensors format
 //   TextData -> Buffers, FileIO            corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
@@ -27,11 +28,11 @@ import PackageDescription
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
 //   Distributed -> Buffers, Clock, MPI, RunErrors    guarded collectives, watchdog, agreement, checksum, stop signal
 //   Reporting -> Distributed, RunErrors, TensorBoard    progress line, metrics, TensorBoard logging
-//   Training -> BLAS, Buffers, Checkpoints, Clock, Config, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData    the loop and the data-parallel step
-//   Benchmarks -> BLAS, Buffers, Clock, Config, Distributed, MPI, RNN, RunErrors, TextData, Training    `rnn-dist bench`
+//   Training -> BLAS, BLASCore, Buffers, Checkpoints, Clock, Config, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData    the loop and the data-parallel step
+//   Benchmarks -> BLAS, BLASCore, Buffers, Clock, Config, Distributed, MPI, RNN, RunErrors, TextData, Training    `rnn-dist bench`
 //   Diagnostics -> Buffers, Checkpoints, RNN, TextData    gradient flow and spectra of a trained model
 //   mpi-selftest -> Buffers, MPI           exercises the MPI wrapper on real ranks (the MPI tests run it)
-//   rnn-dist -> ArgumentParser, BLAS, Benchmarks, CAllocationCounter, Checkpoints, Config, Diagnostics, Distributed, MPI, Plot, RNN, Reporting, RunErrors, TextData, Training    the command line: the only module that prints or exits
+//   rnn-dist -> ArgumentParser, BLAS, BLASCore, Benchmarks, CAllocationCounter, Checkpoints, Config, Diagnostics, Distributed, MPI, Plot, RNN, Reporting, RunErrors, TextData, Training    the command line: the only module that prints or exits
 let package = Package(
     name: "rnn-dist",
     products: [
@@ -55,7 +56,8 @@ let package = Package(
         .target(name: "Plot"),
         .target(name: "TensorBoard"),
         .target(name: "MPI", dependencies: ["CMPI", "Buffers"]),
-        .target(name: "BLAS", dependencies: ["CBLAS", "CBLASCore", "Buffers", "Clock"]),
+        .target(name: "BLAS", dependencies: ["CBLAS", "Buffers", "Clock"]),
+        .target(name: "BLASCore", dependencies: ["BLAS", "CBLAS", "CBLASCore"]),
         .target(name: "RNN", dependencies: ["BLAS", "Buffers", "Clock", "CRecurrence"]),
         .target(name: "Safetensors", dependencies: ["Buffers", "FileIO"]),
         .target(name: "TextData", dependencies: ["Buffers", "FileIO"]),
@@ -65,15 +67,15 @@ let package = Package(
                                                     "Safetensors", "TextData"]),
         .target(name: "Distributed", dependencies: ["Buffers", "Clock", "MPI", "RunErrors"]),
         .target(name: "Reporting", dependencies: ["Distributed", "RunErrors", "TensorBoard"]),
-        .target(name: "Training", dependencies: ["BLAS", "Buffers", "Checkpoints", "Clock", "Config", "Distributed", "MPI",
+        .target(name: "Training", dependencies: ["BLAS", "BLASCore", "Buffers", "Checkpoints", "Clock", "Config", "Distributed", "MPI",
                                                  "Optimizers", "RNN", "Reporting", "RunErrors", "Safetensors", "TextData"]),
-        .target(name: "Benchmarks", dependencies: ["BLAS", "Buffers", "Clock", "Config", "Distributed", "MPI", "RNN",
+        .target(name: "Benchmarks", dependencies: ["BLAS", "BLASCore", "Buffers", "Clock", "Config", "Distributed", "MPI", "RNN",
                                                    "RunErrors", "TextData", "Training"]),
         .target(name: "Diagnostics", dependencies: ["Buffers", "Checkpoints", "RNN", "TextData"]),
         .executableTarget(name: "mpi-selftest", dependencies: ["Buffers", "MPI"]),
         .executableTarget(
             name: "rnn-dist",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"), "BLAS", "Benchmarks",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"), "BLAS", "BLASCore", "Benchmarks",
                            "CAllocationCounter", "Checkpoints", "Config", "Diagnostics", "Distributed", "MPI", "Plot",
                            "RNN", "Reporting", "RunErrors", "TextData", "Training"]
         ),
@@ -84,15 +86,26 @@ let package = Package(
         // The Double reference step of StackedBPTTWorkspace (Double: RecurrentScalar), the
         // gradient checks' engine: a test oracle, shared by the test targets that run it.
         .target(name: "RNNReference", dependencies: ["RNN", "BLAS", "Buffers"], path: "Tests/RNNReference"),
+        // One unit-test target per module, named after it (as swift-nio's NIOCoreTests, NIOPosixTests):
+        // ArchitectureTests holds each to its module's arrows. EndToEndTests runs the binary.
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "Buffers"]),
-        .testTarget(name: "RNNTests", dependencies: ["RNN", "RNNReference", "BLAS", "Buffers", "CAllocationCounter"]),
+        .testTarget(name: "BLASCoreTests", dependencies: ["BLASCore"]),
+        .testTarget(name: "RNNTests", dependencies: ["RNN", "RNNReference", "BLAS", "Buffers", "CAllocationCounter", "Clock"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: [
-            "Training", "RNN", "RNNReference", "MPI", "BLAS", "Buffers", "TestSupport", "FileIO", "Safetensors", "TextData", "Config",
-            "Optimizers", "Checkpoints", "Distributed", "Reporting", "Benchmarks", "Diagnostics", "RunErrors",
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData", "Buffers", "TestSupport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport", "TextData"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Buffers", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Config", "RNN", "TestSupport", "TextData"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Distributed", "RunErrors", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN"]),
+        // The real binary under mpirun, and the in-process references its runs are held to.
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "BLASCore", "Buffers", "Checkpoints", "Config", "FileIO", "RNN", "RNNReference", "Safetensors", "TestSupport", "TextData",
         ]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,5 +1,6 @@
 import Clock
 import BLAS
+import BLASCore
 import Buffers
 import Foundation
 import MPI

@@ -1,4 +1,4 @@
-import BLAS
+import BLASCore
 import Config
 import Distributed
 import MPI

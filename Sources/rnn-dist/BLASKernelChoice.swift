@@ -1,4 +1,4 @@
-import BLAS
+import BLASCore
 import Foundation
 
 /// Runs first in main, before MPI starts: when OpenBLAS picked a kernel older than this CPU

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BLAS
+import BLASCore
 import CAllocationCounter
 import Foundation
 import MPI

@@ -27,8 +27,11 @@ final class ArchitectureTests: XCTestCase {
     }
 
     /// module → the project modules its Swift files import.
-    func importsBySourceModule() throws -> [String: Set<String>] {
-        let sources = root.appendingPathComponent("Sources")
+    func importsBySourceModule() throws -> [String: Set<String>] { try importsByModule(under: "Sources") }
+
+    /// folder of `folder` (a module or test target) → the modules its Swift files import, less the platform's.
+    func importsByModule(under folder: String) throws -> [String: Set<String>] {
+        let sources = root.appendingPathComponent(folder)
         var result: [String: Set<String>] = [:]
         for module in try FileManager.default.contentsOfDirectory(atPath: sources.path).sorted() {
             var imports: Set<String> = []
@@ -36,7 +39,9 @@ final class ArchitectureTests: XCTestCase {
             guard let files = FileManager.default.enumerator(atPath: directory.path) else { continue }
             for case let file as String in files where file.hasSuffix(".swift") {
                 let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
-                for line in text.split(separator: "\n") {
+                // An import is a line of its own at the left margin; indented ones are other
+                // languages' (Python inside a test's string literal).
+                for line in text.split(separator: "\n") where !(line.first?.isWhitespace ?? true) {
                     let words = line.split(separator: " ")
                     guard let index = words.firstIndex(of: "import"), words[..<index].allSatisfy({ $0.hasPrefix("@") }),
                           index + 1 < words.count else { continue }
@@ -61,16 +66,26 @@ final class ArchitectureTests: XCTestCase {
     }
 
     func testTheTargetsDependOnExactlyTheArrowsOfTheMap() throws {
-        let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
         let map = try headerMap()
-        // `.target(name: "X", dependencies: [...])` and executable targets, flattened onto one line.
+        var checked = 0
+        for (name, dependencies) in try declaredDependencies(of: ["target", "executableTarget"]).sorted(by: { $0.key < $1.key }) {
+            guard let allowed = map[name] else { continue } // test support targets are not in the map
+            XCTAssertEqual(dependencies, allowed, "Package.swift: \(name)'s dependencies differ from its header line")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 20, "the manifest's targets were not found")
+    }
+
+    /// target → the dependencies Package.swift declares for it, for the targets of the given kinds
+    /// (`.target(name: "X", dependencies: [...])`, products by their name).
+    func declaredDependencies(of kinds: [String]) throws -> [String: Set<String>] {
+        let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
         let flat = manifest.replacingOccurrences(of: "\n", with: " ")
         let pattern = try NSRegularExpression(
-            pattern: #"\.(?:target|executableTarget)\(\s*name: "([^"]+)"(?:,\s*dependencies: \[([^\]]*)\])?"#)
-        var checked = 0
+            pattern: #"\.(?:"# + kinds.joined(separator: "|") + #")\(\s*name: "([^"]+)"(?:,\s*dependencies: \[([^\]]*)\])?"#)
+        var result: [String: Set<String>] = [:]
         for match in pattern.matches(in: flat, range: NSRange(flat.startIndex..., in: flat)) {
             let name = String(flat[Range(match.range(at: 1), in: flat)!])
-            guard let allowed = map[name] else { continue } // test support targets are not in the map
             var dependencies: Set<String> = []
             if let range = Range(match.range(at: 2), in: flat) {
                 let list = String(flat[range])
@@ -78,15 +93,14 @@ final class ArchitectureTests: XCTestCase {
                 for found in product.matches(in: list, range: NSRange(list.startIndex..., in: list)) {
                     dependencies.insert(String(list[Range(found.range(at: 1), in: list)!]))
                 }
-                let plain = try NSRegularExpression(pattern: #"(?:^|[\[,]\s*)"([^"]+)""#)
+                let plain = try NSRegularExpression(pattern: #"(?:^\s*|,\s*)"([^"]+)""#)
                 for found in plain.matches(in: list, range: NSRange(list.startIndex..., in: list)) {
                     dependencies.insert(String(list[Range(found.range(at: 1), in: list)!]))
                 }
             }
-            XCTAssertEqual(dependencies, allowed, "Package.swift: \(name)'s dependencies differ from its header line")
-            checked += 1
+            result[name] = dependencies
         }
-        XCTAssertGreaterThanOrEqual(checked, 20, "the manifest's targets were not found")
+        return result
     }
 
     /// Libraries report; only the executables print or exit (docs/design.md: one place decides what the user sees).
@@ -125,5 +139,43 @@ extension ArchitectureTests {
             table[name] = cells[2].isEmpty ? [] : Set(cells[2].components(separatedBy: ", "))
         }
         XCTAssertEqual(table, try headerMap())
+    }
+}
+
+extension ArchitectureTests {
+    /// The targets under Tests/ that are not tests: what the test targets share.
+    static let testSupportTargets: Set<String> = ["TestSupport", "RNNReference"]
+    /// A module of Sources/ that measures and computes nothing (it counts malloc calls): a test of
+    /// any module may import it to hold that module's code to "allocates nothing".
+    static let instruments: Set<String> = ["CAllocationCounter"]
+
+    /// The rule for Tests/: (1) every test target (and every test-support target) imports only
+    /// what Package.swift declares as its dependencies, so no test compiles by the accident of a
+    /// module built for another target; (2) a unit-test target `<M>Tests`, for a module M of the
+    /// map, imports only M, the modules M's header line draws and what they draw in turn (M's
+    /// closure: what M's own code can reach), the test-support targets and the instruments. A
+    /// test that needs more than M's closure tests more than M: it belongs to the test target of
+    /// the module whose closure holds it, or, when it runs the binary, to EndToEndTests.
+    func testTestTargetsImportTheirDependenciesAndUnitTestsStayInTheirModule() throws {
+        let map = try headerMap()
+        let declared = try declaredDependencies(of: ["target", "testTarget"])
+        let imports = try importsByModule(under: "Tests").mapValues { $0.subtracting(["XCTest"]) }
+        var checked = 0
+        for (target, used) in imports.sorted(by: { $0.key < $1.key }) where !used.isEmpty || declared[target] != nil {
+            let dependencies = try XCTUnwrap(declared[target], "Tests/\(target) is not a target of Package.swift")
+            XCTAssertEqual(used.subtracting(dependencies).sorted(), [],
+                           "Tests/\(target) imports modules Package.swift does not declare as its dependencies")
+            checked += 1
+            guard target.hasSuffix("Tests"), let module = Optional(String(target.dropLast(5))), map[module] != nil else { continue }
+            var closure: Set<String> = [module]
+            var frontier = [module]
+            while let next = frontier.popLast() {
+                for arrow in map[next] ?? [] where closure.insert(arrow).inserted { frontier.append(arrow) }
+            }
+            let allowed = closure.union(Self.testSupportTargets).union(Self.instruments)
+            XCTAssertEqual(used.subtracting(allowed).sorted(), [],
+                           "\(target) imports modules outside \(module)'s closure: its tests belong elsewhere")
+        }
+        XCTAssertGreaterThanOrEqual(checked, 15, "the test targets were not found")
     }
 }

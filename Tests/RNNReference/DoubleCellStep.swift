@@ -4,7 +4,7 @@ import RNN
 
 /// The reference cell step in Double: the recurrence products on BLAS, the cells in plain Swift
 /// with the exact tanh and σ, forward and backward side by side. It is what the gradient checks
-/// differentiate by finite differences and what the Float step (Sources/RNN/FloatCellStep.swift,
+/// differentiate by finite differences and what the Float step (Sources/RNN/Kernels/FloatCellStep.swift,
 /// CRecurrence) is held to; only the tests run it, so it lives with them.
 ///
 /// Forward, step t: hpStep [B, GH] = h_{t−1}·W_hh^T, then the cell from xp_t (xps, gathered for

@@ -1,6 +1,5 @@
 import Foundation
 import TestSupport
-import Training
 import XCTest
 
 /// Metrics, TensorBoard events, diagnostics and the benchmark, from real runs.

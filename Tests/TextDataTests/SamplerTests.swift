@@ -1,6 +1,6 @@
 import Buffers
 import Foundation
-import Training
+import TestSupport
 import XCTest
 import TextData
 

@@ -2,7 +2,6 @@ import Buffers
 import Foundation
 import RNN
 import TestSupport
-import Training
 import XCTest
 import Checkpoints
 import Safetensors

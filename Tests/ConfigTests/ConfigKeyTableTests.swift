@@ -1,7 +1,6 @@
 import Foundation
 import TestSupport
 import XCTest
-import Checkpoints
 import Config
 
 /// The key table is the one declaration of every config key; these tests hold the things
@@ -66,6 +65,10 @@ final class ConfigKeyTableTests: XCTestCase {
             (["--seq-len", "-4"], "config key 'seq-len' is -4, allowed: >= 1"),
             (["--shuffle=maybe"], "config key 'shuffle' must be true or false, got 'maybe'"),
             (["--clip-mode", "l2"], "config key 'clip-mode' is 'l2', expected one of: norm, value, none"),
+            (["--optimizer", "sgd", "--weight-decay-mode", "decoupled"],
+             "inconsistent configuration: weight-decay-mode decoupled is AdamW: it needs optimizer adam, not sgd"),
+            (["--lr-schedule", "plateau", "--eval-every", "0"],
+             "inconsistent configuration: lr-schedule plateau and early-stop watch the validation loss: set eval-every"),
         ]
         for (arguments, expected) in cases {
             XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(arguments)), "\(arguments)") { error in
@@ -81,45 +84,6 @@ final class ConfigKeyTableTests: XCTestCase {
         XCTAssertEqual(file, ConfigReference.markdown,
                        "docs/configuration.md is stale: rnn-dist train --print-config-reference > docs/configuration.md")
         for key in ConfigKey.all { XCTAssertTrue(file.contains("| `\(key.name)` |"), key.name) }
-    }
-
-    /// `rnn-dist train --help` lists every key as a flag with its default.
-    func testTrainHelpListsEveryKeyWithItsDefault() throws {
-        let run = try RNNDistRun()
-        defer { run.remove() }
-        let help = try run.runAlone(["train", "--help"])
-        XCTAssertEqual(help.status, 0, help.output)
-        let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        for key in ConfigKey.all {
-            let flag = key.isSwitch ? "--\(key.name)/--no-\(key.name)" : "--\(key.name) \(key.valueName)"
-            XCTAssertTrue(text.contains(flag + " "), "--help lacks \(flag)")
-        }
-        for key in ConfigKey.all where key.defaultValue != .null {
-            XCTAssertTrue(text.contains("(default: \(key.defaultValue.yaml))"), "--help lacks the default of \(key.name)")
-        }
-        let reference = try run.runAlone(["train", "--print-config-reference"])
-        XCTAssertEqual(reference.stdout, ConfigReference.markdown)
-    }
-
-    /// Choices are stored in a checkpoint's config as the same strings as before they were
-    /// enums, so old checkpoints read and new ones read the same way.
-    func testChoicesKeepTheirStringsInCheckpointMetadata() throws {
-        let stored = #"{"optimizer": "sgd", "lrSchedule": "warmup-cosine", "clipMode": "none", "clipScope": "local", "#
-            + #""onNonfinite": "stop", "bptt": "truncated", "initScheme": "min-char-rnn", "tokenizer": "bytes"}"#
-        let config = try CheckpointMetadata.decodeConfig(stored)
-        XCTAssertEqual(config.optimizer, .sgd)
-        XCTAssertEqual(config.lrSchedule, .warmupCosine)
-        XCTAssertEqual(config.clipMode, ClipMode.none)
-        XCTAssertEqual(config.clipScope, .local)
-        XCTAssertEqual(config.onNonfinite, .stop)
-        XCTAssertEqual(config.bptt, .truncated)
-        XCTAssertEqual(config.initScheme, .minCharRNN)
-        XCTAssertEqual(config.tokenizer, .bytes)
-        let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
-        for word in [#""lrSchedule":"warmup-cosine""#, #""initScheme":"min-char-rnn""#, #""clipMode":"none""#] {
-            XCTAssertTrue(json.contains(word), "\(word) in \(json)")
-        }
-        XCTAssertThrowsError(try CheckpointMetadata.decodeConfig(#"{"optimizer": "rmsprop"}"#))
     }
 
     /// A value that is valid for the key and differs from its default.

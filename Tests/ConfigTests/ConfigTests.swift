@@ -1,7 +1,5 @@
 import TestSupport
-@testable import Training
 import XCTest
-import Checkpoints
 import Config
 import TextData
 
@@ -108,15 +106,5 @@ final class ConfigTests: XCTestCase {
     func testCrossKeyChecks() {
         XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: [("lr-schedule", .string("warmup-cosine")),
                                                                             ("warmup-steps", .int(500)), ("steps", .int(100))]))
-    }
-}
-
-final class CheckpointConfigCompatibilityTests: XCTestCase {
-    /// A checkpoint written before a configuration key existed still loads.
-    func testOlderConfigWithoutNewKeysDecodes() throws {
-        let config = try CheckpointMetadata.decodeConfig(#"{"hidden": 99, "data": "x.txt"}"#)
-        XCTAssertEqual(config.hidden, 99)
-        XCTAssertEqual(config.data, "x.txt")
-        XCTAssertEqual(config.logEvery, TrainingConfig().logEvery)
     }
 }

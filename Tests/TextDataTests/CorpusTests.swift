@@ -1,5 +1,4 @@
 import Foundation
-import Training
 import TestSupport
 import XCTest
 import TextData

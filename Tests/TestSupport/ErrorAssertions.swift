@@ -1,11 +1,11 @@
 import XCTest
 
 /// The message users see for `error`.
-func message(of error: Error) -> String { String(describing: error) }
+public func message(of error: Error) -> String { String(describing: error) }
 
 /// Asserts that `body` throws and that the message contains every one of `fragments`.
-func assertThrows<T>(_ body: @autoclosure () throws -> T, containing fragments: [String],
-                     file: StaticString = #filePath, line: UInt = #line) {
+public func assertThrows<T>(_ body: @autoclosure () throws -> T, containing fragments: [String],
+                            file: StaticString = #filePath, line: UInt = #line) {
     do {
         _ = try body()
         XCTFail("expected an error containing \(fragments)", file: file, line: line)

@@ -1,7 +1,6 @@
 import Foundation
 import RNN
 import TestSupport
-import Training
 import XCTest
 import Checkpoints
 import Safetensors

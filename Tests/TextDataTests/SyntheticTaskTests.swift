@@ -1,5 +1,5 @@
 import Foundation
-import Training
+import TestSupport
 import XCTest
 import TextData
 

@@ -1,6 +1,5 @@
 import Foundation
 import TestSupport
-import Training
 import XCTest
 import Safetensors
 

@@ -5,7 +5,6 @@ import FoundationXML
 #endif
 import RNN
 import TestSupport
-import Training
 import XCTest
 import Checkpoints
 import Safetensors

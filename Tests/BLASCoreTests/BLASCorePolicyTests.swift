@@ -1,4 +1,4 @@
-import BLAS
+import BLASCore
 import XCTest
 
 /// The kernel decision as a pure function: CPU feature sets, library cores and versions, and

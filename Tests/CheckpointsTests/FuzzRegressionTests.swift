@@ -3,6 +3,7 @@ import Config
 import Foundation
 import RNN
 import TextData
+import TestSupport
 import XCTest
 
 /// Inputs on which the fuzz targets (Fuzz/run.sh) crashed a reader, each now a clean thrown

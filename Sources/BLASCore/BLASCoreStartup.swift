@@ -1,3 +1,4 @@
+import BLAS
 import CBLASCore
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import BLAS
+import BLASCore
 import Foundation
 import TestSupport
 import XCTest
