@@ -21,6 +21,7 @@ extension Tokenizer: ConfigChoice {}
 extension InitializationScheme: ConfigChoice {}
 extension CellKind: ConfigChoice {}
 extension WeightDecayMode: ConfigChoice {}
+extension DropoutMasking: ConfigChoice {}
 
 /// Which update rule (torch.optim semantics).
 public enum OptimizerKind: String, ConfigChoice {

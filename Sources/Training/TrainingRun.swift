@@ -85,7 +85,7 @@ final class TrainingRun {
         // The masks' seed is the run's seed: a resumed run and any rank count draw the same masks.
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
-                                   dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed)),
+                                   dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed), masking: config.dropoutMasking),
                                    synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel.kernel,
                                    accumulation: config.accumulate,
                                    average: config.ema > 0 ? try ExponentialMovingAverage(decay: config.ema, count: layout.count) : nil)
@@ -264,7 +264,7 @@ final class TrainingRun {
     /// "tanh RNN H=64" or "lstm L=2 H=512, dropout 0.2".
     private var modelDescription: String {
         var text = layout.architecture.summary
-        if config.dropout > 0 { text += ", dropout \(config.dropout)" }
+        if config.dropout > 0 { text += ", dropout \(config.dropout)\(config.dropoutMasking == .locked ? " (locked)" : "")" }
         return text
     }
 

@@ -70,6 +70,20 @@ final class GradientAccumulationTests: XCTestCase {
         XCTAssertEqual(resumed, reference, "resumed parameters differ from the uninterrupted run")
     }
 
+    /// Locked dropout masks follow the sequence, not the rank: 1 and 3 ranks agree within the
+    /// rounding spread, and the masks are not the per-step ones (the trajectory changes).
+    func testLockedDropoutIsRankCountInvariant() throws {
+        let locked = model(["--dropout-masking", "locked", "--cell", "lstm"])
+        let one = try train(1, locked, "locked-np1")
+        let bound = try RoundingSpread.bound(reference: one, "locked dropout") { environment, tag in
+            try train(1, locked, "locked-np1-\(tag)", environment: environment)
+        }
+        let three = try train(3, locked, "locked-np3")
+        XCTAssertLessThan(ParameterDifference.maxRelative(one, three), bound)
+        let perStep = try train(1, model(["--cell", "lstm"]), "per-step-np1")
+        XCTAssertGreaterThan(ParameterDifference.maxRelative(one, perStep), 1e-3)
+    }
+
     /// The header says how a rank's share is cut.
     func testHeaderNamesTheMicroBatches() throws {
         let result = try run.run(ranks: 2, model(["--accumulate", "3", "--steps", "1"]).filter { $0 != "--quiet" })

@@ -50,4 +50,20 @@ final class DropoutMaskTests: XCTestCase {
         XCTAssertTrue(mask(Dropout(probability: 0, seed: 1)).allSatisfy { $0 })
         XCTAssertEqual(Dropout(probability: 0.25, seed: 1).keepScale, 1 / 0.75)
     }
+
+    /// Locked masks are constant over t and change with every other key; the drop rate is p;
+    /// per-step masks of the same run differ at every t.
+    func testLockedMasksIgnoreTimeAndNothingElse() {
+        let locked = Dropout(probability: 0.5, seed: 7, masking: .locked)
+        let base = mask(locked, t: 0)
+        for t in [1, 9, 63] { XCTAssertEqual(mask(locked, t: t), base, "t = \(t)") }
+        for (what, other) in [("step", mask(locked, step: 4)), ("sequence", mask(locked, sequence: 42)),
+                              ("layer", mask(locked, layer: 0)), ("per-step", mask(Dropout(probability: 0.5, seed: 7), t: 0))] {
+            XCTAssertLessThan(zip(base, other).filter { $0 == $1 }.count, units * 3 / 4, "changing \(what) left the mask nearly unchanged")
+        }
+        var dropped = 0
+        for sequence in 0..<400 { dropped += mask(Dropout(probability: 0.3, seed: 2, masking: .locked), sequence: sequence).filter { !$0 }.count }
+        let n = Double(400 * units)
+        XCTAssertEqual(Double(dropped) / n, 0.3, accuracy: 4 * (0.3 * 0.7 / n).squareRoot())
+    }
 }

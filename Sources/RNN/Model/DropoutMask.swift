@@ -1,5 +1,16 @@
 import BLAS
 
+/// How dropout masks vary along a sequence.
+public enum DropoutMasking: String, CaseIterable, Codable, Sendable {
+    /// A new mask at every time step (PyTorch's nn.LSTM `dropout=`).
+    case perStep = "per-step"
+    /// One mask per sequence, layer and unit, the same at every t (Gal & Ghahramani's
+    /// variational dropout; AWD-LSTM's locked dropout): a dropped unit stays dropped for the
+    /// whole sequence, which regularizes what the recurrence carries instead of adding noise
+    /// that averages out over t.
+    case locked
+}
+
 /// Non-recurrent dropout on the output h_t of every layer (DESIGN §2b): between layers, as
 /// nn.LSTM's `dropout=`, and before the output layer. The mask of an element is a pure function
 /// of (seed, step, global sequence index, layer, t, unit) — a counter-based hash, no generator
@@ -9,11 +20,13 @@ public struct Dropout: Hashable, Sendable {
     /// The drop probability p in [0, 1); kept units are scaled by 1/(1−p) (inverted dropout).
     public let probability: Double
     public let seed: UInt64
+    public let masking: DropoutMasking
 
-    public init(probability: Double, seed: UInt64) {
+    public init(probability: Double, seed: UInt64, masking: DropoutMasking = .perStep) {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1), got \(probability)")
         self.probability = probability
         self.seed = seed
+        self.masking = masking
     }
 
     /// 1/(1−p): the value of a kept element of the mask.
@@ -25,6 +38,8 @@ public struct Dropout: Hashable, Sendable {
     /// The hash of one row's (step, sequence, layer, t); `unitHash` then spreads it per unit.
     @inline(__always)
     func rowKey(step: Int, sequence: Int, layer: Int, t: Int) -> UInt64 {
+        // Locked: the same draw for every t, a value per-step masks never use for t.
+        let t = masking == .locked ? Int(UInt32.max) : t
         var key = Self.mix(seed &+ 0x9E37_79B9_7F4A_7C15)
         key = Self.mix(key ^ UInt64(bitPattern: Int64(step)))
         key = Self.mix(key ^ UInt64(bitPattern: Int64(sequence)))
