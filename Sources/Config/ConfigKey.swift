@@ -46,6 +46,8 @@ public struct ConfigKey: Sendable {
                "p, inverted dropout on every layer's output h_t (between layers and before the output layer); masks drawn from (seed, step, sequence, layer, t); none in evaluation and sampling"),
         choice("dropout-masking", \.dropoutMasking,
                "per-step: a new mask at every t (nn.LSTM's dropout=); locked: one mask per sequence, layer and unit for all t (variational / AWD-LSTM locked dropout)"),
+        double("weight-drop", \.weightDrop, range: 0...0.999_999,
+               "q, DropConnect on every W_hh.l (AWD-LSTM's weight drop): each recurrent weight dropped with probability q for a whole step, the same mask on every rank; none in evaluation"),
         choice("init-scheme", \.initScheme, "torch (uniform ±1/√H, as torch.nn.RNN) or min-char-rnn (N(0, 0.01²) weights, zero biases)"),
         double("gate-bias", \.gateBias, range: -10...10,
                "b, added at initialization to b_xh.l of the gate that keeps the state, in every layer: the LSTM forget gate f (and −b to its input gate i), the GRU update gate z; the tanh RNN has no gate and is unchanged"),

@@ -24,6 +24,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var hidden = 64
     public var dropout = 0.0
     public var dropoutMasking = DropoutMasking.perStep
+    public var weightDrop = 0.0
     public var initScheme = InitializationScheme.torch
     public var gateBias = 0.0
     // Length of the run

@@ -62,13 +62,13 @@ package final class DataParallelStep {
         self.batches = batches
         self.synchronizer = synchronizer
         gradients = Buffer(count: parameters.count, repeating: 0)
-        let dropout = dropout.flatMap { $0.probability > 0 ? $0 : nil }
+        let dropout = dropout.flatMap { $0.probability > 0 || $0.weightDrop > 0 ? $0 : nil }
         self.dropout = dropout
         self.accumulation = accumulation
         let T = batches.sequenceLength
         microBatchSize = (batches.maxBatchSize + accumulation - 1) / accumulation
         workspace = StackedBPTTWorkspace(architecture: architecture, maxBatchSize: microBatchSize,
-                                         sequenceLength: T, kernel: kernel)
+                                         sequenceLength: T, kernel: kernel, weightDrop: (dropout?.weightDrop ?? 0) > 0)
         inputs = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         targets = Buffer(count: batches.maxBatchSize * batches.sequenceLength, repeating: 0)
         carried = RecurrentState(architecture: architecture, capacity: batches.maxBatchSize)

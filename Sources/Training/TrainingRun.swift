@@ -85,7 +85,8 @@ final class TrainingRun {
         // The masks' seed is the run's seed: a resumed run and any rank count draw the same masks.
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
-                                   dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed), masking: config.dropoutMasking),
+                                   dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed), masking: config.dropoutMasking,
+                                                    weightDrop: config.weightDrop),
                                    synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel.kernel,
                                    accumulation: config.accumulate,
                                    average: config.ema > 0 ? try ExponentialMovingAverage(decay: config.ema, count: layout.count) : nil)
@@ -265,6 +266,7 @@ final class TrainingRun {
     private var modelDescription: String {
         var text = layout.architecture.summary
         if config.dropout > 0 { text += ", dropout \(config.dropout)\(config.dropoutMasking == .locked ? " (locked)" : "")" }
+        if config.weightDrop > 0 { text += ", weight drop \(config.weightDrop)" }
         return text
     }
 

@@ -84,6 +84,20 @@ final class GradientAccumulationTests: XCTestCase {
         XCTAssertGreaterThan(ParameterDifference.maxRelative(one, perStep), 1e-3)
     }
 
+    /// Weight drop's mask belongs to the step, not to a rank or a micro-batch: (P=2, k=2) and
+    /// (P=4, k=1) agree within the rounding spread; without it the trajectory differs.
+    func testWeightDropIsTheSameOnEveryRankAndMicroBatch() throws {
+        let dropped = model(["--weight-drop", "0.3", "--cell", "gru"])
+        let four = try train(4, dropped, "wd-np4")
+        let bound = try RoundingSpread.bound(reference: four, "weight drop") { environment, tag in
+            try train(4, dropped, "wd-np4-\(tag)", environment: environment)
+        }
+        let accumulated = try train(2, dropped + ["--accumulate", "2"], "wd-np2-k2")
+        XCTAssertLessThan(ParameterDifference.maxRelative(four, accumulated), bound)
+        let plain = try train(4, model(["--cell", "gru"]), "wd-none")
+        XCTAssertGreaterThan(ParameterDifference.maxRelative(four, plain), 1e-3)
+    }
+
     /// The header says how a rank's share is cut.
     func testHeaderNamesTheMicroBatches() throws {
         let result = try run.run(ranks: 2, model(["--accumulate", "3", "--steps", "1"]).filter { $0 != "--quiet" })

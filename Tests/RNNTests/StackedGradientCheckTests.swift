@@ -15,9 +15,14 @@ final class StackedGradientCheckTests: XCTestCase {
     func testLSTMGradientWithDropout() { check(.lstm, dropout: 0.3) }
     func testGRUGradient() { check(.gru, dropout: 0) }
     func testGRUGradientWithDropout() { check(.gru, dropout: 0.3) }
+    // DropConnect on W_hh (with and without activation dropout): the masked weights' gradient
+    // is the unmasked one times the mask, element by element.
+    func testRNNGradientWithWeightDrop() { check(.rnn, dropout: 0, weightDrop: 0.4) }
+    func testLSTMGradientWithWeightDrop() { check(.lstm, dropout: 0.3, weightDrop: 0.4) }
+    func testGRUGradientWithWeightDrop() { check(.gru, dropout: 0, weightDrop: 0.4) }
 
-    private func check(_ cell: CellKind, dropout: Double) {
-        let c = StackedCase(cell, layers: 2, H: 4, V: 5, B: 2, T: 5, dropout: dropout, seed: 40)
+    private func check(_ cell: CellKind, dropout: Double, weightDrop: Double = 0) {
+        let c = StackedCase(cell, layers: 2, H: 4, V: 5, B: 2, T: 5, dropout: dropout, weightDrop: weightDrop, seed: 40)
         let workspace = c.workspace()
         let analytic = c.run(workspace).gradient
         let parameters = c.parameters, initialState = c.initialState()
@@ -39,6 +44,13 @@ final class StackedGradientCheckTests: XCTestCase {
             line += " \(entry.name) \(String(format: "%.1e", worstInTensor))"
             worst = max(worst, worstInTensor)
         }
-        print("gradient check \(cell), 2 layers, dropout \(dropout): max relative error \(worst);\(line)")
+        print("gradient check \(cell), 2 layers, dropout \(dropout), weight drop \(weightDrop): max relative error \(worst);\(line)")
+        if weightDrop > 0 {
+            // The mask dropped some recurrent weights: their gradient is exactly 0, others' is not.
+            let W_hh = workspace.layout.range(of: .W_hh(layer: 0))!
+            let zeros = W_hh.filter { analytic[$0] == 0 }.count
+            XCTAssertGreaterThan(zeros, W_hh.count / 5, "weight drop 0.4 left \(zeros) of \(W_hh.count) gradients at 0")
+            XCTAssertLessThan(zeros, W_hh.count * 3 / 5)
+        }
     }
 }

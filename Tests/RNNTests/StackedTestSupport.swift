@@ -14,7 +14,7 @@ struct StackedCase {
     let draw: DropoutDraw?
 
     init(_ cell: CellKind, layers: Int = 2, H: Int = 5, V: Int = 7, B: Int = 3, T: Int = 6,
-         initialState: Bool = true, dropout: Double = 0, seed: UInt64 = 1, scale: Double = 0.6) {
+         initialState: Bool = true, dropout: Double = 0, weightDrop: Double = 0, seed: UInt64 = 1, scale: Double = 0.6) {
         architecture = ModelArchitecture(cell: cell, layers: layers, hiddenSize: H, vocabularySize: V)
         (self.B, self.T) = (B, T)
         var generator = SeededGenerator(seed: seed)
@@ -28,8 +28,9 @@ struct StackedCase {
         }
         h0 = initialState ? state(seed + 3) : nil
         c0 = initialState && cell == .lstm ? state(seed + 4) : nil
-        draw = dropout > 0 ? DropoutDraw(dropout: Dropout(probability: dropout, seed: seed + 5), step: 17,
-                                         sequenceIndices: (0..<B).map { 1000 + 7 * $0 }) : nil
+        draw = dropout > 0 || weightDrop > 0
+            ? DropoutDraw(dropout: Dropout(probability: dropout, seed: seed + 5, weightDrop: weightDrop), step: 17,
+                          sequenceIndices: (0..<B).map { 1000 + 7 * $0 }) : nil
     }
 
     /// The initial state as the workspace takes it (capacity B), or nil.
@@ -46,7 +47,8 @@ struct StackedCase {
     }
 
     func workspace(maxBatchSize: Int? = nil) -> StackedBPTTWorkspace<Double> {
-        StackedBPTTWorkspace(architecture: architecture, maxBatchSize: maxBatchSize ?? B, sequenceLength: T)
+        StackedBPTTWorkspace(architecture: architecture, maxBatchSize: maxBatchSize ?? B, sequenceLength: T,
+                             weightDrop: (draw?.dropout.weightDrop ?? 0) > 0)
     }
 
     /// forwardBackward: (summed loss, gradient of the mean loss).

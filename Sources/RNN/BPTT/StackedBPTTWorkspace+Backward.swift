@@ -21,6 +21,7 @@ extension StackedBPTTWorkspace {
         let H = architecture.hiddenSize, V = architecture.vocabularySize, T = sequenceLength
         precondition(gradients.count == layout.count, "gradients: \(gradients.count) scalars, layout needs \(layout.count)")
         precondition(B == 0 || tokenCountForMean > 0, "tokenCountForMean must be positive")
+        let parameters = weightDropped(parameters, draw: dropout)
         forwardPass(parameters: parameters, inputs: inputs, batchSize: B, initialState: initialState, dropout: dropout)
         guard B > 0 else {
             gradients.fill(0)
@@ -43,6 +44,27 @@ extension StackedBPTTWorkspace {
         backwardLayers(parameters: parameters, inputs: inputs, batchSize: B, lastStep: T, gradients: gradients,
                        readiness: readiness)
         return loss
+    }
+
+    /// `parameters`, or with weight drop in `draw` the copy whose W_hh.l are masked (the masks
+    /// kept for dW_hh.l). O(parameters) per call against O(T·B·parameters) of products.
+    func weightDropped(_ parameters: Buffer<Scalar>, draw: DropoutDraw?) -> Buffer<Scalar> {
+        guard let draw, draw.dropout.weightDrop > 0 else {
+            weightDropApplied = false
+            return parameters
+        }
+        guard let storage = weightDropStorage else {
+            preconditionFailure("weight drop needs a workspace built with weightDrop: true")
+        }
+        let H = architecture.hiddenSize, GH = architecture.cell.gateCount * H
+        storage.parameters.baseAddress.update(from: parameters.baseAddress, count: parameters.count)
+        for l in 0..<architecture.layers {
+            let mask = storage.masks.baseAddress + l * GH * H, weights = storage.parameters.baseAddress + W_hh[l]
+            for row in 0..<GH { draw.dropout.fillWeightRow(mask + row * H, H: H, step: draw.step, layer: l, row: row) }
+            CellKernels.multiply(weights, mask, into: weights, count: GH * H)
+        }
+        weightDropApplied = true
+        return storage.parameters
     }
 
     /// BPTT through the layers, top to bottom, for steps 1…lastStep. On entry dH holds
@@ -87,6 +109,9 @@ extension StackedBPTTWorkspace {
         let dhp = cell == .gru ? dhps : xps[l]
         // dW_hh = Σ_t dhp_t^T·h_{t−1} = dhp[1…T]^T · h[0…T−1] (slots 0…T−1 are contiguous).
         BLAS.gemm(.transposed, .none, m: GH, n: H, k: rows, a: dhp, b: hs[l], beta: 0, c: gradients, cOffset: W_hh[l])
+        if weightDropApplied, let storage = weightDropStorage {
+            CellKernels.multiply(g + W_hh[l], storage.masks.baseAddress + l * GH * H, into: g + W_hh[l], count: GH * H)
+        }
         for block in W_hhBlocks[l] { readiness?.gradientReady(block) }
         // A step that sums (Float lstm, gru) added db_hh, db_xh and dW_xh.0^T step by step.
         let sumsLeft = !Scalar.stepSumsGradients(cell)

@@ -66,6 +66,13 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     let finalStateStorage: RecurrentState<Scalar>
     /// Whether the last forward pass applied dropout (the backward then applies the masks).
     var dropoutApplied = false
+    /// Weight drop (DropConnect on W_hh, `Dropout.weightDrop`): the parameters with every
+    /// W_hh.l masked, which the step reads instead, and the masks [L, G·H, H] that scale
+    /// dW_hh.l by the same factors (W_eff = m ⊙ W, so ∂L/∂W = m ⊙ ∂L/∂W_eff). Allocated when
+    /// the workspace is built for it.
+    let weightDropStorage: (parameters: Buffer<Scalar>, masks: Buffer<Scalar>)?
+    /// Whether the last forwardBackward used the weight-dropped parameters.
+    var weightDropApplied = false
     /// The recurrence path of the Float step; the Double step runs BLAS.
     public let kernel: RecurrenceKernel
     /// The Float step's W_hh.l packed for the forward and the backward per-step products,
@@ -83,7 +90,8 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     static func W_hhBlockCount(rows: Int, columns: Int) -> Int { max(1, min(16, rows * columns / 16_384)) }
 
     /// kernel: the path of the Float step (the executable passes the one it chose at start).
-    public init(architecture: ModelArchitecture, maxBatchSize: Int, sequenceLength: Int, kernel: RecurrenceKernel = .best) {
+    public init(architecture: ModelArchitecture, maxBatchSize: Int, sequenceLength: Int, kernel: RecurrenceKernel = .best,
+                weightDrop: Bool = false) {
         precondition(maxBatchSize >= 0 && sequenceLength > 0,
                      "StackedBPTTWorkspace needs maxBatchSize >= 0 and sequenceLength > 0")
         self.architecture = architecture
@@ -94,6 +102,8 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
         let L = architecture.layers, H = architecture.hiddenSize, V = architecture.vocabularySize
         let GH = architecture.cell.gateCount * H, T = sequenceLength, B = maxBatchSize
         let cell = architecture.cell
+        weightDropStorage = weightDrop
+            ? (Buffer(count: layout.count, repeating: 0), Buffer(count: L * GH * H, repeating: 0)) : nil
         W_xh = (0..<L).map { layout.range(of: .W_xh(layer: $0))!.lowerBound }
         W_hh = (0..<L).map { layout.range(of: .W_hh(layer: $0))!.lowerBound }
         b_xh = (0..<L).map { layout.range(of: .b_xh(layer: $0))!.lowerBound }
@@ -163,6 +173,7 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     @_specialize(exported: true, where Scalar == Float)
     public func forward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize B: Int,
                         initialState: RecurrentState<Scalar>?, dropout: DropoutDraw? = nil) -> Double {
+        let parameters = weightDropped(parameters, draw: dropout)
         forwardPass(parameters: parameters, inputs: inputs, batchSize: B, initialState: initialState, dropout: dropout)
         lastForwardBatchSize = B
         return lossPass(parameters: parameters, targets: targets, batchSize: B, dyScale: nil)

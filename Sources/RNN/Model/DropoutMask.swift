@@ -21,12 +21,18 @@ public struct Dropout: Hashable, Sendable {
     public let probability: Double
     public let seed: UInt64
     public let masking: DropoutMasking
+    /// DropConnect on the recurrent weights (AWD-LSTM's weight drop): each element of W_hh.l is
+    /// dropped with this probability for a whole optimizer step (the same mask for every
+    /// sequence, rank and micro-batch of the step), kept ones scaled by 1/(1 − weightDrop).
+    public let weightDrop: Double
 
-    public init(probability: Double, seed: UInt64, masking: DropoutMasking = .perStep) {
+    public init(probability: Double, seed: UInt64, masking: DropoutMasking = .perStep, weightDrop: Double = 0) {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1), got \(probability)")
+        precondition(weightDrop >= 0 && weightDrop < 1, "weight drop must be in [0, 1), got \(weightDrop)")
         self.probability = probability
         self.seed = seed
         self.masking = masking
+        self.weightDrop = weightDrop
     }
 
     /// 1/(1−p): the value of a kept element of the mask.
@@ -58,6 +64,21 @@ public struct Dropout: Hashable, Sendable {
     func fillRow<T: BLASScalar>(_ mask: UnsafeMutablePointer<T>, H: Int, step: Int, sequence: Int, layer: Int, t: Int) {
         let key = rowKey(step: step, sequence: sequence, layer: layer, t: t)
         let limit = threshold, scale = T(keepScale)
+        for unit in 0..<H {
+            mask[unit] = Self.mix(key &+ UInt64(unit) &* 0xD1B5_4A32_D192_ED03) >> 11 >= limit ? scale : 0
+        }
+    }
+
+    /// mask[0..<H] ← the weight-drop mask of row `row` of W_hh.`layer` at `step`: 1/(1 − q) for
+    /// kept elements, 0 for dropped ones (q = weightDrop). Keyed apart from the activation
+    /// masks (no sequence has index −1), never locked.
+    @inline(__always)
+    public func fillWeightRow<T: BLASScalar>(_ mask: UnsafeMutablePointer<T>, H: Int, step: Int, layer: Int, row: Int) {
+        var key = Self.mix(seed &+ 0x9E37_79B9_7F4A_7C15)
+        key = Self.mix(key ^ UInt64(bitPattern: Int64(step)))
+        key = Self.mix(key ^ UInt64(bitPattern: -1))
+        key = Self.mix(key ^ (UInt64(truncatingIfNeeded: layer) << 32 | UInt64(UInt32(truncatingIfNeeded: row))))
+        let limit = UInt64(weightDrop * 0x1.0p53), scale = T(1 / (1 - weightDrop))
         for unit in 0..<H {
             mask[unit] = Self.mix(key &+ UInt64(unit) &* 0xD1B5_4A32_D192_ED03) >> 11 >= limit ? scale : 0
         }
