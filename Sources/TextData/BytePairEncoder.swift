@@ -25,9 +25,18 @@ public struct BytePairEncoder {
 
     private let longestAddedToken: Int
 
+    /// Starts a new text, keeping the cache of words.
+    public mutating func restart() {
+        carry = []
+        carryStartsSegment = true
+    }
+
     /// Encodes `scalars` (Unicode scalar values) after what earlier calls kept, calling `emit`
     /// with each id; `final` encodes everything (the end of the text).
     public mutating func append(_ scalars: [UInt32], final: Bool, emit: (Int32) throws -> Void) throws {
+        // Without the regex and added tokens the text is one word: nothing can be encoded
+        // before its end (and re-splitting a growing carry would take quadratic time).
+        if !final && !encoding.useRegex && encoding.addedTokens.isEmpty { return carry += scalars }
         let text = carry + scalars
         // Ids before `limit` cannot depend on text not read yet: no added token starting
         // before it reaches past the end, no pre-token ending before it looks past the end.

@@ -42,6 +42,8 @@ public struct BytePairEncoding: Sendable {
     public init(json: [UInt8], source: String) throws {
         func unsupported(_ what: String) -> TokenizerFileError { .unsupported(source: source, what: what) }
         func invalid(_ why: String) -> TokenizerFileError { .invalid(source: source, reason: why) }
+        // Stored as a string in checkpoints: UTF-8 only (JSON may also be UTF-16 or 32).
+        guard String(validating: json, as: UTF8.self) != nil else { throw invalid("not UTF-8") }
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: Data(json))
