@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+import TextData
 
 /// Byte-level BPEs trained offline with the Python `tokenizers` package, and its ids for the
 /// texts of `BPEFixtures.texts`: the reference the Swift tokenizer must equal.
@@ -29,21 +30,22 @@ struct BPEFixtures {
                 stringMergesIgnoringMerges: false, shakespeare: false),
     ]
 
-    let directory: TemporaryDirectory
     /// Text name → text (tinyshakespeare included when present).
     let texts: [String: String]
+    /// Variant name → its tokenizer.json.
+    let tokenizers: [String: [UInt8]]
+    /// "variant/text" → `tokenizers`' ids of the text, encoded in one call.
+    let ids: [String: [Int32]]
 
-    func tokenizerPath(_ variant: Variant) -> String { directory.path("\(variant.name).json") }
+    func encoding(_ variant: Variant) throws -> BytePairEncoding {
+        try BytePairEncoding(json: tokenizers[variant.name]!, source: "\(variant.name).json")
+    }
 
-    /// `tokenizers`' ids of `text` with `variant`, encoded in one call.
     func referenceIDs(_ variant: Variant, _ text: String) throws -> [Int32] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: directory.path("ids-\(variant.name)-\(text).json")))
-        return try JSONDecoder().decode([Int32].self, from: data)
+        try XCTUnwrap(ids["\(variant.name)/\(text)"], "no reference ids of \(text) for \(variant.name)")
     }
 
-    func hasReference(_ variant: Variant, _ text: String) -> Bool {
-        FileManager.default.fileExists(atPath: directory.path("ids-\(variant.name)-\(text).json"))
-    }
+    func hasReference(_ variant: Variant, _ text: String) -> Bool { ids["\(variant.name)/\(text)"] != nil }
 
     static var shakespearePath: String {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -51,9 +53,18 @@ struct BPEFixtures {
         return repository.deletingLastPathComponent().appendingPathComponent("shared/data/tinyshakespeare.txt").path
     }
 
+    nonisolated(unsafe) private static var made: BPEFixtures?
+
+    /// The fixtures, made once per test process (training takes seconds).
+    static func shared() throws -> BPEFixtures {
+        if let made { return made }
+        made = try make()
+        return made!
+    }
+
     /// Trains every variant and encodes every text with `tokenizers` (skips the test when
     /// pip cannot install it).
-    static func make() throws -> BPEFixtures {
+    private static func make() throws -> BPEFixtures {
         let python: String
         do {
             python = try Python.importing(["tokenizers"], installing: ["tokenizers"])
@@ -73,7 +84,15 @@ struct BPEFixtures {
         let script = try directory.file("reference.py", text: referenceScript)
         let result = try ProcessRunner.run(python, [script, directory.path, String(decoding: variants, as: UTF8.self)], timeout: 600)
         guard result.status == 0 else { throw XCTSkip("tokenizers failed: \(result.stderr.suffix(500))") }
-        return BPEFixtures(directory: directory, texts: texts)
+        var tokenizers = [String: [UInt8]](), ids = [String: [Int32]]()
+        for variant in Self.variants {
+            tokenizers[variant.name] = Array(try Data(contentsOf: URL(fileURLWithPath: directory.path("\(variant.name).json"))))
+            for name in texts.keys where FileManager.default.fileExists(atPath: directory.path("ids-\(variant.name)-\(name).json")) {
+                let data = try Data(contentsOf: URL(fileURLWithPath: directory.path("ids-\(variant.name)-\(name).json")))
+                ids["\(variant.name)/\(name)"] = try JSONDecoder().decode([Int32].self, from: data)
+            }
+        }
+        return BPEFixtures(texts: texts, tokenizers: tokenizers, ids: ids)
     }
 
     /// English prose, non-Latin scripts, emoji sequences, numbers, contractions and runs of

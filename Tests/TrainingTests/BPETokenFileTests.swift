@@ -7,26 +7,17 @@ import XCTest
 /// whole text however the reads cut it, `prepare --ids` imports the same ids, the file keeps
 /// what decoding needs and the characters per split, and files of format 1 still open.
 final class BPETokenFileTests: XCTestCase {
-    nonisolated(unsafe) private static var cached: BPEFixtures?
-
-    private func fixtures() throws -> BPEFixtures {
-        if let cached = Self.cached { return cached }
-        let made = try BPEFixtures.make()
-        Self.cached = made
-        return made
-    }
-
     /// Several files read 37 bytes at a time (cuts inside characters, pre-tokens and added
     /// tokens): the ids are `tokenizers`' of the concatenated text, encoded in one call.
     func testPreparedIDsEqualTheTokenizersPackage() throws {
-        let fixtures = try fixtures()
+        let fixtures = try BPEFixtures.shared()
         let directory = try TemporaryDirectory()
         let names = ["emoji", "jumble", "prose", "scripts", "spacing", "special"]
         try FileManager.default.createDirectory(atPath: directory.path("in"), withIntermediateDirectories: true)
         for (index, name) in names.enumerated() { _ = try directory.file("in/\(index)-\(name).txt", text: fixtures.texts[name]!) }
         let whole = names.map { fixtures.texts[$0]! }.joined()
         for variant in BPEFixtures.variants {
-            let encoding = try BytePairEncoding(path: fixtures.tokenizerPath(variant))
+            let encoding = try fixtures.encoding(variant)
             let expected = try encoding.encode(whole)
             for chunk in [37, 1 << 20] {
                 let output = directory.path("\(variant.name)-\(chunk).tok")
@@ -50,7 +41,7 @@ final class BPETokenFileTests: XCTestCase {
         // tinyshakespeare, against the package's ids of the whole text.
         for variant in BPEFixtures.variants.prefix(1) where fixtures.hasReference(variant, "shakespeare") {
             let output = directory.path("shakespeare-\(variant.name).tok")
-            let encoding = try BytePairEncoding(path: fixtures.tokenizerPath(variant))
+            let encoding = try fixtures.encoding(variant)
             let writer = try TokenFileWriter(inputs: [BPEFixtures.shakespearePath], output: output, source: .bpe(encoding),
                                              validationFraction: 0.1)
             writer.chunkBytes = 4099
@@ -63,10 +54,10 @@ final class BPETokenFileTests: XCTestCase {
     /// the text gives; a size that is not whole ids, or an id outside the vocabulary, is one
     /// line and nothing is written.
     func testImportedIDsMakeTheSameTokenFile() throws {
-        let fixtures = try fixtures()
+        let fixtures = try BPEFixtures.shared()
         let directory = try TemporaryDirectory()
         let variant = BPEFixtures.variants[0]
-        let encoding = try BytePairEncoding(path: fixtures.tokenizerPath(variant))
+        let encoding = try fixtures.encoding(variant)
         let ids = try fixtures.referenceIDs(variant, "jumble")
         let text = try directory.file("jumble.txt", text: fixtures.texts["jumble"]!)
         let fromText = try TokenFileWriter(inputs: [text], output: directory.path("text.tok"), source: .bpe(encoding), validationFraction: 0.1).write()
@@ -98,8 +89,8 @@ final class BPETokenFileTests: XCTestCase {
     /// read from text with the model's vocabulary has the token file's ids; streamed sample
     /// text equals the whole decoding, partial characters included.
     func testVocabularyStoresAndDecodesTheTokenizer() throws {
-        let fixtures = try fixtures()
-        let encoding = try BytePairEncoding(path: fixtures.tokenizerPath(BPEFixtures.variants[0]))
+        let fixtures = try BPEFixtures.shared()
+        let encoding = try fixtures.encoding(BPEFixtures.variants[0])
         let vocabulary = Vocabulary(bytePairEncoding: encoding)
         let restored = try Vocabulary(serialized: vocabulary.serialized)
         XCTAssertEqual(restored, vocabulary)

@@ -7,22 +7,13 @@ import XCTest
 /// trained it: the same ids for every text, encoded whole or streamed in pieces, and the
 /// text back from the ids.
 final class BytePairEncodingTests: XCTestCase {
-    nonisolated(unsafe) private static var cached: BPEFixtures?
-
-    private func fixtures() throws -> BPEFixtures {
-        if let cached = Self.cached { return cached }
-        let made = try BPEFixtures.make()
-        Self.cached = made
-        return made
-    }
-
     /// Every variant, every text: the ids equal `tokenizers`' of the whole text, and
     /// decoding them gives the text back (with the inserted space of add_prefix_space).
     func testIDsEqualTheTokenizersPackage() throws {
-        let fixtures = try fixtures()
+        let fixtures = try BPEFixtures.shared()
         var compared = 0
         for variant in BPEFixtures.variants {
-            let encoding = try BytePairEncoding(path: fixtures.tokenizerPath(variant))
+            let encoding = try fixtures.encoding(variant)
             XCTAssertEqual(encoding.vocabularySize, variant.vocabularySize, variant.name)
             for (name, text) in fixtures.texts.sorted(by: { $0.key < $1.key }) where fixtures.hasReference(variant, name) {
                 let expected = try fixtures.referenceIDs(variant, name)
@@ -67,10 +58,10 @@ final class BytePairEncodingTests: XCTestCase {
     /// Text given in pieces of 1 to 40 characters (across pre-tokens, added tokens and the
     /// inserted space) encodes to the ids of the whole text.
     func testStreamedPiecesEncodeLikeTheWholeText() throws {
-        let fixtures = try fixtures()
+        let fixtures = try BPEFixtures.shared()
         var generator = BPEFixtures.SplitMix(seed: 5)
         for variant in BPEFixtures.variants {
-            let encoding = try BytePairEncoding(path: fixtures.tokenizerPath(variant))
+            let encoding = try fixtures.encoding(variant)
             for name in ["jumble", "special", "spacing", "emoji"] {
                 let scalars = fixtures.texts[name]!.unicodeScalars.map(\.value)
                 var encoder = BytePairEncoder(encoding)
@@ -151,8 +142,8 @@ final class BytePairEncodingTests: XCTestCase {
 
     /// Partial UTF-8 (a sample cut inside a character) and unknown ids decode to U+FFFD.
     func testDecodingReplacesInvalidUTF8() throws {
-        let fixtures = try fixtures()
-        let encoding = try BytePairEncoding(path: fixtures.tokenizerPath(BPEFixtures.variants[0]))
+        let fixtures = try BPEFixtures.shared()
+        let encoding = try fixtures.encoding(BPEFixtures.variants[0])
         let euro = encoding.byteIDs[0xE2]   // the first byte of "€" alone
         XCTAssertEqual(encoding.decode([euro] + (try encoding.encode("ab"))), "\u{FFFD}ab")
         XCTAssertEqual(encoding.decode([Int32(encoding.vocabularySize), 0]), "\u{FFFD}<|endoftext|>")
