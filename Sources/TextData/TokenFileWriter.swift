@@ -169,8 +169,12 @@ public final class TokenFileWriter {
                 let whole = bytes.count / width.rawValue * width.rawValue
                 ids.removeAll(keepingCapacity: true)
                 for offset in stride(from: 0, to: whole, by: width.rawValue) {
-                    let id = width == .two ? UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8
-                        : (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
+                    let id: UInt32
+                    switch width {
+                    case .one: id = UInt32(bytes[offset])
+                    case .two: id = UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8
+                    case .four: id = (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
+                    }
                     guard id < UInt32(Int32.max), encoding.bytes(of: Int32(id)) != nil else {
                         throw CorpusError.idOutsideVocabulary(path: path, id: id, tokenIndex: sink.written + ids.count,
                                                               vocabularySize: encoding.vocabularySize)
