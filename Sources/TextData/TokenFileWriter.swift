@@ -10,7 +10,8 @@ import FileIO
 /// interrupted or failed prepare leaves nothing at `output`, and `temporaryPath` lets a
 /// signal handler remove the rest.
 public final class TokenFileWriter {
-    public enum Phase: String, Sendable { case vocabulary, writing }
+    /// Pass 1 finds the vocabulary (chars, bytes) or counts a BPE's tokens; pass 2 writes.
+    public enum Phase: String, Sendable { case vocabulary, counting, writing }
     /// Bytes read so far in `phase` out of `totalBytes` (the inputs' size).
     public struct Progress: Sendable {
         public var phase: Phase
@@ -129,7 +130,7 @@ public final class TokenFileWriter {
     private func writeSubwords(_ encoding: BytePairEncoding, report: (Phase) -> (Int) -> Void) throws -> TokenFileHeader {
         var encoder = BytePairEncoder(encoding)
         var tokenCount = 0
-        let readVocabulary = report(.vocabulary)
+        let readVocabulary = report(.counting)
         for path in inputs {
             try forEachSymbols(of: path, tokenizer: .bpe, { scalars in
                 try encoder.append(scalars, final: false) { _ in tokenCount += 1 }

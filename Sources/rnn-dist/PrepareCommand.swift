@@ -53,12 +53,20 @@ struct PrepareCommand: ParsableCommand {
                                              validationFraction: validationFraction)
             TemporaryFileCleanup.path = strdup(writer.temporaryPath)
             let header = try writer.write { step in
-                progress.show(String(format: "%@ %.0f%% (%d of %d MB)", step.phase == .vocabulary ? "pass 1/2 vocabulary" : "pass 2/2 ids",
+                progress.show(String(format: "%@ %.0f%% (%d of %d MB)", Self.label(step.phase),
                                      100 * Double(step.bytesDone) / Double(max(1, step.totalBytes)), step.bytesDone >> 20, step.totalBytes >> 20))
             }
             progress.finish()
             print(String(format: "prepared %@ from %d file%@ in %.1f s: %@", output, writer.inputs.count,
                          writer.inputs.count == 1 ? "" : "s", Date().timeIntervalSince(start), Self.describe(header)))
+        }
+    }
+
+    private static func label(_ phase: TokenFileWriter.Phase) -> String {
+        switch phase {
+        case .vocabulary: return "pass 1/2 vocabulary"
+        case .counting: return "pass 1/2 tokens"
+        case .writing: return "pass 2/2 ids"
         }
     }
 

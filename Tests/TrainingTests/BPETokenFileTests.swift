@@ -60,13 +60,18 @@ final class BPETokenFileTests: XCTestCase {
         let encoding = try fixtures.encoding(variant)
         let ids = try fixtures.referenceIDs(variant, "jumble")
         let text = try directory.file("jumble.txt", text: fixtures.texts["jumble"]!)
-        let fromText = try TokenFileWriter(inputs: [text], output: directory.path("text.tok"), source: .bpe(encoding), validationFraction: 0.1).write()
+        var phases: Set<String> = []
+        let fromText = try TokenFileWriter(inputs: [text], output: directory.path("text.tok"), source: .bpe(encoding), validationFraction: 0.1)
+            .write { phases.insert($0.phase.rawValue) }
+        XCTAssertEqual(phases, ["counting", "writing"])
         for width in [TokenWidth.two, .four] {
             let bin = try directory.file("ids-\(width.rawValue).bin", bytes: ids.flatMap { id in (0..<width.rawValue).map { UInt8(truncatingIfNeeded: id >> (8 * $0)) } })
             let output = directory.path("ids-\(width.rawValue).tok")
             let writer = try TokenFileWriter(inputs: [bin], output: output, source: .ids(width: width, encoding), validationFraction: 0.1)
             writer.chunkBytes = 7   // reads that cut ids
-            let header = try writer.write()
+            phases = []
+            let header = try writer.write { phases.insert($0.phase.rawValue) }
+            XCTAssertEqual(phases, ["writing"], "one pass")
             XCTAssertEqual(header, fromText)
             XCTAssertEqual(try Corpus.load(tokenFile: output).tokens.array, ids)
         }
