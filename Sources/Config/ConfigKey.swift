@@ -27,7 +27,7 @@ public struct ConfigKey: Sendable {
                "a text file, a token file from `rnn-dist prepare` (docs/data.md), or a built-in task: synthetic:markov[:key=value,…] (symbols=12, successors=3, seed=1, "
                + "tokens=200000, validation=0.1) or synthetic:recall[:key=value,…] (delay=8, payload=4, alphabet=8, …: "
                + "recall a symbol delay steps later, which needs memory over that distance)"),
-        choice("tokenizer", \.tokenizer, "chars (Unicode scalars; the file must be UTF-8) or bytes"),
+        choice("tokenizer", \.tokenizer, "chars (Unicode scalars; the file must be UTF-8), bytes, or bpe (a token file from prepare --tokenizer FILE.json, which carries its tokenizer; eval and diagnose encode a text file with the model's)"),
         double("validation-fraction", \.validationFraction, range: 0...0.5, "tail fraction of the corpus held out for validation"),
         int("seq-len", \.seqLen, minimum: 1, "T, time steps per sequence; sequence i covers tokens [i·T, i·T+T]"),
         optionalInt("global-batch", \.globalBatch, clears: \.batchPerRank, minimum: 1,

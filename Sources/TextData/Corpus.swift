@@ -19,6 +19,18 @@ public struct Corpus: Sendable {
     public let summary: String
     /// One line for the user when the corpus would be better prepared (a large text file).
     public var advice: String?
+    /// Characters of the text behind each split, nil when unknown (synthetic tasks, a
+    /// format-1 token file of bytes): losses per token convert to losses per character.
+    public let characters: CharacterCounts?
+
+    /// Characters per token of the validation split (of the training split when there is
+    /// no validation), nil when unknown: nats per character = nats per token ÷ this.
+    public var charactersPerToken: Double? {
+        guard let characters else { return nil }
+        let validationTokens = tokens.count - validationStart
+        return validationTokens > 0 ? Double(characters.validation) / Double(validationTokens)
+            : validationStart > 0 ? Double(characters.train) / Double(validationStart) : nil
+    }
 
     public var train: TokenSequence { tokens.slice(0..<validationStart) }
     /// The tail of the text; may be empty.
@@ -28,8 +40,9 @@ public struct Corpus: Sendable {
     public var validationTokens: [Int32] { validation.array }
 
     init(name: String, vocabulary: Vocabulary, tokens: TokenSequence, validationStart: Int, checksum: UInt64? = nil,
-         entropyFloor: Double?, summary: String) {
+         characters: CharacterCounts? = nil, entropyFloor: Double?, summary: String) {
         self.name = name
+        self.characters = characters
         self.vocabulary = vocabulary
         self.tokens = tokens
         self.validationStart = validationStart
@@ -55,6 +68,7 @@ public struct Corpus: Sendable {
             throw CorpusError.invalidValidationFraction(validationFraction)
         }
         guard !symbols.isEmpty else { throw CorpusError.empty(path: name) }
+        guard tokenizer != .bpe || vocabulary != nil else { throw CorpusError.bpeNeedsTokenizer(path: name) }
         let vocabulary = vocabulary ?? Vocabulary(tokenizer: tokenizer, symbols: symbols)
         guard vocabulary.tokenizer == tokenizer else {
             throw CorpusError.tokenizerMismatch(path: name, corpus: tokenizer, vocabulary: vocabulary.tokenizer)
@@ -71,7 +85,11 @@ public struct Corpus: Sendable {
         let tokens = TokenSequence(storage: TokenStorage(owning: ids, count: symbols.count, vocabularySize: vocabulary.count))
         let validationCount = Self.validationCount(tokens: symbols.count, fraction: validationFraction)
         let trainCount = symbols.count - validationCount
-        self.init(name: name, vocabulary: vocabulary, tokens: tokens, validationStart: trainCount, entropyFloor: entropyFloor,
+        let all = UnsafeBufferPointer(start: ids, count: symbols.count)
+        let characters = CharacterCounts(train: vocabulary.characters(in: all[..<trainCount]),
+                                         validation: vocabulary.characters(in: all[trainCount...]))
+        self.init(name: name, vocabulary: vocabulary, tokens: tokens, validationStart: trainCount, characters: characters,
+                  entropyFloor: entropyFloor,
                   summary: summary ?? "\(name): \(vocabulary.count) symbols (\(tokenizer.rawValue)), "
                       + "\(trainCount) train + \(validationCount) validation tokens")
     }
@@ -100,7 +118,15 @@ public struct Corpus: Sendable {
             throw CorpusError.unreadable(path: path, reason: reason)
         }
         guard !bytes.isEmpty else { throw CorpusError.empty(path: path) }
-        let symbols = try tokenizer.symbols(of: bytes, source: path)
+        var symbols = try tokenizer.symbols(of: bytes, source: path)
+        if tokenizer == .bpe {
+            // A BPE's symbols are its ids: the text is encoded by the model's tokenizer.
+            guard let encoding = vocabulary?.bytePairEncoding else { throw CorpusError.bpeNeedsTokenizer(path: path) }
+            var encoder = BytePairEncoder(encoding)
+            var ids = [UInt32]()
+            try encoder.append(symbols, final: true) { ids.append(UInt32($0)) }
+            symbols = ids
+        }
         var corpus = try Corpus(name: path, symbols: symbols, tokenizer: tokenizer,
                                 validationFraction: validationFraction, vocabulary: vocabulary)
         if bytes.count > adviceAboveBytes {
@@ -120,7 +146,7 @@ public struct Corpus: Sendable {
         }
         let validationCount = header.tokenCount - header.validationStart
         return Corpus(name: path, vocabulary: header.vocabulary, tokens: file.tokens, validationStart: header.validationStart,
-                      checksum: header.dataChecksum, entropyFloor: nil,
+                      checksum: header.dataChecksum, characters: header.characters, entropyFloor: nil,
                       summary: "\(path): token file, \(header.vocabulary.summary), \(header.validationStart) train + "
                           + "\(validationCount) validation tokens")
     }
@@ -151,6 +177,10 @@ public enum CorpusError: Error, Equatable, CustomStringConvertible {
     case noInput
     case emptyFolder(path: String)
     case changedWhilePreparing(path: String)
+    case bpeNeedsTokenizer(path: String)
+    case idsNeedOneFile(String)
+    case partialID(path: String, bytes: Int, width: Int)
+    case idOutsideVocabulary(path: String, id: UInt32, tokenIndex: Int, vocabularySize: Int)
 
     public var description: String {
         switch self {
@@ -175,6 +205,14 @@ public enum CorpusError: Error, Equatable, CustomStringConvertible {
             return "folder \(path) holds no files"
         case .changedWhilePreparing(let path):
             return "\(path) changed while it was being prepared; run prepare again"
+        case .bpeNeedsTokenizer(let path):
+            return "\(path): the bpe tokenizer needs its tokenizer.json: rnn-dist prepare TEXT --tokenizer FILE.json --output OUT, then --data OUT"
+        case .idsNeedOneFile(let inputs):
+            return "prepare --ids takes one file of ids, got \(inputs.isEmpty ? "none" : inputs)"
+        case .partialID(let path, let bytes, let width):
+            return "\(path) has \(bytes) bytes, not a whole number of \(width)-byte ids (is --dtype uint\(8 * width) right?)"
+        case .idOutsideVocabulary(let path, let id, let index, let vocabularySize):
+            return "\(path): id \(id) at token \(index) is not in the tokenizer's vocabulary of \(vocabularySize)"
         case .invalidValidationFraction(let value):
             return "validation fraction must be between 0 and 0.5, got \(value)"
         case .invalidSequenceLength(let value):

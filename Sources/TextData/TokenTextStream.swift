@@ -1,5 +1,6 @@
 /// Turns sampled token ids into text as they come, for streaming output: a `chars` token is
-/// one Unicode scalar; `bytes` tokens are held until they form a complete UTF-8 sequence.
+/// one Unicode scalar; `bytes` tokens, and the bytes of `bpe` tokens, are held until they
+/// form a complete UTF-8 sequence.
 /// Invalid byte sequences become U+FFFD exactly as `Vocabulary.decode` (Swift's lossy UTF-8
 /// decoding, one replacement per maximal invalid subpart), so the streamed text equals the
 /// decoding of the whole token sequence.
@@ -23,6 +24,9 @@ public struct TokenTextStream {
         case .bytes:
             guard valid else { return flush() + "\u{FFFD}" }
             return append(byte: UInt8(truncatingIfNeeded: vocabulary.symbols[Int(id)]))
+        case .bpe:
+            guard let bytes = vocabulary.bytePairEncoding!.bytes(of: id) else { return flush() + "\u{FFFD}" }
+            return bytes.map { append(byte: $0) }.joined()
         }
     }
 

@@ -1,22 +1,40 @@
 /// How text becomes tokens: `chars` = Unicode scalars (the file must be valid UTF-8),
-/// `bytes` = raw bytes (any file).
+/// `bytes` = raw bytes (any file), `bpe` = a byte-level BPE's subwords (the vocabulary
+/// carries its tokenizer.json: `prepare --tokenizer FILE.json`).
 public enum Tokenizer: String, Codable, CaseIterable, Sendable {
     case chars
     case bytes
+    case bpe
 
     /// The symbols of `bytes`: scalar values for `chars`, byte values for `bytes`.
     /// `source` names the input in the error for invalid UTF-8.
+    /// For `bpe`, the scalars, which its vocabulary then encodes.
     public func symbols(of bytes: [UInt8], source: String) throws -> [UInt32] {
         switch self {
         case .bytes:
             return bytes.map { UInt32($0) }
-        case .chars:
+        case .chars, .bpe:
             return try Self.decodeUTF8(bytes, source: source)
         }
     }
 
-    /// The largest symbol value this tokenizer can produce.
-    public var maximumSymbol: UInt32 { self == .bytes ? 0xFF : 0x10FFFF }
+    /// The largest symbol value this tokenizer can produce (a BPE's symbols are its ids).
+    public var maximumSymbol: UInt32 {
+        switch self {
+        case .chars: return 0x10FFFF
+        case .bytes: return 0xFF
+        case .bpe: return UInt32(Int32.max)
+        }
+    }
+
+    /// Its code in token files.
+    var code: UInt8 {
+        switch self {
+        case .chars: return 0
+        case .bytes: return 1
+        case .bpe: return 2
+        }
+    }
 
     /// Strict UTF-8 decoding that reports the byte offset of the first invalid sequence
     /// (overlong forms, surrogates and values above U+10FFFF are invalid), which Swift's

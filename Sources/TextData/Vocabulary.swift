@@ -1,24 +1,59 @@
 import Foundation
 
 /// The token alphabet: the sorted distinct symbols (Unicode scalar values or byte values)
-/// of a corpus. Token id = index in `symbols`. Stored in checkpoints so that sampling and
+/// of a corpus, token id = index in `symbols`; or a byte-level BPE, whose own ids are the
+/// token ids (all of its vocabulary, used in the corpus or not: any text it encodes, and
+/// any ids a user brings, fit the model). Stored in checkpoints so that sampling and
 /// resuming use exactly the ids the model was trained with.
 public struct Vocabulary: Codable, Equatable, Sendable {
     public let tokenizer: Tokenizer
-    /// Strictly increasing.
+    /// Strictly increasing; a BPE's are its ids 0 ..< V.
     public let symbols: [UInt32]
+    /// The tokenizer of a `bpe` vocabulary, nil for the others.
+    public let bytePairEncoding: BytePairEncoding?
 
     /// The vocabulary of the distinct values in `symbols` (any order, repeats allowed).
     public init(tokenizer: Tokenizer, symbols: some Sequence<UInt32>) {
+        precondition(tokenizer != .bpe, "a bpe vocabulary is its tokenizer's")
         self.tokenizer = tokenizer
         self.symbols = Array(Set(symbols)).sorted()
+        bytePairEncoding = nil
+    }
+
+    /// The vocabulary of a BPE: V = its vocabulary size.
+    public init(bytePairEncoding: BytePairEncoding) {
+        tokenizer = .bpe
+        symbols = Array(0..<UInt32(bytePairEncoding.vocabularySize))
+        self.bytePairEncoding = bytePairEncoding
+    }
+
+    private enum CodingKeys: String, CodingKey { case tokenizer, symbols, bpe }
+
+    /// A BPE is stored as its tokenizer.json (a string), the others as their symbols.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tokenizer, forKey: .tokenizer)
+        if let bytePairEncoding {
+            try container.encode(String(decoding: bytePairEncoding.json, as: UTF8.self), forKey: .bpe)
+        } else {
+            try container.encode(symbols, forKey: .symbols)
+        }
     }
 
     /// Decoding checks what the lookup relies on: sorted, distinct, within the tokenizer's range.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        tokenizer = try container.decode(Tokenizer.self, forKey: .tokenizer)
-        symbols = try container.decode([UInt32].self, forKey: .symbols)
+        let tokenizer = try container.decode(Tokenizer.self, forKey: .tokenizer)
+        if tokenizer == .bpe {
+            let json = try container.decode(String.self, forKey: .bpe)
+            do {
+                self.init(bytePairEncoding: try BytePairEncoding(json: Array(json.utf8), source: "stored in the vocabulary"))
+            } catch {
+                throw DecodingError.dataCorruptedError(forKey: .bpe, in: container, debugDescription: "\(error)")
+            }
+            return
+        }
+        let symbols = try container.decode([UInt32].self, forKey: .symbols)
         for (previous, next) in zip(symbols, symbols.dropFirst()) where previous >= next {
             throw DecodingError.dataCorruptedError(forKey: .symbols, in: container,
                 debugDescription: "vocabulary symbols must be strictly increasing")
@@ -27,16 +62,18 @@ public struct Vocabulary: Codable, Equatable, Sendable {
             throw DecodingError.dataCorruptedError(forKey: .symbols, in: container,
                 debugDescription: "symbol \(last) is out of range for tokenizer \(tokenizer.rawValue)")
         }
+        try self.init(tokenizer: tokenizer, sortedSymbols: symbols)
     }
 
     /// Symbols read from a token file: checked strictly increasing and within the tokenizer's range.
     package init(tokenizer: Tokenizer, sortedSymbols: [UInt32]) throws {
-        guard zip(sortedSymbols, sortedSymbols.dropFirst()).allSatisfy({ $0 < $1 }),
+        guard tokenizer != .bpe, zip(sortedSymbols, sortedSymbols.dropFirst()).allSatisfy({ $0 < $1 }),
               (sortedSymbols.last ?? 0) <= tokenizer.maximumSymbol else {
             throw VocabularyError.invalidSerialization("symbols not strictly increasing or out of range for \(tokenizer.rawValue)")
         }
         self.tokenizer = tokenizer
         symbols = sortedSymbols
+        bytePairEncoding = nil
     }
 
     /// For messages: `65 symbols (chars)`.
@@ -64,6 +101,7 @@ public struct Vocabulary: Codable, Equatable, Sendable {
 
     /// The ids of `text` (e.g. a sampling prime); throws naming the first unknown character.
     public func encode(_ text: String) throws -> [Int32] {
+        if let bytePairEncoding { return try bytePairEncoding.encode(text) }
         let values: [UInt32] = tokenizer == .chars ? text.unicodeScalars.map(\.value) : text.utf8.map { UInt32($0) }
         return try values.enumerated().map { position, value in
             guard let id = id(of: value) else {
@@ -84,6 +122,8 @@ public struct Vocabulary: Codable, Equatable, Sendable {
                 scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
             }
             return String(scalars)
+        case .bpe:
+            return bytePairEncoding!.decode(ids)
         case .bytes:
             var bytes = [UInt8]()
             var text = ""
@@ -96,6 +136,33 @@ public struct Vocabulary: Codable, Equatable, Sendable {
                 }
             }
             return text + String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// Characters of the text `id` stands for (UTF-8 lead bytes: a `bytes` token continuing
+    /// a character counts 0), so that losses convert to nats per character.
+    public func characters(of id: Int32) -> Int {
+        switch tokenizer {
+        case .chars: return 1
+        case .bytes: return id >= 0 && Int(id) < symbols.count && symbols[Int(id)] & 0xC0 == 0x80 ? 0 : 1
+        case .bpe: return bytePairEncoding!.characters(of: id)
+        }
+    }
+
+    /// Characters of the text of `ids`.
+    public func characters(in ids: some Sequence<Int32>) -> Int {
+        switch tokenizer {
+        case .chars: return ids.reduce(0) { count, _ in count + 1 }
+        case .bytes, .bpe: return ids.reduce(0) { $0 + characters(of: $1) }
+        }
+    }
+
+    /// The prime of a sample when none is given: a newline if the vocabulary can encode one,
+    /// else its first token.
+    public var defaultPrime: String {
+        switch tokenizer {
+        case .chars, .bytes: return id(of: 0x0A) != nil ? "\n" : decode([0])
+        case .bpe: return (try? encode("\n")) != nil ? "\n" : decode([0])
         }
     }
 
@@ -119,6 +186,7 @@ public struct Vocabulary: Codable, Equatable, Sendable {
 
     /// A symbol for humans: `'a' (U+0061)`, `'\n' (U+000A)`, `byte 0xFF`.
     package static func describe(_ symbol: UInt32, tokenizer: Tokenizer) -> String {
+        if tokenizer == .bpe { return "token \(symbol)" }
         if tokenizer == .bytes {
             let hex = String(symbol, radix: 16, uppercase: true)
             return "byte 0x\(hex.count < 2 ? "0" + hex : hex)"

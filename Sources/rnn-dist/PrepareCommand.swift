@@ -16,13 +16,20 @@ struct PrepareCommand: ParsableCommand {
         Streams the inputs twice (vocabulary, then ids) in bounded memory and writes the token \
         file under a temporary name beside --output, renamed when complete: an interrupted run \
         leaves nothing behind. Folders are read recursively in sorted order, hidden names skipped. \
+        `--tokenizer FILE.json` encodes with a Hugging Face byte-level BPE (its ids, stored with \
+        it in the token file); `--ids FILE.bin --dtype uint16|uint32 --tokenizer FILE.json` \
+        imports ids already made with it (nanoGPT's .bin). \
         `prepare --verify FILE` reads a token file whole and checks its data checksum and ids.
         """
     )
 
-    @Argument(help: "Text files or folders (with --verify: one token file).") var inputs: [String]
+    @Argument(help: "Text files or folders (with --verify: one token file).") var inputs: [String] = []
     @Option(help: "The token file to write.") var output: String?
-    @Option(help: "chars (Unicode scalars) or bytes.") var tokenizer: Tokenizer = .chars
+    @Option(help: "chars (Unicode scalars), bytes, or a Hugging Face tokenizer.json (byte-level BPE).")
+    var tokenizer: String = Tokenizer.chars.rawValue
+    @Option(help: "A file of token ids of --tokenizer FILE.json, little-endian (nanoGPT's .bin), instead of text.")
+    var ids: String?
+    @Option(help: "The ids' type in --ids: uint16 or uint32.") var dtype: IDType?
     @Option(name: .customLong("validation-fraction"), parsing: .unconditional, help: "Tail fraction held out for validation.")
     var validationFraction: Double = 0.1
     @Flag(help: "Check a token file's whole data instead of writing one.") var verify = false
@@ -42,11 +49,11 @@ struct PrepareCommand: ParsableCommand {
             guard let output else { throw RunError.badInput("prepare needs --output FILE") }
             TemporaryFileCleanup.install()
             defer { TemporaryFileCleanup.uninstall() }
-            let writer = try TokenFileWriter(inputs: inputs, output: output, tokenizer: tokenizer,
+            let writer = try TokenFileWriter(inputs: ids.map { [$0] } ?? inputs, output: output, source: try source(),
                                              validationFraction: validationFraction)
             TemporaryFileCleanup.path = strdup(writer.temporaryPath)
             let header = try writer.write { step in
-                progress.show(String(format: "%@ %.0f%% (%d of %d MB)", step.phase == .vocabulary ? "pass 1/2 vocabulary" : "pass 2/2 ids",
+                progress.show(String(format: "%@ %.0f%% (%d of %d MB)", Self.label(step.phase),
                                      100 * Double(step.bytesDone) / Double(max(1, step.totalBytes)), step.bytesDone >> 20, step.totalBytes >> 20))
             }
             progress.finish()
@@ -55,14 +62,51 @@ struct PrepareCommand: ParsableCommand {
         }
     }
 
+    private static func label(_ phase: TokenFileWriter.Phase) -> String {
+        switch phase {
+        case .vocabulary: return "pass 1/2 vocabulary"
+        case .counting: return "pass 1/2 tokens"
+        case .writing: return "pass 2/2 ids"
+        }
+    }
+
+    /// What --tokenizer, --ids and --dtype ask for, checked together.
+    private func source() throws -> TokenFileWriter.Source {
+        let builtIn = Tokenizer(rawValue: tokenizer)
+        if let ids {
+            guard inputs.isEmpty else { throw RunError.badInput("prepare --ids \(ids) takes no text inputs (got \(inputs.joined(separator: " ")))") }
+            guard let dtype else { throw RunError.badInput("prepare --ids needs --dtype uint16 or uint32") }
+            guard builtIn == nil else { throw RunError.badInput("prepare --ids needs --tokenizer FILE.json, the tokenizer the ids come from") }
+            return .ids(width: dtype.width, try BytePairEncoding(path: tokenizer))
+        }
+        if dtype != nil { throw RunError.badInput("--dtype describes --ids FILE; without --ids it means nothing") }
+        switch builtIn {
+        case .chars: return .chars
+        case .bytes: return .bytes
+        case .bpe: throw RunError.badInput("--tokenizer bpe: give the tokenizer.json file itself (--tokenizer FILE.json)")
+        case nil: return .bpe(try BytePairEncoding(path: tokenizer))
+        }
+    }
+
+    /// The element type of an --ids file.
+    enum IDType: String, ExpressibleByArgument, CaseIterable {
+        case uint16, uint32
+
+        var width: TokenWidth {
+            switch self {
+            case .uint16: return .two
+            case .uint32: return .four
+            }
+        }
+    }
+
     static func describe(_ header: TokenFileHeader) -> String {
         "\(header.tokenCount) tokens (\(header.validationStart) train + \(header.tokenCount - header.validationStart) validation), "
             + "\(header.vocabulary.summary), \(header.width.rawValue) byte\(header.width == .one ? "" : "s") per token, "
             + "checksum \(TokenChecksum.hex(header.dataChecksum))"
+            + (header.characters.map { String(format: ", %.2f characters per token", Double($0.train + $0.validation) / Double(max(1, header.tokenCount))) } ?? "")
     }
 }
-
-extension Tokenizer: ExpressibleByArgument {}
 
 /// The progress line of `prepare` on stderr, redrawn at most 10 times a second, and only
 /// when stderr is a terminal (a log gets the final summary alone).

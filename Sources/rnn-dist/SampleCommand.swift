@@ -39,7 +39,7 @@ struct SampleCommand: ParsableCommand {
 
             let model = try ModelFile.load(path: checkpoint, warning: StandardError.warning)
             let vocabulary = model.vocabulary
-            let primeText = prime ?? (vocabulary.id(of: 0x0A) != nil ? "\n" : vocabulary.decode([0]))
+            let primeText = prime ?? vocabulary.defaultPrime
             let primeIDs: [Int32]
             do {
                 primeIDs = try vocabulary.encode(primeText)
