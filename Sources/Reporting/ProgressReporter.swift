@@ -64,14 +64,18 @@ package final class ProgressReporter {
     private let output: ProgressOutput?
     private let quiet: Bool
     private let entropyFloor: Double?
+    /// Characters of the underlying text per token (a BPE's ~3–4, a character model's 1): losses
+    /// are also given per character, so models with different tokenizers compare (nil: unknown).
+    private let charactersPerToken: Double?
     private let metrics: MetricsWriter?
     private let tensorBoard: TensorBoardLogger?
 
-    package init(output: ProgressOutput?, quiet: Bool, entropyFloor: Double?, metricsPath: String?, appendMetrics: Bool = false,
-                 tensorBoardDirectory: String?) throws {
+    package init(output: ProgressOutput?, quiet: Bool, entropyFloor: Double?, charactersPerToken: Double? = nil,
+                 metricsPath: String?, appendMetrics: Bool = false, tensorBoardDirectory: String?) throws {
         self.output = output
         self.quiet = quiet
         self.entropyFloor = entropyFloor
+        self.charactersPerToken = charactersPerToken
         metrics = try metricsPath.map { try MetricsWriter(path: $0, append: appendMetrics) }
         tensorBoard = try tensorBoardDirectory.map { try TensorBoardLogger(directory: $0) }
     }
@@ -123,6 +127,9 @@ package final class ProgressReporter {
             line += " (floor \(format(floor, 4)), +\(format(100 * (interval.meanLoss - floor) / floor, 1))%)"
         }
         line += "  " + format(interval.meanLoss / log(2.0), 3) + " bits/tok"
+        if let perCharacter = charactersPerToken, perCharacter != 1 {
+            line += " " + format(interval.meanLoss / perCharacter / log(2.0), 3) + " bits/char"
+        }
         line += "  |g| " + format(interval.gradientNormBeforeClip, 3)
         if interval.clippedFraction > 0 { line += " (clipped \(format(100 * interval.clippedFraction, 0))%)" }
         line += "  " + humanRate(interval.tokensPerSecond) + " tok/s"
@@ -134,7 +141,10 @@ package final class ProgressReporter {
             line += "  slowest rank \(timing.slowestRank) (x\(format(timing.imbalance, 2)))"
         }
         if interval.skippedSteps > 0 { line += "  skipped \(interval.skippedSteps)" }
-        if let validation = interval.validationLoss { line += "  val " + format(validation, 4) }
+        if let validation = interval.validationLoss {
+            line += "  val " + format(validation, 4)
+            if let perCharacter = charactersPerToken, perCharacter != 1 { line += " (" + format(validation / perCharacter, 4) + " nats/char)" }
+        }
         line += "  ETA " + duration(interval.secondsRemaining)
         return line
     }
@@ -148,6 +158,10 @@ package final class ProgressReporter {
             "allreduce_s": interval.allreduceSeconds, "skipped_steps": interval.skippedSteps,
         ]
         if let validation = interval.validationLoss { record["val_loss"] = finite(validation) }
+        if let perCharacter = charactersPerToken {
+            record["nats_per_char"] = finite(interval.meanLoss / perCharacter)
+            if let validation = interval.validationLoss { record["val_nats_per_char"] = finite(validation / perCharacter) }
+        }
         if let timing = interval.timing { record.merge(timing.metrics) { $1 } }
         if let diagnostics = interval.diagnostics {
             record["gradient_survival"] = Dictionary(uniqueKeysWithValues: diagnostics.survival.map { ($0.key, $0.values.map(finite)) })

@@ -67,6 +67,7 @@ final class TrainingRun {
             }
             return try ProgressReporter(output: world.isRoot ? output : nil, quiet: config.quiet,
                                         entropyFloor: data.corpus.entropyFloor,
+                                        charactersPerToken: data.corpus.charactersPerToken,
                                         metricsPath: world.isRoot ? config.metrics : nil, appendMetrics: config.resume != nil,
                                         tensorBoardDirectory: world.isRoot ? config.tensorboard : nil)
         }
@@ -91,6 +92,7 @@ final class TrainingRun {
                                    accumulation: config.accumulate,
                                    average: config.ema > 0 ? try ExponentialMovingAverage(decay: config.ema, count: layout.count) : nil)
         var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
+        summary.charactersPerToken = data.corpus.charactersPerToken
         firstStep = try checkpoints.initialize(resumed: resumed, parameters: parameters, optimizer: optimizer, stepper: stepper,
                                                summary: &summary, progress: progress)
         self.summary = summary

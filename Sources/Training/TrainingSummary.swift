@@ -16,6 +16,8 @@ public struct TrainingSummary: Sendable {
     public var lastCheckpoint: String?
     public var finalValidation: (loss: Double, bitsPerToken: Double, perplexity: Double)?
     public var bestValidationLoss: Double?
+    /// Characters of the text per token (nil: unknown), to give losses per character.
+    public var charactersPerToken: Double?
     /// The plateau schedule's lr factor and early stopping's count (a checkpoint carries them).
     public var plateau = ValidationPlateau()
     /// Stopped by `early-stop` after this step.

@@ -53,13 +53,18 @@ struct EvalCommand: ParsableCommand {
                                                 kernel: try RecurrenceKernel.fromEnvironment())
             guard world.isRoot else { return }
             if json {
-                let record: [String: Any] = ["loss": result.meanLoss, "bits_per_token": result.bitsPerToken,
+                var record: [String: Any] = ["loss": result.meanLoss, "bits_per_token": result.bitsPerToken,
                                              "perplexity": result.perplexity, "tokens": result.tokens, "ranks": world.size,
                                              "seq_len": sequenceLength]
+                if let perCharacter = corpus.charactersPerToken { record["nats_per_char"] = result.meanLoss / perCharacter }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 print("validation of \(model.path) on \(corpus.name): \(result.tokens) tokens, T=\(sequenceLength), \(world.size) rank\(world.size == 1 ? "" : "s")")
-                print(String(format: "loss %.6f nats/token, %.4f bits/token, perplexity %.4f", result.meanLoss, result.bitsPerToken, result.perplexity))
+                print(String(format: "loss %.6f nats/token, %.4f bits/token, perplexity %.4f", result.meanLoss, result.bitsPerToken, result.perplexity)
+                    + (corpus.charactersPerToken.map {
+                        String(format: "; %.6f nats/char, %.4f bits/char (%.3f characters per token)",
+                               result.meanLoss / $0, result.meanLoss / $0 / log(2.0), $0)
+                    } ?? ""))
             }
         }
     }

@@ -21,6 +21,10 @@ enum SummaryText {
         lines.append(loss)
         if let validation = summary.finalValidation {
             var line = "validation loss \(formatLoss(validation.loss)) nats/token, \(String(format: "%.3f", validation.bitsPerToken)) bits/token, perplexity \(String(format: "%.3f", validation.perplexity))"
+            if let perCharacter = summary.charactersPerToken {
+                line += ", \(formatLoss(validation.loss / perCharacter)) nats/char, "
+                    + "\(String(format: "%.3f", validation.loss / perCharacter / log(2.0))) bits/char"
+            }
             if let best = summary.bestValidationLoss, best < validation.loss { line += " (best \(formatLoss(best)))" }
             lines.append(line)
         }

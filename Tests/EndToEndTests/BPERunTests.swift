@@ -47,10 +47,19 @@ final class BPERunTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: imported)), try Data(contentsOf: URL(fileURLWithPath: tokens)))
 
-        let checkpoints = run.path("checkpoints")
+        let checkpoints = run.path("checkpoints"), metrics = run.path("metrics.jsonl")
         let trained = try run.run(ranks: 2, ["--hidden", "16", "--seq-len", "12", "--global-batch", "8", "--quiet", "--steps", "4",
-                                             "--data", tokens, "--checkpoint-dir", checkpoints])
+                                             "--data", tokens, "--checkpoint-dir", checkpoints, "--metrics", metrics])
         XCTAssertEqual(trained.status, 0, trained.output)
+        // Losses per character of the text too: nats/token ÷ (characters ÷ tokens) of the validation split.
+        let last = try XCTUnwrap(try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").last)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        let valLoss = try XCTUnwrap(record["val_loss"] as? Double), perCharacter = try XCTUnwrap(record["val_nats_per_char"] as? Double)
+        let corpus = try CorpusSource.load(spec: tokens, tokenizer: .chars, validationFraction: 0.1)
+        let charactersPerToken = try XCTUnwrap(corpus.charactersPerToken)
+        XCTAssertGreaterThan(charactersPerToken, 1.1, "this BPE's merges join characters into tokens")
+        XCTAssertEqual(perCharacter, valLoss / charactersPerToken, accuracy: 1e-9 * valLoss)
+        XCTAssertTrue(trained.stdout.contains("nats/char"), trained.stdout)
         let sample = try run.runAlone(["sample", "--checkpoint", checkpoints, "--prime", "the king", "--length", "40"])
         XCTAssertEqual(sample.status, 0, sample.output)
         XCTAssertTrue(sample.stdout.hasPrefix("the king"), sample.stdout)
