@@ -3,6 +3,7 @@ import TestSupport
 import XCTest
 import Checkpoints
 import Config
+import RNN
 import TextData
 
 final class ConfigTests: XCTestCase {
@@ -108,6 +109,24 @@ final class ConfigTests: XCTestCase {
     func testCrossKeyChecks() {
         XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: [("lr-schedule", .string("warmup-cosine")),
                                                                             ("warmup-steps", .int(500)), ("steps", .int(100))]))
+    }
+
+    /// chrono-delay: off by default (gate-bias decides, 0 the plain draw), a flag or a YAML key
+    /// turns it on; it replaces gate-bias, so both set, or a T_max of 1 (an empty range), is refused.
+    func testChronoDelayKeyAndFlag() throws {
+        XCTAssertEqual(TrainingConfig().chronoDelay, 0)
+        XCTAssertEqual(TrainingConfig().gateInitialization, .shift(0))
+        let flagged = try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--chrono-delay", "80"]))
+        XCTAssertEqual(flagged.gateInitialization, .chrono(maxDelay: 80))
+        let yaml = try ConfigLoader.apply(try ConfigLoader.parseYAML("gate-bias: 3\n", source: "t.yaml"), to: TrainingConfig(), source: "t.yaml")
+        XCTAssertEqual(yaml.gateInitialization, .shift(3))
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--gate-bias", "3", "--chrono-delay", "40"]))) { error in
+            XCTAssertEqual("\(error)", "inconsistent configuration: chrono-delay (40) replaces gate-bias (3.0): set one of them")
+        }
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--chrono-delay", "1"])))
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--chrono-delay", "-1"])))
+        XCTAssertEqual(try CheckpointMetadata.decodeConfig(#"{"gateBias": 3}"#).gateInitialization, .shift(3),
+                       "a checkpoint from before the key keeps its initialization")
     }
 }
 
