@@ -21,8 +21,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(config.globalBatch, "batch-per-rank replaces the default global-batch")
     }
 
-    /// configs/recall-remedy.yaml (docs/remedy.md) parses, names the task of issue 15 and leaves
-    /// the cell to the flag; the run itself is far too long for CI and is not run here.
+    /// configs/recall-remedy.yaml (docs/remedy.md) parses, names the task of issue 15, starts the
+    /// gates with chrono (issue 24) and leaves the cell to the flag; the run itself is far too long for CI and is not run here.
     func testRecallRemedyYAMLLoads() throws {
         let config = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/recall-remedy.yaml",
                                            flags: [("cell", .string("gru"))])
@@ -30,7 +30,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(try SyntheticTask(spec: config.data).delay, 40)
         XCTAssertEqual(config.bptt, .truncated)
         XCTAssertGreaterThanOrEqual(config.bpttSteps ?? config.seqLen, 100, "T ≥ 100")
-        XCTAssertEqual(config.gateBias, 3)
+        XCTAssertEqual(config.gateInitialization, .chrono(maxDelay: 80), "chrono over twice the delay (issue 24)")
         let plain = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/recall-remedy.yaml", flags: [])
         XCTAssertEqual(plain.cell, .rnn, "the file names no cell: --cell alone changes between the runs")
     }
