@@ -53,9 +53,9 @@ enum PlotFinals {
             let count = runs.filter { $0.label == group.label }.count
             plot.add(PlotSeries(name: "\(group.label) (\(count) runs)", x: group.points.map(\.x), y: group.points.map(\.median),
                                 color: color, markers: true))
-            // Every bar in one unnamed series: a NaN between two bars breaks the line.
-            let bars = group.points.flatMap { [($0.x, $0.low), ($0.x, $0.high), (Double.nan, Double.nan)] }
-            plot.add(PlotSeries(name: "", x: bars.map(\.0), y: bars.map(\.1), color: color))
+            for point in group.points where point.high > point.low {
+                plot.add(PlotSeries(name: "", x: [point.x, point.x], y: [point.low, point.high], color: color))
+            }
         }
         let xs = groups.flatMap { $0.points.map(\.x) }
         if let low = xs.min(), let high = xs.max() {
