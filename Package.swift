@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TestSupport"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "Buffers", "TestSupport"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport", "TextData"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "RNN", "TestSupport", "TextData"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Buffers", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Config", "RNN", "TestSupport", "TextData"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),

@@ -51,6 +51,10 @@ public struct ConfigKey: Sendable {
         choice("init-scheme", \.initScheme, "torch (uniform ±1/√H, as torch.nn.RNN) or min-char-rnn (N(0, 0.01²) weights, zero biases)"),
         double("gate-bias", \.gateBias, range: -10...10,
                "b, added at initialization to b_xh.l of the gate that keeps the state, in every layer: the LSTM forget gate f (and −b to its input gate i), the GRU update gate z; the tanh RNN has no gate and is unchanged"),
+        int("chrono-delay", \.chronoDelay, minimum: 0,
+            "T_max, for dependencies up to T_max steps: chrono initialization (Tallec & Ollivier 2018) instead of gate-bias, in every layer: "
+            + "each unit's keep-gate bias (LSTM forget gate f, GRU update gate z) is log u, u ~ U[1, T_max − 1] from the seed, the LSTM input gate's −log u, "
+            + "b_hh.l of those gates 0; 0: off (gate-bias applies); the tanh RNN has no gate and is unchanged (docs/remedy.md)"),
         optionalInt("steps", \.steps, clears: \.epochs, minimum: 1, "optimizer steps to run (or epochs; the last one given wins)"),
         optionalInt("epochs", \.epochs, clears: \.steps, minimum: 1, "epochs to run (or steps)"),
         choice("optimizer", \.optimizer, "sgd, adam or adagrad, with torch.optim semantics"),

@@ -78,6 +78,12 @@ public enum ConfigLoader {
         if config.lrSchedule == .warmupCosine, let steps = config.steps, config.warmupSteps >= steps {
             throw ConfigError.inconsistent("warmup-steps (\(config.warmupSteps)) must be below steps (\(steps))")
         }
+        if config.chronoDelay == 1 {
+            throw ConfigError.inconsistent("chrono-delay must be 0 (off) or at least 2: its biases are log U[1, T_max − 1]")
+        }
+        if config.chronoDelay > 0 && config.gateBias != 0 {
+            throw ConfigError.inconsistent("chrono-delay (\(config.chronoDelay)) replaces gate-bias (\(config.gateBias)): set one of them")
+        }
     }
 
     private static func scalar(_ node: Node, key: String) throws -> ConfigValue {

@@ -27,6 +27,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var weightDrop = 0.0
     public var initScheme = InitializationScheme.torch
     public var gateBias = 0.0
+    /// T_max of the chrono initialization; 0: off, gate-bias applies (the initialization before the key).
+    public var chronoDelay = 0
     // Length of the run
     public var steps: Int? = 300
     public var epochs: Int? = nil
@@ -80,3 +82,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
+extension TrainingConfig {
+    /// How the gate biases start (gate-bias or chrono-delay; ConfigLoader.validate refuses both).
+    public var gateInitialization: GateInitialization {
+        chronoDelay > 0 ? .chrono(maxDelay: chronoDelay) : .shift(gateBias)
+    }
+}

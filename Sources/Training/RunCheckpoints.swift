@@ -105,7 +105,7 @@ package struct RunCheckpoints {
             } else {
                 ParameterInitializer.initialize(parameters, layout: layout,
                                                 scheme: config.initScheme,
-                                                seed: UInt64(config.seed), gateBias: config.gateBias)
+                                                seed: UInt64(config.seed), gates: config.gateInitialization)
             }
             return StartingPoint()
         }

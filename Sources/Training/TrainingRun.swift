@@ -272,6 +272,13 @@ final class TrainingRun {
         return text
     }
 
+    /// "torch, forget gate +3.0, input gate −3.0", or where the parameters came from instead.
+    private var initialization: String {
+        if let resume = config.resume { return "resumed from \(resume)" }
+        if let file = config.initFile { return "from \(file)" }
+        return "\(config.initScheme), \(config.gateInitialization.summary(for: layout.architecture.cell))"
+    }
+
     private var header: String {
         let perRank = data.globalBatch / world.size
         let remainder = data.globalBatch % world.size
@@ -280,7 +287,7 @@ final class TrainingRun {
         let length = config.bptt == .truncated ? "truncated BPTT k=\(data.batches.sequenceLength)" : "T=\(config.seqLen)"
         return """
         rnn-dist: \(world.size) rank\(world.size == 1 ? "" : "s"); data: \(data.corpus.summary)
-        model: \(modelDescription), \(layout.count) parameters; \(length), \(unit) \(data.globalBatch) \
+        model: \(modelDescription), \(layout.count) parameters, init \(initialization); \(length), \(unit) \(data.globalBatch) \
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank\(accumulation)), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
         blas: \(kernels.blas.description); recurrence kernel: \(kernel.description)

@@ -21,6 +21,11 @@ struct PlotCommand: ParsableCommand {
         minutes of training, one line per run (named by --label, in order, or by the file name); \
         --floor divides every loss by it (a synthetic task's entropy floor) and draws the floor \
         and each --mark ratio as reference lines.
+
+        --final: one point per file instead, its last training loss (divided by its --floor: \
+        one for all files or one per file) at its --x (one per file, e.g. the delay of a memory \
+        task); the files with the same --label make one line through the median at each x, with \
+        a bar from the smallest to the largest (the spread over seeds).
         """
     )
 
@@ -29,18 +34,36 @@ struct PlotCommand: ParsableCommand {
     var output: String?
     @Option(help: "Several files: the name of each run's line, in the order of the files (default: the file names).")
     var label: [String] = []
-    @Option(help: "Several files: divide every loss by this (e.g. the entropy floor the runs printed).")
-    var floor: Double?
+    @Option(help: "Several files: divide every loss by this (e.g. the entropy floor the runs printed); with --final one for all files or one per file.")
+    var floor: [Double] = []
     @Option(help: "Several files with --floor: draw a reference line at this ratio to the floor (repeatable).")
     var mark: [Double] = []
+    @Flag(help: "One point per file: its last training loss against its --x, a line per --label (median and range).")
+    var final = false
+    @Option(help: "With --final: each file's x value, in the order of the files.")
+    var x: [Double] = []
+    @Option(name: .customLong("x-label"), help: "With --final: the x axis title.")
+    var xLabel = "x"
+    @Flag(name: .customLong("log-x"), help: "With --final: a logarithmic x axis.")
+    var logX = false
 
     func validate() throws {
         guard !metrics.isEmpty else { throw ValidationError("give at least one metrics file") }
         guard label.isEmpty || label.count == metrics.count else {
             throw ValidationError("\(label.count) --label for \(metrics.count) metrics files: give one per file or none")
         }
-        if let floor, !(floor > 0 && floor.isFinite) { throw ValidationError("--floor must be a positive number, got \(floor)") }
-        guard metrics.count > 1 || (label.isEmpty && floor == nil && mark.isEmpty) else {
+        for floor in floor where !(floor > 0 && floor.isFinite) { throw ValidationError("--floor must be a positive number, got \(floor)") }
+        if final {
+            guard x.count == metrics.count else { throw ValidationError("\(x.count) --x for \(metrics.count) metrics files: --final needs one per file") }
+            guard floor.count <= 1 || floor.count == metrics.count else {
+                throw ValidationError("\(floor.count) --floor for \(metrics.count) metrics files: give one for all or one per file")
+            }
+            if logX, let bad = x.first(where: { !($0 > 0) }) { throw ValidationError("--log-x needs every --x above 0, got \(bad)") }
+            return
+        }
+        guard x.isEmpty && !logX && xLabel == "x" else { throw ValidationError("--x, --x-label and --log-x go with --final") }
+        guard floor.count <= 1 else { throw ValidationError("\(floor.count) --floor: several files compare over one floor") }
+        guard metrics.count > 1 || (label.isEmpty && floor.isEmpty && mark.isEmpty) else {
             throw ValidationError("--label, --floor and --mark compare several metrics files; give two or more")
         }
     }
@@ -55,8 +78,16 @@ struct PlotCommand: ParsableCommand {
             }
         }
         let destination = output ?? Self.defaultOutput(for: metrics[0])
-        let page = runs.count == 1 ? Self.page(runs[0].records, title: runs[0].label)
-                                   : PlotComparison.page(runs, floor: floor, marks: mark)
+        let page: SVGPage
+        if final {
+            let finals = runs.enumerated().map { index, run in
+                PlotFinals.Run(label: run.label, x: x[index], floor: floor.count > 1 ? floor[index] : floor.first ?? 1, records: run.records)
+            }
+            page = PlotFinals.page(finals, xLabel: xLabel, logX: logX, divided: !floor.isEmpty, marks: mark)
+        } else {
+            page = runs.count == 1 ? Self.page(runs[0].records, title: runs[0].label)
+                                   : PlotComparison.page(runs, floor: floor.first, marks: mark)
+        }
         do {
             try page.svg().write(toFile: destination, atomically: true, encoding: .utf8)
         } catch {

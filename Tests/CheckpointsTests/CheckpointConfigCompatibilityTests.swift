@@ -14,6 +14,11 @@ final class CheckpointConfigCompatibilityTests: XCTestCase {
 
     /// Choices are stored in a checkpoint's config as the same strings as before they were
     /// enums, so old checkpoints read and new ones read the same way.
+    /// A checkpoint written before chrono-delay existed keeps its gate-bias initialization.
+    func testCheckpointBeforeChronoDelayKeepsItsInitialization() throws {
+        XCTAssertEqual(try CheckpointMetadata.decodeConfig(#"{"gateBias": 3}"#).gateInitialization, .shift(3))
+    }
+
     func testChoicesKeepTheirStringsInCheckpointMetadata() throws {
         let stored = #"{"optimizer": "sgd", "lrSchedule": "warmup-cosine", "clipMode": "none", "clipScope": "local", "#
             + #""onNonfinite": "stop", "bptt": "truncated", "initScheme": "min-char-rnn", "tokenizer": "bytes"}"#

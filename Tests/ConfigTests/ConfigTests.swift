@@ -1,6 +1,8 @@
 import TestSupport
 import XCTest
 import Config
+import RNN
+import RNN
 import TextData
 
 final class ConfigTests: XCTestCase {
@@ -18,8 +20,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(config.globalBatch, "batch-per-rank replaces the default global-batch")
     }
 
-    /// configs/recall-remedy.yaml (docs/remedy.md) parses, names the task of issue 15 and leaves
-    /// the cell to the flag; the run itself is far too long for CI and is not run here.
+    /// configs/recall-remedy.yaml (docs/remedy.md) parses, names the task of issue 15, starts the
+    /// gates with chrono (issue 24) and leaves the cell to the flag; the run itself is far too long for CI and is not run here.
     func testRecallRemedyYAMLLoads() throws {
         let config = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/recall-remedy.yaml",
                                            flags: [("cell", .string("gru"))])
@@ -27,7 +29,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(try SyntheticTask(spec: config.data).delay, 40)
         XCTAssertEqual(config.bptt, .truncated)
         XCTAssertGreaterThanOrEqual(config.bpttSteps ?? config.seqLen, 100, "T ≥ 100")
-        XCTAssertEqual(config.gateBias, 3)
+        XCTAssertEqual(config.gateInitialization, .chrono(maxDelay: 80), "chrono over twice the delay (issue 24)")
         let plain = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/recall-remedy.yaml", flags: [])
         XCTAssertEqual(plain.cell, .rnn, "the file names no cell: --cell alone changes between the runs")
     }
@@ -106,5 +108,21 @@ final class ConfigTests: XCTestCase {
     func testCrossKeyChecks() {
         XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: [("lr-schedule", .string("warmup-cosine")),
                                                                             ("warmup-steps", .int(500)), ("steps", .int(100))]))
+    }
+
+    /// chrono-delay: off by default (gate-bias decides, 0 the plain draw), a flag or a YAML key
+    /// turns it on; it replaces gate-bias, so both set, or a T_max of 1 (an empty range), is refused.
+    func testChronoDelayKeyAndFlag() throws {
+        XCTAssertEqual(TrainingConfig().chronoDelay, 0)
+        XCTAssertEqual(TrainingConfig().gateInitialization, .shift(0))
+        let flagged = try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--chrono-delay", "80"]))
+        XCTAssertEqual(flagged.gateInitialization, .chrono(maxDelay: 80))
+        let yaml = try ConfigLoader.apply(try ConfigLoader.parseYAML("gate-bias: 3\n", source: "t.yaml"), to: TrainingConfig(), source: "t.yaml")
+        XCTAssertEqual(yaml.gateInitialization, .shift(3))
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--gate-bias", "3", "--chrono-delay", "40"]))) { error in
+            XCTAssertEqual("\(error)", "inconsistent configuration: chrono-delay (40) replaces gate-bias (3.0): set one of them")
+        }
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--chrono-delay", "1"])))
+        XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--chrono-delay", "-1"])))
     }
 }

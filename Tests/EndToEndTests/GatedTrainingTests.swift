@@ -55,6 +55,38 @@ final class GatedTrainingTests: XCTestCase {
         }
     }
 
+    /// `--chrono-delay` reaches the trainer's initialization, on 2 ranks and the same on each
+    /// (the run checks parameter identity across ranks): after one step of lr 1e-9 the keep gate's
+    /// b_xh.l of every layer lies in [0, log 19] and spreads over it, the LSTM input gate's is its
+    /// negative, b_hh.l of both is 0, and every other value is that of the run without it.
+    func testChronoDelayFlagDrawsTheInitialGateBiases() throws {
+        let H = 12
+        for cell in Self.cells {
+            let common = model(cell, dropout: "0") + ["--steps", "1", "--lr", "1e-9"]
+            let plain = try train(2, common, save: "\(cell)-plain.safetensors")
+            let chrono = try train(2, common + ["--chrono-delay", "20"], save: "\(cell)-chrono.safetensors")
+            for (name, values) in plain {
+                for (index, (p, q)) in zip(values, chrono[name]!).enumerated() {
+                    let block = name.hasPrefix("b_xh.") || name.hasPrefix("b_hh.") ? index / H : -1
+                    let keep = block == 1, write = block == 0 && cell == "lstm"
+                    guard keep || write else {
+                        XCTAssertEqual(q, p, accuracy: 1e-5, "\(cell) \(name)[\(index)] is not a gate bias chrono sets")
+                        continue
+                    }
+                    if name.hasPrefix("b_hh.") {
+                        XCTAssertEqual(q, 0, accuracy: 1e-5, "\(cell) \(name)[\(index)]")
+                    } else if keep {
+                        XCTAssertTrue(q > -1e-5 && q < Float(log(19.0)) + 1e-5, "\(cell) \(name)[\(index)] = \(q)")
+                    } else {
+                        XCTAssertEqual(q, -chrono[name]![index + H], accuracy: 1e-5, "\(cell) \(name)[\(index)]: b_i = −b_f")
+                    }
+                }
+            }
+            let keepBiases = chrono["b_xh.0"]![H..<2 * H]
+            XCTAssertGreaterThan(keepBiases.max()! - keepBiases.min()!, 1, "\(cell): a spread of memory lengths, not one value")
+        }
+    }
+
     /// Dropout masks come from (seed, step, global sequence, layer, t): 1, 2 or 3 ranks train
     /// the same model up to float rounding (RoundingSpread's bound, measured on this CPU); another
     /// seed is a different model, so the comparison can fail.

@@ -53,6 +53,28 @@ final class PlotCommandTests: XCTestCase {
         XCTAssertTrue(mismatched.stderr.contains("1 --label for 2 metrics files"), mismatched.stderr)
         XCTAssertNotEqual(try run.runAlone(["plot", metrics, "--floor", "0.4"]).status, 0, "--floor needs several files")
 
+        // --final: one point per file (its last loss ÷ its floor) at its --x, a line per label
+        // through the median, a bar over the range; --x must match the files one to one.
+        let runs = [("A", 10.0, 0.5), ("A", 10.0, 0.9), ("A", 10.0, 0.6), ("A", 40.0, 2.0), ("B", 10.0, 0.3), ("B", 40.0, 0.4)]
+        var finalArguments = ["plot", "--final", "--x-label", "delay (steps)", "--log-x", "--mark", "2", "-o", run.path("final.svg")]
+        for (index, (label, x, loss)) in runs.enumerated() {
+            let path = run.path("final-\(index).jsonl")
+            try "{\"step\":100,\"loss\":9}\n{\"step\":200,\"loss\":\(loss)}\n".write(toFile: path, atomically: true, encoding: .utf8)
+            finalArguments += [path, "--label", label, "--x", "\(x)", "--floor", "\(0.1 * (x == 10 ? 1 : 2))"]
+        }
+        let finals = try run.runAlone(finalArguments)
+        XCTAssertEqual(finals.status, 0, finals.output)
+        let finalPage = try String(contentsOfFile: run.path("final.svg"), encoding: .utf8)
+        for fragment in ["Final loss against delay (steps)", "final train loss / entropy floor", "A (4 runs)", "B (2 runs)",
+                         "2.0 × floor", "(log scale)"] {
+            XCTAssertTrue(finalPage.contains(fragment), "the final-loss plot lacks '\(fragment)'")
+        }
+        XCTAssertEqual(finalPage.components(separatedBy: "class=\"panel\"").count - 1, 1)
+        let misplaced = try run.runAlone(["plot", "--final", metrics, faster, "--x", "10"])
+        XCTAssertNotEqual(misplaced.status, 0)
+        XCTAssertTrue(misplaced.stderr.contains("1 --x for 2 metrics files"), misplaced.stderr)
+        XCTAssertNotEqual(try run.runAlone(["plot", metrics, faster, "--x", "1", "--x", "2"]).status, 0, "--x needs --final")
+
         let missing = try run.runAlone(["plot", run.path("nope.jsonl")])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("nope.jsonl does not exist"), missing.stderr)

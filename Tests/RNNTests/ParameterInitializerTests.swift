@@ -69,7 +69,7 @@ final class ParameterInitializerTests: XCTestCase {
                 let layout = ModelLayout(architecture: ModelArchitecture(cell: cell, layers: layers, hiddenSize: H, vocabularySize: 5))
                 func values(_ gateBias: Double) -> [Float] {
                     let buffer = Buffer<Float>(count: layout.count, repeating: .nan)
-                    ParameterInitializer.initialize(buffer, layout: layout, scheme: .torch, seed: 3, gateBias: gateBias)
+                    ParameterInitializer.initialize(buffer, layout: layout, scheme: .torch, seed: 3, gates: .shift(gateBias))
                     return buffer.toArray()
                 }
                 let plain = values(0), shifted = values(1.5)
@@ -92,6 +92,68 @@ final class ParameterInitializerTests: XCTestCase {
                 ParameterInitializer.initialize(defaulted, layout: layout, scheme: .torch, seed: 3)
                 XCTAssertEqual(defaulted.toArray(), plain, "the default is no shift")
             }
+        }
+    }
+
+    /// Chrono with T_max: in every layer, each unit's keep-gate bias b_xh is log u with u in
+    /// [1, T_max − 1] and spread uniformly over it (LSTM f, GRU z), the LSTM input gate's is −log u
+    /// of the same unit, b_hh of those gates is 0, and every other value is the scheme's draw; the
+    /// tanh RNN is unchanged. The draw follows the seed.
+    func testChronoDrawsKeepGateBiasesFromLogUniformOverTheDelays() {
+        let H = 256, maxDelay = 41
+        for cell in CellKind.allCases {
+            for layers in [1, 2] {
+                let layout = ModelLayout(architecture: ModelArchitecture(cell: cell, layers: layers, hiddenSize: H, vocabularySize: 5))
+                func values(_ gates: GateInitialization, seed: UInt64 = 3) -> [Float] {
+                    let buffer = Buffer<Float>(count: layout.count, repeating: .nan)
+                    ParameterInitializer.initialize(buffer, layout: layout, scheme: .torch, seed: seed, gates: gates)
+                    return buffer.toArray()
+                }
+                let plain = values(.shift(0)), chrono = values(.chrono(maxDelay: maxDelay))
+                guard let keep = cell.keepGate else {
+                    XCTAssertEqual(cell, .rnn)
+                    XCTAssertEqual(chrono, plain, "the tanh RNN has no gate")
+                    continue
+                }
+                var expected = plain
+                for l in 0..<layers {
+                    let b_xh = layout.range(of: .b_xh(layer: l))!.lowerBound, b_hh = layout.range(of: .b_hh(layer: l))!.lowerBound
+                    let keepBias = (0..<H).map { Double(chrono[b_xh + keep * H + $0]) }
+                    let u = keepBias.map { exp($0) }
+                    XCTAssertTrue(u.allSatisfy { $0 >= 1 - 1e-5 && $0 <= Double(maxDelay - 1) + 1e-4 }, "\(cell) L=\(l): u in [1, T_max − 1]")
+                    // Uniform on [1, 40]: mean 20.5, each quarter of the range holds a quarter of the units.
+                    XCTAssertEqual(u.reduce(0, +) / Double(H), 20.5, accuracy: 2.5, "\(cell) layer \(l)")
+                    for quarter in 0..<4 {
+                        let low = 1 + 9.75 * Double(quarter), high = low + 9.75
+                        XCTAssertEqual(Double(u.filter { $0 >= low && $0 < high }.count) / Double(H), 0.25, accuracy: 0.09)
+                    }
+                    for j in 0..<H {
+                        expected[b_xh + keep * H + j] = chrono[b_xh + keep * H + j]
+                        expected[b_hh + keep * H + j] = 0
+                        if let write = cell.writeGate {
+                            XCTAssertEqual(chrono[b_xh + write * H + j], -chrono[b_xh + keep * H + j], "b_i = −b_f")
+                            expected[b_xh + write * H + j] = chrono[b_xh + write * H + j]
+                            expected[b_hh + write * H + j] = 0
+                        }
+                    }
+                }
+                XCTAssertEqual(chrono, expected, "\(cell) L=\(layers): only the keep (and LSTM input) gate biases change")
+                XCTAssertEqual(values(.chrono(maxDelay: maxDelay)), chrono, "the same seed, the same draw")
+                XCTAssertNotEqual(values(.chrono(maxDelay: maxDelay), seed: 4), chrono)
+            }
+        }
+    }
+
+    /// What the run header prints for each cell.
+    func testGateInitializationSummaryNamesEachCellsGates() {
+        XCTAssertEqual(GateInitialization.shift(3).summary(for: .lstm), "forget gate +3.0, input gate −3.0")
+        XCTAssertEqual(GateInitialization.shift(3).summary(for: .gru), "update gate +3.0")
+        XCTAssertEqual(GateInitialization.shift(0).summary(for: .gru), "update gate bias as drawn")
+        XCTAssertEqual(GateInitialization.chrono(maxDelay: 80).summary(for: .lstm),
+                       "chrono T_max 80: forget gate bias log U[1, 79], input gate its negative")
+        XCTAssertEqual(GateInitialization.chrono(maxDelay: 80).summary(for: .gru), "chrono T_max 80: update gate bias log U[1, 79]")
+        for gates in [GateInitialization.shift(3), .chrono(maxDelay: 80)] {
+            XCTAssertEqual(gates.summary(for: .rnn), "no gate (unchanged)")
         }
     }
 
