@@ -105,11 +105,17 @@ final class CheckpointResumeTests: XCTestCase {
             let line = try XCTUnwrap(output.split(separator: "\n").first { $0.contains("recurrence kernel: ") }, output)
             let text = String(line[line.range(of: "recurrence kernel: ")!.upperBound...])
             let name = String(text.prefix { $0 != " " })
-            let why = String(text.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" })
+            // "NAME (WHY)" or, for the BLAS, "blas (cells avx512) (WHY)": the last parentheses.
+            let head = text.prefix { $0 != ";" }
+            let why = head.lastIndex(of: "(").map { String(head[head.index(after: $0)...].prefix { $0 != ")" }) } ?? ""
             return (name, why)
         }
+        // The measurement is what a run does when RNN_DIST_KERNEL is unset, whatever the
+        // environment of the test process (Tests/kernel-paths.sh forces each kernel in turn).
+        let unforced = ["RNN_DIST_KERNEL": ""]
         let checkpoints = run.path("checkpoints")
-        let first = try run.run(ranks: 2, model + ["--steps", "10", "--checkpoint-dir", checkpoints, "--checkpoint-every", "10"])
+        let first = try run.run(ranks: 2, model + ["--steps", "10", "--checkpoint-dir", checkpoints, "--checkpoint-every", "10"],
+                                environment: unforced)
         XCTAssertEqual(first.status, 0, first.output)
         let measured = try kernel(first.stdout)
         XCTAssertEqual(measured.why, "fastest measured at the model's shapes", first.stdout)
@@ -118,7 +124,8 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertEqual(try Checkpoint.read(path: path).metadata.recurrenceKernel, measured.name)
 
         let resumedPath = run.path("resumed.safetensors")
-        let resumed = try run.run(ranks: 2, model + ["--steps", "20", "--resume", checkpoints, "--save", resumedPath])
+        let resumed = try run.run(ranks: 2, model + ["--steps", "20", "--resume", checkpoints, "--save", resumedPath],
+                                  environment: unforced)
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertEqual(try kernel(resumed.stdout).name, measured.name)
         XCTAssertEqual(try kernel(resumed.stdout).why, "recorded in the checkpoint")
@@ -130,7 +137,7 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertEqual(try parameterBytes(resumedPath), try parameterBytes(forcedPath), "resume with the recorded kernel is bit-exact")
 
         // A model below the tuner's minimum is not timed: the instruction set decides.
-        let tiny = try run.run(ranks: 1, base + ["--steps", "2"])
+        let tiny = try run.run(ranks: 1, base + ["--steps", "2"], environment: unforced)
         XCTAssertEqual(tiny.status, 0, tiny.output)
         XCTAssertEqual(try kernel(tiny.stdout).why, "best for this CPU")
         XCTAssertEqual(try kernel(tiny.stdout).name, RecurrenceKernel.best.name)
@@ -138,7 +145,7 @@ final class CheckpointResumeTests: XCTestCase {
         var file = try SafetensorsFile.read(path: path)
         file.metadata["recurrence_kernel"] = "avx9000"
         try file.write(to: path)
-        let refused = try run.run(ranks: 2, model + ["--steps", "20", "--resume", checkpoints])
+        let refused = try run.run(ranks: 2, model + ["--steps", "20", "--resume", checkpoints], environment: unforced)
         XCTAssertEqual(refused.status, 1, refused.output)
         XCTAssertTrue(refused.stderr.contains("the checkpoint was trained with the recurrence kernel avx9000, which this CPU cannot run"),
                       refused.output)
