@@ -22,7 +22,7 @@ import PackageDescription
 //   BLASCore -> BLAS, CBLAS, CBLASCore     which OpenBLAS kernel runs and who chose it: cpuid, caches, the policy, the gemm self-check
 //   RNN -> BLAS, Buffers, Clock, CRecurrence            the model (Model/), its BPTT (BPTT/) and the C kernels' bridges (Kernels/), clipping, sampling
 //   Safetensors -> Buffers, FileIO         the safetensors format
-//   TextData -> Buffers, FileIO            corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
+//   TextData -> Buffers, FileIO            the data source, corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
 //   Config -> RNN, TextData, Yams          TrainingConfig, its keys and choice enums, YAML, flags, the reference
 //   Optimizers -> Buffers, CUpdate         SGD, Adam, Adagrad, learning-rate schedules
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
