@@ -20,17 +20,17 @@ import PackageDescription
 //   MPI -> CMPI, Buffers                   communicator, collectives, ring allreduce, MPI errors
 //   BLAS -> CBLAS, Buffers, Clock          gemm on row-major buffers, OpenBLAS's thread count
 //   BLASCore -> BLAS, CBLAS, CBLASCore     which OpenBLAS kernel runs and who chose it: cpuid, caches, the policy, the gemm self-check
-//   RNN -> BLAS, Buffers, Clock, CRecurrence            the model: forward, BPTT, clipping, sampling, spectra
+//   RNN -> BLAS, Buffers, Clock, CRecurrence            the model (Model/), its BPTT (BPTT/) and the C kernels' bridges (Kernels/), clipping, sampling
 //   Safetensors -> Buffers, FileIO         the safetensors format
-//   TextData -> Buffers, FileIO            corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
+//   TextData -> Buffers, FileIO            the data source, corpus, token files, vocabulary, tokenizer, synthetic tasks, batches
 //   Config -> Optimizers, RNN, TextData, Yams    TrainingConfig, its keys and choice enums, YAML, flags, the reference
 //   Optimizers -> Buffers, CUpdate         SGD, Adam, Adagrad, learning-rate schedules
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
 //   Distributed -> Buffers, Clock, MPI, RunErrors    guarded collectives, watchdog, agreement, checksum, stop signal
 //   Reporting -> Distributed, RunErrors, TensorBoard    progress line, metrics, TensorBoard logging
-//   Training -> BLAS, BLASCore, Buffers, Checkpoints, Clock, Config, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData    the loop and the data-parallel step
+//   Training -> BLAS, BLASCore, Buffers, Checkpoints, Clock, Config, Diagnostics, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData    the loop and the data-parallel step
 //   Benchmarks -> BLAS, BLASCore, Buffers, Clock, Config, Distributed, MPI, RNN, RunErrors, TextData, Training    `rnn-dist bench`
-//   Diagnostics -> Buffers, Checkpoints, RNN, TextData    gradient flow and spectra of a trained model
+//   Diagnostics -> BLAS, Buffers, Checkpoints, RNN, TextData    gradient survival, spectra and Jacobian products: their math and the report on a model
 //   mpi-selftest -> Buffers, MPI           exercises the MPI wrapper on real ranks (the MPI tests run it)
 //   rnn-dist -> ArgumentParser, BLAS, BLASCore, Benchmarks, CAllocationCounter, Checkpoints, Config, Diagnostics, Distributed, MPI, Plot, RNN, Reporting, RunErrors, TextData, Training    the command line: the only module that prints or exits
 let package = Package(
@@ -67,11 +67,11 @@ let package = Package(
                                                     "Safetensors", "TextData"]),
         .target(name: "Distributed", dependencies: ["Buffers", "Clock", "MPI", "RunErrors"]),
         .target(name: "Reporting", dependencies: ["Distributed", "RunErrors", "TensorBoard"]),
-        .target(name: "Training", dependencies: ["BLAS", "BLASCore", "Buffers", "Checkpoints", "Clock", "Config", "Distributed", "MPI",
+        .target(name: "Training", dependencies: ["BLAS", "BLASCore", "Buffers", "Checkpoints", "Clock", "Config", "Diagnostics", "Distributed", "MPI",
                                                  "Optimizers", "RNN", "Reporting", "RunErrors", "Safetensors", "TextData"]),
         .target(name: "Benchmarks", dependencies: ["BLAS", "BLASCore", "Buffers", "Clock", "Config", "Distributed", "MPI", "RNN",
                                                    "RunErrors", "TextData", "Training"]),
-        .target(name: "Diagnostics", dependencies: ["Buffers", "Checkpoints", "RNN", "TextData"]),
+        .target(name: "Diagnostics", dependencies: ["BLAS", "Buffers", "Checkpoints", "RNN", "TextData"]),
         .executableTarget(name: "mpi-selftest", dependencies: ["Buffers", "MPI"]),
         .executableTarget(
             name: "rnn-dist",
@@ -84,7 +84,7 @@ let package = Package(
         // binary, python3 with the packages a test reads our files with) and temporary folders; not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // The Double reference step of StackedBPTTWorkspace (Double: RecurrentScalar), the
-        // gradient checks' engine: a test oracle, shared by the test targets that run it.
+        // gradient checks' engine, and the model tests' fixtures: shared by the test targets that run the model.
         .target(name: "RNNReference", dependencies: ["RNN", "BLAS", "Buffers"], path: "Tests/RNNReference"),
         // One unit-test target per module, named after it (as swift-nio's NIOCoreTests, NIOPosixTests):
         // ArchitectureTests holds each to its module's arrows. EndToEndTests runs the binary.
@@ -101,6 +101,7 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Buffers", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Config", "RNN", "TestSupport", "TextData"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "BLAS", "Buffers", "RNN", "RNNReference"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Distributed", "RunErrors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN"]),
         // The real binary under mpirun, and the in-process references its runs are held to.

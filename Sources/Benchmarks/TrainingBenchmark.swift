@@ -24,7 +24,7 @@ public struct TrainingBenchmark {
         /// k micro-batches of batchPerRank sequences per rank and step (gradient accumulation).
         public var accumulate = 1
         public var vocabularySize = 65
-        public var data: String?
+        public var data: DataSource?
         public var optimizer = OptimizerKind.adam
         public var warmupSteps = 5
         public var timedSteps = 30
@@ -233,7 +233,7 @@ public struct TrainingBenchmark {
     /// Training tokens: a corpus file, or uniform random tokens over the vocabulary size.
     private func corpusTokens() throws -> (TokenSequence, Int) {
         if let data = options.data {
-            let corpus = try CorpusSource.load(spec: data, tokenizer: .chars, validationFraction: 0)
+            let corpus = try data.load(tokenizer: .chars, validationFraction: 0)
             return (corpus.train, corpus.vocabulary.count)
         }
         var generator = SeededGenerator(seed: 7)

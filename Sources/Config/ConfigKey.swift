@@ -1,3 +1,5 @@
+import TextData
+
 /// One configuration key: its name (as in YAML and, with `--`, on the command line), what it
 /// accepts, its help, and the TrainingConfig property it sets. This table is the one
 /// declaration of a key: YAML loading, the command-line flags (ConfigFlags), `rnn-dist train
@@ -23,7 +25,7 @@ public struct ConfigKey: Sendable {
 
     /// Every key, in the order of configs/default.yaml, `--help` and docs/configuration.md.
     public static let all: [ConfigKey] = [
-        string("data", \.data,
+        dataSource("data", \.data,
                "a text file, a token file from `rnn-dist prepare` (docs/data.md), or a built-in task: synthetic:markov[:key=value,…] (symbols=12, successors=3, seed=1, "
                + "tokens=200000, validation=0.1) or synthetic:recall[:key=value,…] (delay=8, payload=4, alphabet=8, …: "
                + "recall a symbol delay steps later, which needs memory over that distance)"),
@@ -189,15 +191,18 @@ public struct ConfigKey: Sendable {
                   value: { config in .bool(config[keyPath: path]) })
     }
 
-    package static func string(_ name: String, _ path: WritableKeyPath<TrainingConfig, String> & Sendable, _ help: String) -> ConfigKey {
+    /// The `data` setting, parsed here once: a malformed synthetic task is a mistake in the
+    /// configuration, reported before anything runs, and every user gets the typed source.
+    package static func dataSource(_ name: String, _ path: WritableKeyPath<TrainingConfig, DataSource> & Sendable,
+                                   _ help: String) -> ConfigKey {
         ConfigKey(name: name, help: help, accepts: "a non-empty string", valueName: "<text>", property: path,
                   apply: { config, value in
                       guard case .string(let text) = value, !text.isEmpty else {
                           throw ConfigError.wrongType(key: name, expected: "a non-empty string", got: value)
                       }
-                      config[keyPath: path] = text
+                      config[keyPath: path] = try DataSource(parsing: text)
                   },
-                  value: { config in .string(config[keyPath: path]) })
+                  value: { config in .string(config[keyPath: path].setting) })
     }
 
     package static func optionalString(_ name: String, _ path: WritableKeyPath<TrainingConfig, String?> & Sendable, _ help: String) -> ConfigKey {

@@ -8,7 +8,7 @@ import TextData
 /// everything else about it (name, help, accepted values); a test checks the pairing.
 public struct TrainingConfig: Codable, Equatable, Sendable {
     // Data
-    public var data = "synthetic:markov"
+    public var data = DataSource.synthetic(SyntheticTask(.markov), setting: "synthetic:markov")
     public var tokenizer = Tokenizer.chars
     public var validationFraction = 0.1
     public var seqLen = 32

@@ -1,4 +1,5 @@
 import Buffers
+import Diagnostics
 import Reporting
 import RNN
 

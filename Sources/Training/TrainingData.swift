@@ -13,7 +13,7 @@ package struct TrainingData {
     package let totalSteps: Int
 
     package init(config: TrainingConfig, world: Communicator) throws {
-        corpus = try CorpusSource.load(spec: config.data, tokenizer: config.tokenizer,
+        corpus = try config.data.load(tokenizer: config.tokenizer,
                                        validationFraction: config.validationFraction)
         let globalBatch = config.globalBatch ?? (config.batchPerRank! * world.size * config.accumulate)
         self.globalBatch = globalBatch

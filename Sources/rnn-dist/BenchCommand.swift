@@ -8,6 +8,7 @@ import RNN
 import Training
 import Benchmarks
 import Config
+import TextData
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,7 +72,7 @@ struct BenchCommand: ParsableCommand {
             var options = TrainingBenchmark.Options()
             options.cell = cell; options.layers = layers; options.hidden = hidden; options.seqLen = seqLen; options.batchPerRank = batchPerRank
             options.accumulate = accumulate
-            options.vocabularySize = vocab; options.data = data; options.optimizer = optimizer
+            options.vocabularySize = vocab; options.data = try data.map(DataSource.init(parsing:)); options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             options.kernel = recurrenceKernel
             let report = try TrainingBenchmark(options: options, world: world, blas: .current(),

@@ -53,10 +53,10 @@ struct DiagnoseCommand: ParsableCommand {
                 var resolved = options
                 resolved.sequenceLength = seqLen ?? model.config?.seqLen ?? 64
                 resolved.kernel = try RecurrenceKernel.fromEnvironment()
-                guard let spec = data ?? model.config?.data else {
+                guard let source = try data.map(DataSource.init(parsing:)) ?? model.config?.data else {
                     throw RunError.badInput("--data is required: \(model.path) is a parameters file and does not record its training data")
                 }
-                let corpus = try CorpusSource.load(spec: spec, tokenizer: model.vocabulary.tokenizer,
+                let corpus = try source.load(tokenizer: model.vocabulary.tokenizer,
                                                    validationFraction: model.config?.validationFraction ?? 0.1,
                                                    vocabulary: model.vocabulary)
                 return try GradientDiagnostics.run(model: model, corpus: corpus, options: resolved)

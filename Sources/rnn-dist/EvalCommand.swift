@@ -35,7 +35,7 @@ struct EvalCommand: ParsableCommand {
             let (model, corpus, sequenceLength) = try RankAgreement.agree(world) { () -> (ModelFile, Corpus, Int) in
                 let model = try ModelFile.load(path: checkpoint, warning: StandardError.warning)
                 let config = model.config
-                guard let spec = data ?? config?.data else {
+                guard let source = try data.map(DataSource.init(parsing:)) ?? config?.data else {
                     throw RunError.badInput("\(checkpoint) records no training data: give --data")
                 }
                 let sequenceLength = seqLen ?? config?.evalSeqLen ?? config?.seqLen ?? 64
@@ -44,7 +44,7 @@ struct EvalCommand: ParsableCommand {
                     throw RunError.badInput("--eval-tokens must be a positive integer or all, got \(evalTokens)")
                 }
                 let fraction = validationFraction ?? config?.validationFraction ?? 0.1
-                let corpus = try CorpusSource.load(spec: spec, tokenizer: model.vocabulary.tokenizer,
+                let corpus = try source.load(tokenizer: model.vocabulary.tokenizer,
                                                    validationFraction: fraction, vocabulary: model.vocabulary)
                 return (model, corpus, sequenceLength)
             }

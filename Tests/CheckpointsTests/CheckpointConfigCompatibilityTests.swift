@@ -8,7 +8,7 @@ final class CheckpointConfigCompatibilityTests: XCTestCase {
     func testOlderConfigWithoutNewKeysDecodes() throws {
         let config = try CheckpointMetadata.decodeConfig(#"{"hidden": 99, "data": "x.txt"}"#)
         XCTAssertEqual(config.hidden, 99)
-        XCTAssertEqual(config.data, "x.txt")
+        XCTAssertEqual(config.data, .file(path: "x.txt"))
         XCTAssertEqual(config.logEvery, TrainingConfig().logEvery)
     }
 

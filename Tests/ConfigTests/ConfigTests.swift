@@ -15,7 +15,7 @@ final class ConfigTests: XCTestCase {
     func testShakespeareYAMLLoads() throws {
         let config = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/shakespeare.yaml",
                                            flags: [("data", .string("corpus.txt"))])
-        XCTAssertEqual(config.data, "corpus.txt")
+        XCTAssertEqual(config.data, .file(path: "corpus.txt"))
         XCTAssertEqual(config.batchPerRank, 16)
         XCTAssertNil(config.globalBatch, "batch-per-rank replaces the default global-batch")
     }
@@ -26,7 +26,8 @@ final class ConfigTests: XCTestCase {
         let config = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/recall-remedy.yaml",
                                            flags: [("cell", .string("gru"))])
         XCTAssertEqual(config.cell, .gru)
-        XCTAssertEqual(try SyntheticTask(spec: config.data).delay, 40)
+        guard case .synthetic(let task, _) = config.data else { return XCTFail("\(config.data)") }
+        XCTAssertEqual(task.delay, 40)
         XCTAssertEqual(config.bptt, .truncated)
         XCTAssertGreaterThanOrEqual(config.bpttSteps ?? config.seqLen, 100, "T ≥ 100")
         XCTAssertEqual(config.gateInitialization, .chrono(maxDelay: 80), "chrono over twice the delay (issue 24)")
@@ -41,7 +42,7 @@ final class ConfigTests: XCTestCase {
         let config = try ConfigLoader.load(configPath: "\(root)/configs/shakespeare-lstm.yaml",
                                            flags: [("data", .string("corpus.txt"))])
         let tanh = try ConfigLoader.load(configPath: "\(root)/configs/shakespeare.yaml", flags: [])
-        XCTAssertEqual(config.data, "corpus.txt")
+        XCTAssertEqual(config.data, .file(path: "corpus.txt"))
         XCTAssertEqual(config.cell.rawValue, "lstm")
         XCTAssertEqual(config.layers, 2)
         XCTAssertGreaterThan(config.dropout, 0)

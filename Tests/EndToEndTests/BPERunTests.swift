@@ -55,7 +55,7 @@ final class BPERunTests: XCTestCase {
         let last = try XCTUnwrap(try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").last)
         let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
         let valLoss = try XCTUnwrap(record["val_loss"] as? Double), perCharacter = try XCTUnwrap(record["val_nats_per_char"] as? Double)
-        let corpus = try CorpusSource.load(spec: tokens, tokenizer: .chars, validationFraction: 0.1)
+        let corpus = try DataSource(parsing: tokens).load(tokenizer: .chars, validationFraction: 0.1)
         let charactersPerToken = try XCTUnwrap(corpus.charactersPerToken)
         XCTAssertGreaterThan(charactersPerToken, 1.1, "this BPE's merges join characters into tokens")
         XCTAssertEqual(perCharacter, valLoss / charactersPerToken, accuracy: 1e-9 * valLoss)

@@ -185,7 +185,7 @@ final class GatedTrainingTests: XCTestCase {
             ParameterInitializer.initialize(initial, layout: layout, scheme: .torch, seed: 1234)
             XCTAssertEqual(parameters.toArray(), initial.toArray().map { Double(Float($0)) }, "lr 1e-300 must leave the parameters")
 
-            let corpus = try CorpusSource.load(spec: "synthetic:markov", tokenizer: .chars, validationFraction: 0.1)
+            let corpus = try DataSource(parsing: "synthetic:markov").load(tokenizer: .chars, validationFraction: 0.1)
             let train = corpus.trainTokens, streamLength = (train.count - 1) / streams
             func finalState(from start: Int, length: Int) -> RecurrentState<Double> {
                 let workspace = StackedBPTTWorkspace<Double>(architecture: architecture, maxBatchSize: streams, sequenceLength: length)

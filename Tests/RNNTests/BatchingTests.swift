@@ -1,5 +1,6 @@
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// The batch dimension: batching, sharding with the global token count (docs/design.md §4), and

@@ -1,5 +1,6 @@
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// Forward results other than the loss: h_T and the per-step probabilities, against the

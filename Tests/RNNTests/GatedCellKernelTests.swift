@@ -1,6 +1,7 @@
 import Buffers
 import Foundation
 import RNN
+import RNNReference
 import XCTest
 
 /// The Float cell kernels of lstm and gru (GatedCellKernels, CRecurrence cells.h) on every

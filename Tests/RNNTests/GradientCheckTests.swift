@@ -1,6 +1,7 @@
 import BLAS
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// Finite differences against the analytic BPTT gradient, in Double, for every element of

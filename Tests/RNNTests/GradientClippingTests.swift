@@ -1,5 +1,6 @@
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 final class GradientClippingTests: XCTestCase {

@@ -1,5 +1,6 @@
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// What the overlapped allreduce starts from is true: a backward pass reports its

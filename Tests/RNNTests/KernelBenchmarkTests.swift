@@ -3,6 +3,7 @@ import BLAS
 import Buffers
 import Foundation
 import RNN
+import RNNReference
 import XCTest
 
 /// Not a timed test: prints the forward+backward speed against sgemm when RNN_BENCHMARK is

@@ -1,6 +1,7 @@
 import Buffers
 import Foundation
 import RNN
+import RNNReference
 import XCTest
 
 final class ParameterInitializerTests: XCTestCase {

@@ -1,5 +1,6 @@
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// The Float path (training) against the Double path (checks) on a medium model.

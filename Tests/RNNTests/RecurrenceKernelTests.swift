@@ -1,6 +1,7 @@
 import Buffers
 import Foundation
 import RNN
+import RNNReference
 import XCTest
 
 /// Every recurrence kernel this CPU supports (each vector path's packed products, and the BLAS's

@@ -1,5 +1,6 @@
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// BPTTWorkspace's Float forward+backward with each kernel path forced, against the Double

@@ -1,5 +1,6 @@
 import Foundation
 import RNN
+import RNNReference
 
 /// An independent, deliberately naive forward pass in Double: plain loops over the math of
 /// docs/design.md §2, one sequence at a time, no BLAS, no transposed copies (llm.c-style reference).

@@ -1,6 +1,7 @@
 import Buffers
 import CAllocationCounter
 import RNN
+import RNNReference
 import XCTest
 
 /// A training step's forwardBackward and an evaluation's forward allocate nothing: every

@@ -1,5 +1,6 @@
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// Float64 central finite differences on every element of every tensor, for each cell with two

@@ -1,5 +1,6 @@
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// Sampling's one-step forward for every cell against the batched forward, and for the

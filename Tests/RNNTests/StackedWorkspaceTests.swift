@@ -1,6 +1,7 @@
 import BLAS
 import Buffers
 import RNN
+import RNNReference
 import XCTest
 
 /// StackedBPTTWorkspace against the plain reference, the legacy tanh RNN's file names, carried state against one long forward, and the batch dimension with dropout.

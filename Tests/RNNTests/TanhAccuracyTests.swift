@@ -1,6 +1,7 @@
 import Buffers
 import Foundation
 import RNN
+import RNNReference
 import XCTest
 
 /// The Float path uses a rational tanh approximation; bound its error through the public

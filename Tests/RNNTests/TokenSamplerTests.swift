@@ -1,6 +1,7 @@
 import Buffers
 import Foundation
 import RNN
+import RNNReference
 import XCTest
 
 /// TokenSampler: reproducible streams, top-k, temperature, and empirical frequencies against

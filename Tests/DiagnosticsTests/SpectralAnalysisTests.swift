@@ -1,7 +1,9 @@
 import BLAS
 import Buffers
+import Diagnostics
 import Foundation
 import RNN
+import RNNReference
 import XCTest
 
 /// Known-answer tests for the spectral radius and largest singular value: matrices

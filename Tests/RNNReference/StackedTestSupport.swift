@@ -4,16 +4,16 @@ import RNN
 
 /// A model, a batch and an initial state for the stacked-workspace tests, all deterministic
 /// from the seed; `run` calls the workspace, `reference` the plain ReferenceStackedRNN.
-struct StackedCase {
-    let architecture: ModelArchitecture
-    let B: Int, T: Int
-    let parameters: Buffer<Double>
-    let inputs: [Int32], targets: [Int32]
+public struct StackedCase {
+    public let architecture: ModelArchitecture
+    public let B: Int, T: Int
+    public let parameters: Buffer<Double>
+    public let inputs: [Int32], targets: [Int32]
     /// [layer][b][H]; c0 only for lstm.
-    let h0: [[[Double]]]?, c0: [[[Double]]]?
-    let draw: DropoutDraw?
+    public let h0: [[[Double]]]?, c0: [[[Double]]]?
+    public let draw: DropoutDraw?
 
-    init(_ cell: CellKind, layers: Int = 2, H: Int = 5, V: Int = 7, B: Int = 3, T: Int = 6,
+    public init(_ cell: CellKind, layers: Int = 2, H: Int = 5, V: Int = 7, B: Int = 3, T: Int = 6,
          initialState: Bool = true, dropout: Double = 0, weightDrop: Double = 0, seed: UInt64 = 1, scale: Double = 0.6) {
         architecture = ModelArchitecture(cell: cell, layers: layers, hiddenSize: H, vocabularySize: V)
         (self.B, self.T) = (B, T)
@@ -34,7 +34,7 @@ struct StackedCase {
     }
 
     /// The initial state as the workspace takes it (capacity B), or nil.
-    func initialState() -> RecurrentState<Double>? {
+    public func initialState() -> RecurrentState<Double>? {
         guard let h0 else { return nil }
         let state = RecurrentState<Double>(architecture: architecture, capacity: B)
         for l in 0..<architecture.layers {
@@ -46,13 +46,13 @@ struct StackedCase {
         return state
     }
 
-    func workspace(maxBatchSize: Int? = nil) -> StackedBPTTWorkspace<Double> {
+    public func workspace(maxBatchSize: Int? = nil) -> StackedBPTTWorkspace<Double> {
         StackedBPTTWorkspace(architecture: architecture, maxBatchSize: maxBatchSize ?? B, sequenceLength: T,
                              weightDrop: (draw?.dropout.weightDrop ?? 0) > 0)
     }
 
     /// forwardBackward: (summed loss, gradient of the mean loss).
-    func run(_ workspace: StackedBPTTWorkspace<Double>, parameters: Buffer<Double>? = nil) -> (loss: Double, gradient: [Double]) {
+    public func run(_ workspace: StackedBPTTWorkspace<Double>, parameters: Buffer<Double>? = nil) -> (loss: Double, gradient: [Double]) {
         let gradients = Buffer<Double>(count: self.parameters.count, repeating: .nan)
         let loss = workspace.forwardBackward(parameters: parameters ?? self.parameters, inputs: Buffer(inputs),
                                              targets: Buffer(targets), batchSize: B, initialState: initialState(),
@@ -60,7 +60,7 @@ struct StackedCase {
         return (loss, gradients.toArray())
     }
 
-    func reference() -> ReferenceStackedRNN.Result {
+    public func reference() -> ReferenceStackedRNN.Result {
         let model = ReferenceStackedRNN(architecture: architecture, parameters: parameters.toArray())
         let draw = self.draw
         return model.run(inputs: inputs, targets: targets, batchSize: B, sequenceLength: T, h0: h0, c0: c0,

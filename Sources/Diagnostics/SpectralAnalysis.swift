@@ -1,5 +1,6 @@
 import BLAS
 import Buffers
+import RNN
 #if canImport(Glibc)
 import Glibc
 #endif

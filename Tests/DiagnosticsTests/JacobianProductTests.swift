@@ -1,6 +1,8 @@
 import Buffers
+import Diagnostics
 import Foundation
 import RNN
+import RNNReference
 import XCTest
 
 /// SpectralAnalysis.hiddenStates and jacobianProductNorms on constructed W_hh and hidden

@@ -1,3 +1,5 @@
+import RNN
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,7 @@
 import Buffers
+import Diagnostics
 import RNN
+import RNNReference
 import XCTest
 
 /// GradientSurvivalProfile: averaging batches by their sample counts, the curves' order and

@@ -4,12 +4,12 @@ import RNN
 /// An independent, deliberately plain forward and backward pass of DESIGN §2b in Double: one
 /// sequence at a time, one step at a time, scalar loops over the rows of the tensors as the
 /// equations write them. No BLAS, no batching, no transposed copies, no shared kernels.
-struct ReferenceStackedRNN {
-    let architecture: ModelArchitecture
-    let layout: ModelLayout
-    let parameters: [Double]
+public struct ReferenceStackedRNN {
+    public let architecture: ModelArchitecture
+    public let layout: ModelLayout
+    public let parameters: [Double]
 
-    init(architecture: ModelArchitecture, parameters: [Double]) {
+    public init(architecture: ModelArchitecture, parameters: [Double]) {
         self.architecture = architecture
         layout = ModelLayout(architecture: architecture)
         precondition(parameters.count == layout.count)
@@ -18,26 +18,34 @@ struct ReferenceStackedRNN {
 
     /// The tensor's values, or zeros for a tensor the model does not have (b_hh.0 of the
     /// legacy tanh RNN).
-    func tensor(_ t: ModelTensor, count: Int) -> [Double] {
+    public func tensor(_ t: ModelTensor, count: Int) -> [Double] {
         layout.range(of: t).map { Array(parameters[$0]) } ?? [Double](repeating: 0, count: count)
     }
 
-    struct Result {
-        var loss = 0.0
-        var gradient: [Double]
-        var finalH: [[[Double]]]    // [layer][b][H]
-        var finalC: [[[Double]]]    // [layer][b][H], lstm only
+    public struct Result {
+        public var loss = 0.0
+        public var gradient: [Double]
+        public var finalH: [[[Double]]]    // [layer][b][H]
+        public var finalC: [[[Double]]]    // [layer][b][H], lstm only
     }
 
     /// A nudge of one unit of h_t (or, lstm, c_t, which h_t = o⊙tanh(c_t) then sees) of one
     /// layer and sequence, as soon as the step computed it: finite differences of it give
     /// the total ∂L/∂h_t (∂L/∂c_t) that backpropagation computes.
-    struct Nudge { var layer, t, b, unit: Int; var delta: Double; var cellState = false }
+    public struct Nudge {
+        public var layer, t, b, unit: Int
+        public var delta: Double
+        public var cellState = false
+
+        public init(layer: Int, t: Int, b: Int, unit: Int, delta: Double, cellState: Bool = false) {
+            (self.layer, self.t, self.b, self.unit, self.delta, self.cellState) = (layer, t, b, unit, delta, cellState)
+        }
+    }
 
     /// inputs/targets batch-major [B·T]; h0/c0 [layer][b][H] or nil; mask(l, t, b, j) the
     /// dropout factor of unit j of layer l's output (1 without dropout). With lossStep, the
     /// loss counts that step only (and the gradient is not meaningful).
-    func run(inputs: [Int32], targets: [Int32], batchSize B: Int, sequenceLength T: Int,
+    public func run(inputs: [Int32], targets: [Int32], batchSize B: Int, sequenceLength T: Int,
              h0: [[[Double]]]?, c0: [[[Double]]]?, tokenCount: Int,
              mask: (Int, Int, Int, Int) -> Double = { _, _, _, _ in 1 },
              nudge: Nudge? = nil, lossStep: Int? = nil) -> Result {

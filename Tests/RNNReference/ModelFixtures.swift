@@ -1,14 +1,13 @@
 import BLAS
 import Buffers
 import RNN
-import RNNReference
 import XCTest
 
-// The RNN tests' inputs: random parameters, tokens and values from a seed, the constructed
+// The model tests' inputs (RNNTests, DiagnosticsTests): random parameters, tokens and values from a seed, the constructed
 // gradient-flow model, and the norm-wise error they are compared with.
 
 /// Parameters uniform in (-scale, scale), deterministic from the seed.
-func randomParameters<T: BLASScalar>(_ type: T.Type, shape: RNNShape, seed: UInt64, scale: Double) -> Buffer<T> {
+public func randomParameters<T: BLASScalar>(_ type: T.Type, shape: RNNShape, seed: UInt64, scale: Double) -> Buffer<T> {
     var generator = SeededGenerator(seed: seed)
     let count = tanhLayout(shape).count
     return Buffer<T>((0..<count).map { _ in T((2 * generator.nextUniform() - 1) * scale) })
@@ -16,18 +15,18 @@ func randomParameters<T: BLASScalar>(_ type: T.Type, shape: RNNShape, seed: UInt
 
 /// Random tokens; the first min(count, V) are 0, 1, … so every token occurs (no exactly-zero
 /// W_xh columns in the gradient check).
-func randomTokens(count: Int, vocabularySize V: Int, seed: UInt64) -> [Int32] {
+public func randomTokens(count: Int, vocabularySize V: Int, seed: UInt64) -> [Int32] {
     var generator = SeededGenerator(seed: seed)
     return (0..<count).map { $0 < V ? Int32($0) : Int32(generator.next() % UInt64(V)) }
 }
 
-func randomValues(count: Int, seed: UInt64, scale: Double) -> [Double] {
+public func randomValues(count: Int, seed: UInt64, scale: Double) -> [Double] {
     var generator = SeededGenerator(seed: seed)
     return (0..<count).map { _ in (2 * generator.nextUniform() - 1) * scale }
 }
 
 /// ‖a - b‖ / ‖b‖ over a range: a norm-wise relative error.
-func normwiseRelativeError(_ a: [Double], _ b: [Double]) -> Double {
+public func normwiseRelativeError(_ a: [Double], _ b: [Double]) -> Double {
     precondition(a.count == b.count)
     var difference = 0.0, reference = 0.0
     for i in a.indices {
@@ -40,7 +39,7 @@ func normwiseRelativeError(_ a: [Double], _ b: [Double]) -> Double {
 /// The constructed model of GradientFlowTests (see the set-up described there): W_hh = s × a
 /// signed cyclic permutation, tiny W_xh, loss only at the last step. Shared with the
 /// diagnostics tests, which check the same construction through GradientFlowProfile.
-func gradientFlowModel(shape: RNNShape, sequenceLength T: Int, batchSize B: Int, spectralRadius s: Double)
+public func gradientFlowModel(shape: RNNShape, sequenceLength T: Int, batchSize B: Int, spectralRadius s: Double)
     -> (parameters: Buffer<Double>, inputs: [Int32], targets: [Int32]) {
     let H = shape.hiddenSize, V = shape.vocabularySize
     let layout = tanhLayout(shape)
@@ -58,7 +57,7 @@ func gradientFlowModel(shape: RNNShape, sequenceLength T: Int, batchSize B: Int,
 }
 
 /// (loss(p + eps·e_i) − loss(p − eps·e_i)) / 2eps, restoring parameter i afterwards.
-func centralDifference(_ parameters: Buffer<Double>, at i: Int, eps: Double, loss: () -> Double) -> Double {
+public func centralDifference(_ parameters: Buffer<Double>, at i: Int, eps: Double, loss: () -> Double) -> Double {
     let saved = parameters[i]
     parameters[i] = saved + eps
     let plus = loss()
@@ -69,7 +68,7 @@ func centralDifference(_ parameters: Buffer<Double>, at i: Int, eps: Double, los
 }
 
 /// The one-layer tanh RNN of DESIGN §2 (its five tensors) in the one layout type.
-func tanhLayout(_ shape: RNNShape) -> ModelLayout { ModelLayout(architecture: ModelArchitecture(shape: shape)) }
+public func tanhLayout(_ shape: RNNShape) -> ModelLayout { ModelLayout(architecture: ModelArchitecture(shape: shape)) }
 
 /// The tanh RNN tests' terms for the one engine: h_0 and h_T as flat [B, H] buffers (one layer,
 /// no c, so RecurrentState's [1, B, H] is that buffer).
@@ -82,7 +81,7 @@ extension StackedBPTTWorkspace {
         return state
     }
 
-    func forwardBackward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize: Int,
+    public func forwardBackward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize: Int,
                          initialHidden: Buffer<Scalar>?, tokenCountForMean: Int, gradients: Buffer<Scalar>,
                          readiness: GradientReadiness? = nil) -> Double {
         forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
@@ -90,12 +89,12 @@ extension StackedBPTTWorkspace {
                         readiness: readiness)
     }
 
-    func forward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize: Int,
+    public func forward(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, targets: Buffer<Int32>, batchSize: Int,
                  initialHidden: Buffer<Scalar>?) -> Double {
         forward(parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
                 initialState: state(initialHidden))
     }
 
     /// h_T [maxBatchSize, H] after the last call.
-    var finalHidden: Buffer<Scalar> { finalState.h }
+    public var finalHidden: Buffer<Scalar> { finalState.h }
 }
