@@ -166,15 +166,14 @@ public struct CheckpointMetadata: Equatable, Sendable {
     /// The stored configuration over today's defaults: a checkpoint written before a key
     /// existed still loads, with that key at its default.
     package static func decodeConfig(_ text: String) throws -> TrainingConfig {
+        if let keyed = try ConfigRecord.decode(text, source: "the checkpoint's config") { return keyed }
+        // Written before checkpoints used the key table's names: the properties' names.
         let defaults = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(TrainingConfig())) as? [String: Any] ?? [:]
         let stored = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
         let merged = defaults.merging(stored) { $1 }
         return try JSONDecoder().decode(TrainingConfig.self, from: try JSONSerialization.data(withJSONObject: merged))
     }
 
-    private static func json(_ config: TrainingConfig) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
+    /// The configuration under the key table's names, as a config file says it (ConfigRecord).
+    private static func json(_ config: TrainingConfig) -> String { ConfigRecord.json(config) }
 }

@@ -78,6 +78,24 @@ final class ConfigKeyTableTests: XCTestCase {
         }
     }
 
+    /// A checkpoint stores the configuration under the key table's names and reads it back
+    /// through the table: every key round-trips, for the defaults and for a value of each key
+    /// that differs from its default (applied one at a time, as a flag would be).
+    func testConfigRecordRoundTripsEveryKey() throws {
+        let defaults = TrainingConfig()
+        XCTAssertEqual(try ConfigRecord.decode(ConfigRecord.json(defaults), source: "test"), defaults)
+        XCTAssertTrue(ConfigRecord.json(defaults).contains(#""seq-len":32"#), ConfigRecord.json(defaults))
+        for key in ConfigKey.all {
+            let yaml = try ConfigLoader.parseYAML("\(key.name): \(sample(for: key))\n", source: "test")
+            let changed = try ConfigLoader.apply(yaml, to: defaults, source: "test")
+            XCTAssertEqual(try ConfigRecord.decode(ConfigRecord.json(changed), source: "test"), changed, key.name)
+        }
+        XCTAssertNil(try ConfigRecord.decode(#"{"seqLen": 64}"#, source: "test"), "the properties' spelling is not a record")
+        XCTAssertThrowsError(try ConfigRecord.decode(#"{"seq-len": 64, "warp-drive": 9}"#, source: "test")) { error in
+            XCTAssertTrue("\(error)".contains("warp-drive"), "\(error)")
+        }
+    }
+
     /// docs/configuration.md is the generated reference, byte for byte.
     func testReferenceDocumentIsCurrent() throws {
         let file = try String(contentsOfFile: "\(root)/docs/configuration.md", encoding: .utf8)
