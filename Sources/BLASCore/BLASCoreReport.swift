@@ -51,9 +51,9 @@ public struct BLASCoreReport: Sendable, Equatable, Encodable {
         return report
     }
 
-    /// This process's report.
-    public static func current() -> BLASCoreReport {
-        make(library: .loaded(), environment: ProcessEnvironment.current(), cpu: .detect())
+    /// This process's report; `environment`: this process's (the executable reads it).
+    public static func current(environment: [String: String]) -> BLASCoreReport {
+        make(library: .loaded(), environment: environment, cpu: .detect())
     }
 
     enum CodingKeys: String, CodingKey {
@@ -73,21 +73,5 @@ public struct BLASCoreReport: Sendable, Equatable, Encodable {
         try container.encodeIfPresent(note, forKey: .note)
         try container.encode(cpu.brand.isEmpty ? cpu.vendor.rawValue : cpu.brand, forKey: .cpu)
         try container.encode(CPUFeatures.Feature.allCases.filter(cpu.has).map(\.rawValue), forKey: .cpuFeatures)
-    }
-}
-
-/// The process environment as a dictionary, read from `environ` (this module avoids Foundation).
-public enum ProcessEnvironment {
-    public static func current() -> [String: String] {
-        var result: [String: String] = [:]
-        var entry = environ
-        while let pointer = entry.pointee {
-            let text = String(cString: pointer)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            entry += 1
-        }
-        return result
     }
 }

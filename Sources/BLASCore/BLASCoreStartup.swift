@@ -21,19 +21,6 @@ public struct EnvironmentChange: Sendable, Equatable {
         for (name, value) in set { result[name] = value }
         return result
     }
-
-    /// Changes this process's environment; returns the change that undoes it.
-    @discardableResult
-    public func apply() -> EnvironmentChange {
-        let before = ProcessEnvironment.current()
-        var undo = EnvironmentChange()
-        for name in unset + Array(set.keys) {
-            if let old = before[name] { undo.set[name] = old } else { undo.unset.append(name) }
-        }
-        for name in unset { unsetenv(name) }
-        for (name, value) in set { setenv(name, value, 1) }
-        return undo
-    }
 }
 
 /// Start-up of a process that uses OpenBLAS: the decision turned into re-exec steps, and the

@@ -21,3 +21,23 @@ enum BLASKernelChoice {
         setenv(BLASCoreVariable.execFailed, "\(core): \(reason)", 1)
     }
 }
+
+extension EnvironmentChange {
+    /// Changes this process's environment; returns the change that undoes it.
+    @discardableResult
+    func apply() -> EnvironmentChange {
+        let before = ProcessInfo.processInfo.environment
+        var undo = EnvironmentChange()
+        for name in unset + Array(set.keys) {
+            if let old = before[name] { undo.set[name] = old } else { undo.unset.append(name) }
+        }
+        for name in unset { unsetenv(name) }
+        for (name, value) in set { setenv(name, value, 1) }
+        return undo
+    }
+}
+
+extension BLASCoreReport {
+    /// This process's report.
+    static var current: BLASCoreReport { current(environment: ProcessInfo.processInfo.environment) }
+}

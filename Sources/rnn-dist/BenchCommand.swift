@@ -75,7 +75,7 @@ struct BenchCommand: ParsableCommand {
             options.vocabularySize = vocab; options.data = try data.map(DataSource.init(parsing:)); options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             options.kernel = recurrenceKernel
-            let report = try TrainingBenchmark(options: options, world: world, blas: .current(),
+            let report = try TrainingBenchmark(options: options, world: world, blas: .current,
                                                allocationCount: { rnn_dist_allocation_count() }).run()
             guard world.isRoot else { return }
             if json { return try printJSON(report) }
@@ -123,7 +123,7 @@ struct BenchCommand: ParsableCommand {
 
     private func runBLAS() throws {
         BLAS.threadCount = 1
-        let report = BLASReport(blas: BLASCoreReport.current(), caches: CacheHierarchy.detect(), sgemm1024: BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5),
+        let report = BLASReport(blas: BLASCoreReport.current, caches: CacheHierarchy.detect(), sgemm1024: BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5),
                                 sgemm2048: BLAS.measureSgemmGFLOPs(size: 2048, repeats: 3))
         if json { return try printJSON(report) }
         print("""

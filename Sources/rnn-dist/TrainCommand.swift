@@ -27,7 +27,7 @@ struct TrainCommand: ParsableCommand {
         ExitReporter.run { world in
             let trainingConfig = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
             // A bad RNN_DIST_KERNEL is bad input, not ignored.
-            let kernels = ComputeKernels(recurrence: try KernelSelection.Request.fromEnvironment(), blas: .current())
+            let kernels = ComputeKernels(recurrence: try KernelSelection.Request.fromEnvironment(), blas: .current)
             BLAS.threadCount = BLASThreads.perRank(ranks: world.size)
             let output = TerminalProgress()
             let trainer = Trainer(config: trainingConfig, world: world, output: output, hooks: debug.hooks(), kernels: kernels)

@@ -44,7 +44,7 @@ final class BLASCoreProbeTests: XCTestCase {
         XCTAssertNotNil(library.version)
         XCTAssertFalse(library.coreName.isEmpty)
         XCTAssertTrue(library.config.contains(library.coreName), "the config names the core: \(library.config)")
-        XCTAssertTrue(BLASCoreReport.current().description.hasPrefix("OpenBLAS \(library.versionText) \(library.coreName) ("))
+        XCTAssertTrue(BLASCoreReport.current(environment: ProcessInfo.processInfo.environment).description.hasPrefix("OpenBLAS \(library.versionText) \(library.coreName) ("))
     }
 
     func testSelfCheckPassesOnThisProcessKernel() {
