@@ -33,9 +33,10 @@ extern const rnn_path_spec rnn_recurrence_avx2_spec;
 extern const rnn_path_spec rnn_recurrence_avx512_spec;
 #endif
 
-// tanh as the odd rational p(x)/q(x) of degrees 13/6 (Eigen's generic_fast_tanh_float), the
-// same coefficients and clamp as RNNKernels.tanhApproximation in Swift, so paths agree to a
-// few ulp. The clamp keeps NaN: the vector paths put x in the operand that min/max return.
+// tanh as the odd rational p(x)/q(x) of degrees 13/6 (Eigen's generic_fast_tanh_float): the one
+// definition of the Float paths' tanh (the products' epilogues and the cells' gates), so the
+// paths agree to a few ulp. The clamp keeps NaN: the vector paths put x in the operand that
+// min/max return.
 #define RNN_TANH_BOUND 7.90531110763549805f
 #define RNN_TANH_P13 -2.76076847742355e-16f
 #define RNN_TANH_P11 2.00018790482477e-13f
