@@ -103,7 +103,10 @@ package final class DataParallelStep {
             let isLast = j == accumulation - 1
             micro.inputs.baseAddress.update(from: inputs.baseAddress + firstRow * T, count: count * T)
             micro.targets.baseAddress.update(from: targets.baseAddress + firstRow * T, count: count * T)
-            if let state = micro.state { copyRows(from: carried, at: firstRow, to: state, at: 0, count: count, zero: !carriesIn) }
+            if let state = micro.state {
+                // A stream at its epoch start begins from zeros.
+                if carriesIn { state.copy(from: carried, rows: count, sourceRow: firstRow) } else { state.reset() }
+            }
             let draw = dropout.map {
                 DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices, firstRow: firstRow)
             }
@@ -114,44 +117,20 @@ package final class DataParallelStep {
                 readiness: isLast && readiness != nil ? micro.readiness : nil)
             if let state = micro.state {
                 state.copy(from: workspace.finalState, rows: count)
-                copyRows(from: state, at: 0, to: carried, at: firstRow, count: count, zero: false)
+                carried.copy(from: state, rows: count, row: firstRow)
             }
             if !isLast {
                 if j == 0 {
                     micro.accumulated.baseAddress.update(from: gradients.baseAddress, count: gradients.count)
                 } else {
-                    Self.add(gradients, into: micro.accumulated, range: 0..<gradients.count)
+                    CellKernels.add(gradients.baseAddress, into: micro.accumulated.baseAddress, count: gradients.count)
                 }
             } else if readiness == nil {
-                Self.add(micro.accumulated, into: gradients, range: 0..<gradients.count)
+                CellKernels.add(micro.accumulated.baseAddress, into: gradients.baseAddress, count: gradients.count)
             }
             firstRow += count
         }
         return lossSum
-    }
-
-    /// y[range] += x[range].
-    static func add(_ x: Buffer<Float>, into y: Buffer<Float>, range: Range<Int>) {
-        let (xs, ys) = (x.baseAddress, y.baseAddress)
-        for i in range { ys[i] += xs[i] }
-    }
-
-    /// Rows [from, from + count) of every layer of `source` into rows [to, …) of `destination`
-    /// (or zeros: a stream at its epoch start).
-    private func copyRows(from source: RecurrentState<Float>, at from: Int, to destination: RecurrentState<Float>, at to: Int,
-                          count: Int, zero: Bool) {
-        func copy(_ a: Buffer<Float>, _ b: Buffer<Float>, layer l: Int) {
-            let target = b.baseAddress + destination.offset(layer: l, row: to)
-            if zero {
-                target.update(repeating: 0, count: count * source.hiddenSize)
-            } else {
-                target.update(from: a.baseAddress + source.offset(layer: l, row: from), count: count * source.hiddenSize)
-            }
-        }
-        for l in 0..<source.layers {
-            copy(source.h, destination.h, layer: l)
-            if let c = source.c, let d = destination.c { copy(c, d, layer: l) }
-        }
     }
 
     /// Installs carried states (from a checkpoint) for the next step: h (and c for LSTM) as
@@ -240,7 +219,8 @@ final class AccumulatingReadiness: GradientReadiness {
     }
 
     func gradientReady(_ range: Range<Int>) {
-        DataParallelStep.add(accumulated, into: gradients, range: range)
+        CellKernels.add(accumulated.baseAddress + range.lowerBound, into: gradients.baseAddress + range.lowerBound,
+                        count: range.count)
         inner?.gradientReady(range)
     }
 

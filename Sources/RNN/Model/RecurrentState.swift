@@ -29,16 +29,17 @@ public final class RecurrentState<Scalar: BLASScalar> {
         c?.fill(0)
     }
 
-    /// Copies rows 0..<rows of every layer from `other` (same L, H).
-    public func copy(from other: RecurrentState<Scalar>, rows: Int) {
-        precondition(other.layers == layers && other.hiddenSize == hiddenSize && rows <= min(capacity, other.capacity),
-                     "RecurrentState.copy: shapes differ")
+    /// Copies `rows` rows of every layer from `other` (same L, H), its rows from `sourceRow` on
+    /// into this state's rows from `row` on (a micro-batch's streams within a rank's).
+    public func copy(from other: RecurrentState<Scalar>, rows: Int, sourceRow: Int = 0, row: Int = 0) {
+        precondition(other.layers == layers && other.hiddenSize == hiddenSize && sourceRow >= 0 && row >= 0
+                     && row + rows <= capacity && sourceRow + rows <= other.capacity, "RecurrentState.copy: shapes differ")
         for l in 0..<layers {
-            (h.baseAddress + offset(layer: l, row: 0)).update(from: other.h.baseAddress + other.offset(layer: l, row: 0),
-                                                              count: rows * hiddenSize)
+            (h.baseAddress + offset(layer: l, row: row)).update(from: other.h.baseAddress + other.offset(layer: l, row: sourceRow),
+                                                                count: rows * hiddenSize)
             if let c, let otherC = other.c {
-                (c.baseAddress + offset(layer: l, row: 0)).update(from: otherC.baseAddress + other.offset(layer: l, row: 0),
-                                                                  count: rows * hiddenSize)
+                (c.baseAddress + offset(layer: l, row: row)).update(from: otherC.baseAddress + other.offset(layer: l, row: sourceRow),
+                                                                    count: rows * hiddenSize)
             }
         }
     }
