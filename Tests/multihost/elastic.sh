@@ -25,7 +25,7 @@
 #      exit 1 before any launch;
 #   d. SIGTERM to the supervisor: the ranks checkpoint, exit 3, no relaunch, nothing left.
 #
-# Run as root:  bash Tests/multihost/elastic.sh   (about 3 minutes on 2 cores). Without root or
+# Run as root:  bash Tests/multihost/elastic.sh   (about 2 minutes on 2 cores). Without root or
 # namespaces it prints `elastic: skipped: <reason>` and exits 0; otherwise its last line is
 # `elastic: N passed, M failed`. RNN_DIST_MULTIHOST_KEEP=1 keeps the temporary folder.
 # shellcheck disable=SC2317  # helpers are called through check and trap
