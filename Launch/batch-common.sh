@@ -17,6 +17,11 @@
 #                                    signal that asked the job to stop (USR1, TERM, or empty)
 #   RNN_DIST_SIGNAL_GRACE            seconds after the launch before a stop request is passed
 #                                    on to the ranks (default 10)
+#   elastic_launcher RUN_DIR PROBE HOST-OPTION...
+#                                    when RNN_DIST_MAX_RESTARTS is set, sets `launcher` to
+#                                    Launch/elastic.sh on those hosts (relaunch on the hosts
+#                                    that remain after a lost one; docs/cluster.md), its log
+#                                    RUN_DIR/elastic.log, hosts probed with PROBE HOST true
 
 stop_signal=""
 stop_marker=""
@@ -41,6 +46,18 @@ on_stop_request() {
     # before this shell's trap runs.
     touch -d "@$(( $(date +%s) - 2 ))" "$stop_marker"
     say "got SIG$1: asking the ranks to checkpoint and stop"
+}
+
+# The elastic supervisor instead of a plain launch: it starts mpirun itself, so `launcher` ends
+# with its --binary option and the binary that the caller appends next.
+# shellcheck disable=SC2034  # launcher is the caller's
+elastic_launcher() {
+    local run_dir="$1" probe="$2" supervisor
+    shift 2
+    supervisor="$(dirname "${BASH_SOURCE[0]}")/elastic.sh"
+    launcher=(bash "$supervisor" "$@" --max-restarts "$RNN_DIST_MAX_RESTARTS"
+              --min-hosts "${RNN_DIST_MIN_HOSTS:-1}" --log "$run_dir/elastic.log" --probe "$probe"
+              --mpirun-arg -x --mpirun-arg OPENBLAS_NUM_THREADS --binary)
 }
 
 launch_and_wait() {

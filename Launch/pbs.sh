@@ -31,6 +31,11 @@
 #   RNN_DIST_SIGNAL_GRACE     seconds after the launch before a stop signal is passed on to
 #                             the ranks, which must be up to catch it (default 10)
 #   RNN_DIST_SCRIPT           this script, for the resubmission (default $PBS_O_WORKDIR/Launch/pbs.sh)
+#   RNN_DIST_MAX_RESTARTS     set (e.g. 3): elastic relaunch through Launch/elastic.sh: a lost
+#                             node is dropped and the run resumes on the others, up to this many
+#                             times (PBS Pro: qsub -W tolerate_node_failures=all, or PBS ends the
+#                             job when a node fails; docs/cluster.md)
+#   RNN_DIST_MIN_HOSTS        with RNN_DIST_MAX_RESTARTS: fewest nodes to go on with (default 1)
 #
 # How to submit (from the repository's root):
 #   qsub Launch/pbs.sh
@@ -109,6 +114,11 @@ flags+=("${user_flags[@]}")
 launcher=(mpirun -np "$ranks" --hostfile "$PBS_NODEFILE"
           --map-by "slot:PE=$OPENBLAS_NUM_THREADS" --bind-to core -x OPENBLAS_NUM_THREADS)
 [ "$(id -u)" -eq 0 ] && launcher+=(--allow-run-as-root)
+if [ -n "${RNN_DIST_MAX_RESTARTS:-}" ]; then
+    # Nodes are probed over ssh, as mpirun reaches them without Torque support.
+    elastic_launcher "$run_dir" "ssh -o BatchMode=yes -o ConnectTimeout=10" --hostfile "$PBS_NODEFILE" \
+        --mpirun-arg --map-by --mpirun-arg "slot:PE=$OPENBLAS_NUM_THREADS" --mpirun-arg --bind-to --mpirun-arg core
+fi
 
 say "job $job on $(sort -u "$PBS_NODEFILE" | paste -sd, -), $ranks ranks, $OPENBLAS_NUM_THREADS BLAS thread(s) per rank"
 say "checkpoints: $checkpoints; metrics: $run_dir/metrics-$stamp.jsonl"

@@ -4,6 +4,7 @@ import Config
 import Distributed
 import MPI
 import RNN
+import RunErrors
 import Training
 
 struct TrainCommand: ParsableCommand {
@@ -19,9 +20,21 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var flags: TrainFlags
     @OptionGroup var debug: DebugFlags
     @Flag(name: .customLong("print-config-reference"), help: .hidden) var printConfigReference = false
+    /// The configuration these flags resolve to, as one JSON line under the key table's names
+    /// (a checkpoint's record), without starting MPI: what Launch/elastic.sh reads the global
+    /// batch, accumulation and checkpoint folder from before it launches anything.
+    @Flag(name: .customLong("print-config"), help: .hidden) var printConfig = false
 
     func run() throws {
         if printConfigReference { return print(ConfigReference.markdown, terminator: "") }
+        if printConfig {
+            do {
+                let resolved = try ConfigLoader.load(configPath: config, flags: try flags.overrides())
+                return print(ConfigRecord.json(resolved))
+            } catch {
+                ExitReporter.fail(RunError.from(error).description, code: ExitStatus.code(for: error))
+            }
+        }
         // Before MPI starts: a batch system's USR1/TERM during start-up must not kill the rank.
         StopSignal.install()
         ExitReporter.run { world in

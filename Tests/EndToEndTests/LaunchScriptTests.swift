@@ -40,7 +40,7 @@ final class LaunchScriptTests: XCTestCase {
     }
 
     func testEveryScriptStartsWithItsCommentBlock() throws {
-        for script in ["Launch/local.sh", "Launch/slurm.sbatch", "Launch/pbs.sh"] {
+        for script in ["Launch/local.sh", "Launch/slurm.sbatch", "Launch/pbs.sh", "Launch/elastic.sh"] {
             let text = try String(contentsOfFile: "\(root)/\(script)", encoding: .utf8)
             let header = text.split(separator: "\n").prefix(40).joined(separator: "\n")
             XCTAssertTrue(header.contains("What it does"), "\(script): no 'What it does' in its header")
@@ -65,6 +65,33 @@ final class LaunchScriptTests: XCTestCase {
         let pbs = try runScript("Launch/pbs.sh", unset: ["PBS_JOBID"], environment: [:], in: folder.path)
         XCTAssertEqual(pbs.status, 1)
         XCTAssertTrue(pbs.stderr.contains("qsub Launch/pbs.sh"), pbs.output)
+    }
+
+    /// Launch/elastic.sh refuses what it cannot run before it launches anything: its own bad
+    /// options, rnn-dist's bad flags (rnn-dist's own line, through --print-config) and a
+    /// configuration without a checkpoint folder — exit 1, one line, no log of an attempt.
+    /// (Its relaunches are tested on real hosts: Tests/multihost/elastic.sh.)
+    func testElasticSupervisorRefusesBadInputBeforeLaunching() throws {
+        let folder = try TemporaryDirectory()
+        let binary = RNNDistRun.binary
+        let cases: [(name: String, arguments: [String], says: String)] = [
+            ("no hosts", ["--binary", binary, "--", "--checkpoint-dir", "\(folder.path)/a"], "no hosts: give --hosts or --hostfile"),
+            ("bad --max-restarts", ["--hosts", "h1:2", "--max-restarts", "many", "--binary", binary, "--"],
+             "--max-restarts must be a whole number, not 'many'"),
+            ("bad --hosts", ["--hosts", "h1:0", "--binary", binary, "--"], "--hosts: 'h1:0' is not HOST or HOST:SLOTS"),
+            ("unknown option", ["--hosts", "h1", "--restarts", "2", "--binary", binary, "--"], "unknown option '--restarts'"),
+            ("rnn-dist's bad flag", ["--hosts", "h1:2", "--binary", binary, "--", "--hidden", "0", "--checkpoint-dir", "\(folder.path)/b"],
+             "rnn-dist: config key 'hidden' is 0"),
+            ("no checkpoint-dir", ["--hosts", "h1:2", "--binary", binary, "--", "--steps", "5"],
+             "set checkpoint-dir (flag or config)"),
+        ]
+        for test in cases {
+            let result = try runScript("Launch/elastic.sh", test.arguments, environment: [:], in: folder.path)
+            XCTAssertEqual(result.status, 1, "\(test.name): \(result.output)")
+            XCTAssertTrue(result.stderr.contains(test.says), "\(test.name): \(result.output)")
+        }
+        let attempts = try FileManager.default.subpathsOfDirectory(atPath: folder.path).filter { $0.contains("elastic.log.") }
+        XCTAssertEqual(attempts, [], "an attempt was launched")
     }
 
     func testBatchScriptsNameAMissingBinary() throws {

@@ -20,6 +20,8 @@
 #      RNN_DIST_CHECKPOINT_DIR pointing at the first job's checkpoints;
 #   5. a plain `scancel`: the ranks checkpoint on SIGTERM, the job is not requeued;
 #   6. exit codes: a missing binary and a bad flag end the job with exit code 1;
+#   7. elastic mode (RNN_DIST_MAX_RESTARTS, Launch/elastic.sh; also for pbs.sh): a run without
+#      a fault completes with the plain run's parameters and the supervisor's log;
 #   7. (run first) Launch/pbs.sh with PBS_* variables set by hand and a node file naming localhost twice:
 #      a full run, a stop by USR1 (continuation submitted through a stand-in qsub), the
 #      continuation, and a stop by TERM to the whole process group (as qdel does).
@@ -149,6 +151,15 @@ fi
 wait "$runner"; status=$?
 check "pbs.sh: TERM to the job's process group: exit 3 (got $status)" test "$status" -eq 3
 check "pbs.sh: after TERM, no resubmission, a resubmit command instead" has "$pbs/term.out" "to continue: qsub -v RNN_DIST_CHECKPOINT_DIR=$pbs/runs/4245/checkpoints"
+
+# Elastic mode (Launch/elastic.sh under the script): a run without a fault is the plain run.
+pbs_run 4246 "$pbs/elastic.out" RNN_DIST_MAX_RESTARTS=1 RNN_DIST_ARGS="--steps $steps --log-every 100"
+wait $!; status=$?
+check "pbs.sh, RNN_DIST_MAX_RESTARTS=1: exits 0 (got $status)" test "$status" -eq 0
+check "pbs.sh, elastic: same parameters as the reference" same_result "$pbs/elastic.out"
+elastic_logged() { has "$1" "start: $2 \\(2 ranks\\)" && has "$1" "done: rnn-dist finished"; }
+check "pbs.sh, elastic: its log names the node file's host with 2 slots and says done" \
+    elastic_logged "$pbs/runs/4246/elastic.log" localhost:2
 
 out="$(env -u PBS_JOBID bash "$root/Launch/pbs.sh" 2>&1)"; status=$?
 check "pbs.sh outside a job: exit 1 with a message" test "$status" -eq 1 -a -n "$out"
@@ -295,5 +306,16 @@ job="$(submit "$root/Launch/slurm.sbatch" --hidden 0)"
 wait_for 60 finished "$job"
 check "slurm 6: bad flag (--hidden 0): exit 1:0 (got $(job_state "$job") $(job_field "$job" ExitCode))" \
     test "$(job_field "$job" ExitCode)" = 1:0
+
+# 7. Elastic mode (RNN_DIST_MAX_RESTARTS: Launch/elastic.sh runs mpirun on the allocation's
+# nodes): without a fault it is the plain run. (Dropping a node needs several; that is
+# Tests/multihost/elastic.sh.)
+job="$(RNN_DIST_MAX_RESTARTS=2 submit --no-kill "$root/Launch/slurm.sbatch" --steps "$steps" --log-every 100)"
+wait_for 120 finished "$job"
+check "slurm 7: RNN_DIST_MAX_RESTARTS=2: COMPLETED 0:0 (got $(job_state "$job") $(job_field "$job" ExitCode))" \
+    test "$(job_state "$job"):$(job_field "$job" ExitCode)" = COMPLETED:0:0
+check "slurm 7: same parameters as the mpirun reference" same_result "$sub/rnn-dist-$job.out"
+check "slurm 7: the supervisor's log names the node with its 2 tasks and says done" \
+    elastic_logged "$sub/runs/$job/elastic.log" "$host:2"
 
 finish
