@@ -7,6 +7,8 @@
 #                      DESIGN §10), mpirun's side 198.18.S.254 on the bridge, and a launch agent
 #                      DIR/agent that runs a command in a host's namespace under its own host name.
 # hosts_mpirun N CMD…  mpirun on h1..hN, one rank each, TCP only over the veths.
+# hosts_mpirun_per N K CMD…  mpirun on h1..hN, K ranks each (ranks 0..K−1 on h1, …): TCP over the
+#                      veths between hosts, shared memory (OpenMPI's vader) between a host's ranks.
 # hosts_shape RATE     shapes every link to RATE (tc tbf both ways); hosts_shape_one I RATE one
 #                      host's link (index I from 0); hosts_unshape removes all shaping.
 # hosts_kill I         kills every process in host I's namespace (orted and ranks).
@@ -70,6 +72,15 @@ hosts_mpirun() { # hosts_mpirun N COMMAND...
     for ((i = 0; i < count; i++)); do list+="${list:+,}${HOSTS_NAMES[i]}:1"; done
     mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 --host "$list" -np "$count" \
         --mca plm_rsh_agent "$HOSTS_AGENT" --mca btl tcp,self \
+        --mca btl_tcp_if_include "$HOSTS_SUBNET" --mca oob_tcp_if_include "$HOSTS_SUBNET" \
+        "${HOSTS_LIFELINE[@]}" "$@" </dev/null
+}
+
+hosts_mpirun_per() { # hosts_mpirun_per N K COMMAND...
+    local count="$1" per="$2" list="" i; shift 2
+    for ((i = 0; i < count; i++)); do list+="${list:+,}${HOSTS_NAMES[i]}:$per"; done
+    mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 --host "$list" -np "$((count * per))" \
+        --mca plm_rsh_agent "$HOSTS_AGENT" --mca btl tcp,vader,self \
         --mca btl_tcp_if_include "$HOSTS_SUBNET" --mca oob_tcp_if_include "$HOSTS_SUBNET" \
         "${HOSTS_LIFELINE[@]}" "$@" </dev/null
 }
