@@ -45,10 +45,14 @@ field() { sed -n "s/.*\"$2\" *: *\([0-9.e+-]*\).*/\1/p" "$1" | head -1; }
 
 if [ "${TOPOLOGY:-}" = 3x4 ]; then
     rate="${RATE:-1gbit}"; repeats="${REPEATS:-3}"
+
     [ "$rate" != none ] && hosts_shape "$rate"
     # The gradient-sized line of bench --allreduce: its median (µs).
     gradient_us() { tr '{' '\n' <"$1" | grep "gradients H=512 " | sed -n 's/.*"median_us" *: *\([0-9.e+-]*\).*/\1/p'; }
+    # Every run here yields when idle, as hosts_mpirun_per does (3 or 4 ranks on 2 cores too).
+    HOSTS_MPI_EXTRA=(--mca mpi_yield_when_idle 1)
     hosts_mpirun 3 "$binary" bench --allreduce --json >"$tmp/tcp.json" 2>/dev/null
+    HOSTS_MPI_EXTRA=()
     hosts_mpirun_per 1 4 "$binary" bench --allreduce --json >"$tmp/shm.json" 2>/dev/null
     n=$(( 512 * 512 + 2 * 512 * 65 + 512 + 65 ))
     # β at the gradient's size: 2(p−1)/p · bytes over the time the latency term leaves.
@@ -74,7 +78,7 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
         echo "median of $repeats: $mode step $step s, allreduce $allreduce s, compute $compute s"
         points+="${points:+,}{\"mode\": \"$mode\", \"model\": \"tiny\", \"hosts\": 3, \"ranks_per_host\": 4, \"compute_ms\": $(awk -v x="$compute" 'BEGIN { print x * 1e3 }'), \"step_ms\": $(awk -v x="$step" 'BEGIN { print x * 1e3 }'), \"allreduce_ms\": $(awk -v x="$allreduce" 'BEGIN { print x * 1e3 }')}"
     done
-    one_rank_ms() { mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 -np 1 "$binary" bench "$@" --seq-len 64 --batch-per-rank 32 \
+    one_rank_ms() { mpirun --allow-run-as-root --mca mpi_yield_when_idle 1 --bind-to none -x OPENBLAS_NUM_THREADS=1 -np 1 "$binary" bench "$@" --seq-len 64 --batch-per-rank 32 \
         --warmup 1 --timed 3 --json 2>/dev/null </dev/null | awk '{ print }' >"$tmp/one.json"
         awk -v s="$(field "$tmp/one.json" seconds_per_step)" 'BEGIN { print s * 1e3 }'; }
     tanh_ms="${TANH_COMPUTE_MS:-$(one_rank_ms --hidden 512)}"
