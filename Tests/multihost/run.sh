@@ -93,7 +93,15 @@ veth_bytes() { # total rx+tx bytes of the host-side veth of host N
     local dev="${HOSTS_VETHS[$1]}"
     echo $(( $(cat "/sys/class/net/$dev/statistics/rx_bytes") + $(cat "/sys/class/net/$dev/statistics/tx_bytes") ))
 }
-one_host() { mpirun --allow-run-as-root --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@" </dev/null; }
+# The bit-for-bit checks need one recurrence kernel in every run: left to measure (KernelSelection),
+# a busy machine may pick another path from one run to the next (avx512 here, avx512-onepass
+# there), and the paths round differently. The best path this CPU has, for every run.
+kernel=generic
+grep -qw avx2 /proc/cpuinfo && kernel=avx2
+grep -qw avx512f /proc/cpuinfo && kernel=avx512
+export RNN_DIST_KERNEL="$kernel"
+HOSTS_MPI_EXTRA=(-x RNN_DIST_KERNEL)
+one_host() { mpirun --allow-run-as-root --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1 -x RNN_DIST_KERNEL "$@" </dev/null; }
 
 # --- 1. and 2.: three hosts against one, and traffic on the veths --------------------------
 small=(--hidden 256 --seq-len 32 --global-batch 48 --steps 30 --log-every 10 --seed 7)
