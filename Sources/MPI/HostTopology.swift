@@ -82,6 +82,16 @@ extension Communicator {
         _ = MPI_Comm_free(&handle)
     }
 
+    /// The largest message tag this MPI accepts (MPI_TAG_UB: at least 32767, OpenMPI's is 2³¹ − 1).
+    public var tagUpperBound: Int {
+        var value: UnsafeMutableRawPointer?
+        var found: Int32 = 0
+        guard MPI_Comm_get_attr(handle, cmpi_tag_ub_key(), &value, &found) == cmpi_success(), found != 0, let value else {
+            return 32_767
+        }
+        return Int(value.load(as: Int32.self))
+    }
+
     /// The smallest `value` over the ranks.
     public func minimum(_ value: Int) throws(MPIError) -> Int {
         var value = value

@@ -115,8 +115,8 @@ public final class TwoLevelAllreduce<T: MPIScalar & AdditiveArithmetic>: @unchec
         wait = PeerWait()
         pieces = []
         pieces.reserveCapacity(maxPieces)
-        precondition(Self.tag(piece: maxPieces, chunk: 0, phase: 0, chunks: chunks) <= 32_767,
-                     "two-level tags beyond MPI's guaranteed 32767")
+        precondition(Int(Self.tag(piece: maxPieces, chunk: 0, phase: 0, chunks: chunks)) <= communicator.tagUpperBound,
+                     "two-level tags beyond this MPI's MPI_TAG_UB (\(communicator.tagUpperBound)) with \(chunks) ranks on a host")
         precondition((count + chunks - 1) / chunks <= Int(Int32.max), "two-level chunk beyond the Int32 count limit")
     }
 
