@@ -17,7 +17,7 @@ import PackageDescription
 //   FileIO                                 whole-file and chunked reads, atomic writes, read-only maps
 //   Plot                                   SVG line plots
 //   TensorBoard                            TensorBoard event files (TFRecord, CRC-32C, protobuf)
-//   MPI -> CMPI, Buffers                   communicator, collectives, ring allreduce, MPI errors
+//   MPI -> CMPI, Buffers                   communicator, collectives, hosts, the gradient allreduces (ring, two-level, the library's), MPI errors
 //   BLAS -> CBLAS, Buffers, Clock          gemm on row-major buffers, OpenBLAS's thread count
 //   BLASCore -> BLAS, CBLAS, CBLASCore     which OpenBLAS kernel runs and who chose it: cpuid, caches, the policy, the gemm self-check
 //   RNN -> BLAS, Buffers, Clock, CRecurrence            the model (Model/), its BPTT (BPTT/) and the C kernels' bridges (Kernels/), clipping, sampling

@@ -30,6 +30,8 @@ public struct TrainingBenchmark {
         public var timedSteps = 30
         /// Overlap the gradient allreduce with BPTT (the trainer's default).
         public var overlapAllreduce = true
+        /// The gradient allreduce's algorithm (the trainer's `allreduce` key).
+        public var allreduce = AllreduceMode.auto
         /// The recurrence path (the executable's choice, RNN_DIST_KERNEL).
         /// Forced (RNN_DIST_KERNEL) or measured as training measures it (KernelSelection).
         public var kernel = KernelSelection.Request.measure
@@ -48,6 +50,14 @@ public struct TrainingBenchmark {
         public var optimizer: OptimizerKind
         public var timedSteps: Int
         public var overlapAllreduce: Bool
+        /// The algorithm that ran (auto resolved), the hosts it ran on, the gradient's pieces
+        /// (buckets) per step, and per step the messages that crossed hosts (all ranks) and
+        /// the longest chain of cross-host exchanges one after another in a bucket (any rank).
+        public var allreduceAlgorithm: String
+        public var hosts: String
+        public var buckets: Int
+        public var crossHostMessagesPerStep: Int
+        public var sequentialCrossHostHopsPerBucket: Int
         public var tokensPerSecond: Double
         public var flopsPerToken: Double
         public var gflops: Double
@@ -86,7 +96,9 @@ public struct TrainingBenchmark {
         enum CodingKeys: String, CodingKey {
             case ranks, cell, layers, hidden, vocab, optimizer, gflops, accumulate
             case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
-            case overlapAllreduce = "overlap_allreduce"
+            case overlapAllreduce = "overlap_allreduce", allreduceAlgorithm = "allreduce", hosts, buckets
+            case crossHostMessagesPerStep = "cross_host_messages_per_step"
+            case sequentialCrossHostHopsPerBucket = "sequential_cross_host_hops_per_bucket"
             case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token", blasCore = "blas_core"
             case recurrenceKernel = "recurrence_kernel", recurrenceForwardGFLOPs = "recurrence_forward_gflops"
             case recurrenceBackwardGFLOPs = "recurrence_backward_gflops", recurrenceBLASGFLOPs = "recurrence_blas_gflops"
@@ -134,8 +146,10 @@ public struct TrainingBenchmark {
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let collectives = Collectives(world: world, watchdog: CollectiveWatchdog(world: world, timeoutSeconds: 0),
                                       checkFingerprints: false)
+        let topology = try HostTopology.discover(world)
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global,
-                                                gradientCount: layout.count, overlap: options.overlapAllreduce)
+                                                gradientCount: layout.count, overlap: options.overlapAllreduce,
+                                                algorithm: options.allreduce.algorithm(on: topology), topology: topology)
         let batches = BatchSource.sequences(SequenceBatches(dataset: dataset, sampler: sampler))
         let decision = try KernelSelection.decide(options.kernel, recorded: nil, architecture: architecture,
                                                   batchPerRank: options.batchPerRank, sequenceLength: options.seqLen,
@@ -185,6 +199,10 @@ public struct TrainingBenchmark {
         let (compute, allreduce, update, forwardMean) = (perRank[0] / steps, perRank[1] / steps, perRank[2] / steps, perRank[3] / steps)
         let waiting = try Self.waitingForSlowestRank(computePerStep, world: world)
         let peakRSS = try world.allreduce(Self.peakResidentMiB(), op: .max)
+        // The last timed step's round (every step's is the same).
+        let traffic = synchronizer.ring.traffic
+        let crossHostMessages = try world.allreduce(traffic.crossHostMessages, op: .sum)
+        let crossHostHops = try world.allreduce(traffic.sequentialCrossHostHops, op: .max)
         let secondsPerStep = elapsed / Double(options.timedSteps)
         let tokensPerSecond = Double(globalBatch * options.seqLen) / secondsPerStep
         let flopsPerToken = Self.flopsPerToken(architecture)
@@ -204,6 +222,8 @@ public struct TrainingBenchmark {
             batchPerRank: options.batchPerRank, accumulate: options.accumulate,
             vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
             overlapAllreduce: options.overlapAllreduce,
+            allreduceAlgorithm: synchronizer.algorithm.rawValue, hosts: topology.description, buckets: synchronizer.pieceCount,
+            crossHostMessagesPerStep: crossHostMessages, sequentialCrossHostHopsPerBucket: crossHostHops,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
             blasCore: blas.description,
             recurrenceKernel: decision.kernel.description,

@@ -48,6 +48,14 @@ public enum ClipScope: String, ConfigChoice {
     case global, local
 }
 
+/// Which algorithm sums the gradient over the ranks (docs/multihost.md): auto picks two-level
+/// when ranks share hosts and there are at least two hosts, else ring.
+public enum AllreduceMode: String, ConfigChoice {
+    case auto, ring
+    case twoLevel = "two-level"
+    case mpi
+}
+
 /// What a NaN/Inf gradient does: skip the step on every rank, or stop the run.
 public enum NonfinitePolicy: String, ConfigChoice {
     case skip, stop

@@ -86,6 +86,8 @@ public struct ConfigKey: Sendable {
                "global: clip the averaged gradient (rank-count invariant); local: clip each rank's own mean gradient before the allreduce"),
         bool("overlap-allreduce", \.overlapAllreduce,
              "reduce each part of the gradient as soon as BPTT has finished it, while the rest still computes (the same bits as without; off with clip-scope local)"),
+        choice("allreduce", \.allreduce,
+               "how the gradient is summed: ring (one ring over all ranks, 2(p−1) steps), two-level (within each host through shared memory, then one ring per chunk across hosts: 2(hosts−1) cross-host steps), mpi (the MPI library's own allreduce, its sum order), or auto (two-level when ranks share hosts on 2 or more hosts, else ring); ring and two-level give the same bits with or without overlap"),
         choice("on-nonfinite", \.onNonfinite, "a NaN/Inf averaged gradient: skip the step on every rank (counted), or stop (exit 2)"),
         int("seed", \.seed, minimum: 0, "seed of initialization, shuffling and synthetic data"),
         int("checksum-every", \.checksumEvery, minimum: 0, "steps between cross-rank parameter checksums (0: only at the end)"),

@@ -54,6 +54,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var clip = 5.0
     public var clipScope = ClipScope.global
     public var overlapAllreduce = true
+    public var allreduce = AllreduceMode.auto
     public var onNonfinite = NonfinitePolicy.skip
     // Reproducibility and safety
     public var seed = 1234

@@ -31,14 +31,14 @@ public struct Collectives {
         try watchdog.guarding(label, step: step) { try world.allreduce(buffer, op: op) }
     }
 
-    /// The gradient allreduce, a sum over `ring`'s preallocated scratch (allocation-free):
-    /// completes a round of `ring` (begun, its pieces ready — and progressed while the
+    /// The gradient allreduce, a sum over the algorithm's preallocated scratch (allocation-free):
+    /// completes a round of `allreduce` (begun, its pieces ready — and progressed while the
     /// backward pass ran, when it overlaps): blocks under the watchdog until all are summed.
     /// `whileWaiting`: useful work for the time a neighbour is still computing (see
     /// RingAllreduce.finish).
-    public func finishSum(ring: RingAllreduce<Float>, label: String, step: Int, whileWaiting: () -> Bool = { false }) throws {
-        try verify(label, step: step, count: ring.count, op: .sum)
-        try watchdog.guarding(label, step: step, peers: ring.wait) { try ring.finish(whileWaiting: whileWaiting) }
+    public func finishSum(_ allreduce: any PiecewiseAllreduce, label: String, step: Int, whileWaiting: () -> Bool = { false }) throws {
+        try verify(label, step: step, count: allreduce.count, op: .sum)
+        try watchdog.guarding(label, step: step, peers: allreduce.wait) { try allreduce.finish(whileWaiting: whileWaiting) }
     }
 
     public func allreduce<T: MPIScalar>(_ values: inout [T], op: ReductionOperation, label: String, step: Int) throws {

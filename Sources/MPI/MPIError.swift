@@ -9,7 +9,7 @@ public struct MPIError: Error, CustomStringConvertible, Sendable {
     public var description: String { "MPI error in \(operation): \(message) (code \(code))" }
 
     /// Throws an `MPIError` unless `code` is MPI_SUCCESS.
-    static func check(_ code: Int32, _ operation: @autoclosure () -> String) throws {
+    static func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(MPIError) {
         guard code != cmpi_success() else { return }
         throw MPIError(operation: operation(), code: code, message: errorString(code))
     }

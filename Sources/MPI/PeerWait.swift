@@ -37,6 +37,17 @@ public final class PeerWait: @unchecked Sendable {
 
     private func sendRequest(slot: Int) -> UnsafeMutablePointer<MPI_Request?> { requests + slot * (steps + 1) + steps }
 
+    /// Blocks on `request` (of the caller's own storage) while recording `peer` as the rank
+    /// waited on: the algorithms with more than one exchange per step keep their requests.
+    func wait(on request: UnsafeMutablePointer<MPI_Request?>, peer rank: Int, operation: @autoclosure () -> String) throws(MPIError) {
+        defer { peer.store(-1, ordering: .relaxed) }
+        peer.store(rank, ordering: .relaxed)
+        try MPIError.check(MPI_Wait(request, cmpi_status_ignore()), operation())
+    }
+
+    /// Records the rank a polling loop waits for (nil: none).
+    func note(peer rank: Int?) { peer.store(rank ?? -1, ordering: .relaxed) }
+
     /// Starts receiving `count` elements into `receive` from `source`, for `step` of `slot`.
     /// Count 0 posts nothing: the peer sends the same empty chunk.
     func postReceive<T: MPIScalar>(slot: Int, step: Int, into receive: UnsafeMutablePointer<T>, count: Int,

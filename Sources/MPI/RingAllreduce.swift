@@ -54,14 +54,19 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
     /// Elements of the last round whose pieces were fully summed before `finish()` began:
     /// what overlapped with the caller's computation.
     public private(set) var elementsReducedBeforeFinish = 0
+    /// The last round's messages to another host (every step's send when the right neighbour
+    /// is on one; every step of every piece then waits for a cross-host hop).
+    public private(set) var traffic = AllreduceTraffic()
+    private let rightIsRemote: Bool
 
     /// Prepares a ring allreduce of `count` elements on `communicator`, in up to `maxPieces`
-    /// pieces per round.
-    public init(count: Int, communicator: Communicator, maxPieces: Int = 64) {
+    /// pieces per round. `topology` (default: one host) only counts cross-host traffic.
+    public init(count: Int, communicator: Communicator, maxPieces: Int = 64, topology: HostTopology? = nil) {
         self.count = count
         self.communicator = communicator
         let p = communicator.size, r = communicator.rank
         (left, right, steps) = (Int32((r + p - 1) % p), Int32((r + 1) % p), 2 * (p - 1))
+        rightIsRemote = topology.map { $0.hostOfRank[r] != $0.hostOfRank[(r + 1) % p] } ?? false
         scratch = Buffer(count: max(1, (p - 1) * ((count + p - 1) / p + maxPieces)), repeating: .zero)
         precondition((count + p - 1) / p <= Int(Int32.max), "ring chunk beyond the Int32 count limit")
         wait = PeerWait(slots: maxPieces, steps: max(1, steps))
@@ -94,6 +99,7 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         self.pieces.removeAll(keepingCapacity: true)
         (readyCount, firstUnfinished, failure) = (0, 0, nil)
         let p = communicator.size
+        traffic = AllreduceTraffic(crossHostMessages: 0, sequentialCrossHostHops: rightIsRemote && !pieces.isEmpty ? steps : 0)
         var covered = 0, scratchUsed = 0
         for range in pieces {
             precondition(range.lowerBound >= 0 && range.upperBound <= count, "ring piece \(range) outside 0..<\(count)")
@@ -197,6 +203,7 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
                               tag: Self.tagBase + Int32(index), communicator: communicator.handle,
                               operation: self.operation(index))
             pieces[index].sendPosted = true
+            if rightIsRemote && send.count > 0 { traffic.crossHostMessages += 1 }
             return true
         }
         if blocking {
@@ -243,4 +250,8 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         let phase = step < p - 1 ? "reduce-scatter, step \(step)" : "allgather, step \(step - (p - 1))"
         return "ring \(phase) of piece \(index)"
     }
+}
+
+extension RingAllreduce: PiecewiseAllreduce where T == Float {
+    public func begin(round buffer: Buffer<Float>, pieces: [Range<Int>]) throws { try begin(buffer, pieces: pieces) }
 }

@@ -43,18 +43,18 @@ struct GradientBuckets {
 /// The backward pass's view of an overlapped allreduce: each finished piece is ready on the
 /// ring at once, and every time step moves the ring on (MPI progresses only inside MPI calls).
 final class OverlappedReduction: GradientReadiness {
-    let ring: RingAllreduce<Float>
+    let ring: any PiecewiseAllreduce
     var buckets = GradientBuckets(buckets: [], count: 0, maxPieces: 1)
     /// This step's workspace buckets reported so far, and the pieces made ready.
     private var bucketsReady = 0
     private var piecesReady = 0
 
-    init(ring: RingAllreduce<Float>) { self.ring = ring }
+    init(ring: any PiecewiseAllreduce) { self.ring = ring }
 
     func begin(_ gradients: Buffer<Float>) throws {
         precondition(!buckets.pieces.isEmpty, "gradient buckets not prepared")
         (bucketsReady, piecesReady) = (0, 0)
-        try ring.begin(gradients, pieces: buckets.pieces)
+        try ring.begin(round: gradients, pieces: buckets.pieces)
     }
 
     func gradientReady(_ range: Range<Int>) {

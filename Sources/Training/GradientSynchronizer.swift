@@ -25,20 +25,25 @@ package struct GradientSynchronizer {
     package let clipMode: ClipMode
     package let clipThreshold: Double
     package let clipScope: ClipScope
-    /// Preallocated ring allreduce over the gradient buffer's size.
-    package let ring: RingAllreduce<Float>
+    /// Preallocated allreduce over the gradient buffer's size (ring, two-level or the library's),
+    /// the algorithm it runs, and the hosts it runs on.
+    package let ring: any PiecewiseAllreduce
+    package let algorithm: AllreduceAlgorithm
+    package let topology: HostTopology
     /// Whether the allreduce may overlap the backward pass: asked for, more than one rank, and
     /// no local clipping (which needs this rank's whole gradient before anything is sent).
     package let overlaps: Bool
     private let reduction: OverlappedReduction
 
     package init(collectives: Collectives, clipMode: ClipMode, clipThreshold: Double, clipScope: ClipScope,
-                 gradientCount: Int, overlap: Bool) {
+                 gradientCount: Int, overlap: Bool, algorithm: AllreduceAlgorithm, topology: HostTopology) {
         self.collectives = collectives
         self.clipMode = clipMode
         self.clipThreshold = clipThreshold
         self.clipScope = clipScope
-        ring = RingAllreduce(count: gradientCount, communicator: collectives.world)
+        self.algorithm = algorithm
+        self.topology = topology
+        ring = algorithm.make(count: gradientCount, world: collectives.world, topology: topology)
         overlaps = overlap && collectives.size > 1 && clipScope == .global
         reduction = OverlappedReduction(ring: ring)
     }
@@ -47,6 +52,9 @@ package struct GradientSynchronizer {
     package func prepare(buckets: [Range<Int>]) {
         reduction.buckets = GradientBuckets(buckets: buckets, count: ring.count, maxPieces: ring.maxPieces)
     }
+
+    /// The pieces (buckets) of a step's round.
+    package var pieceCount: Int { reduction.buckets.pieces.count }
 
     /// Starts the step's round over `gradients`; returns what the backward pass reports to
     /// when this step overlaps (the run does, and `mayOverlap`), else nil.
@@ -72,7 +80,7 @@ package struct GradientSynchronizer {
         let start = MonotonicClock.seconds()
         if collectives.size > 1 {
             if !overlapped { ring.readyAll() }
-            try collectives.finishSum(ring: ring, label: "gradient allreduce", step: step, whileWaiting: whileWaiting)
+            try collectives.finishSum(ring, label: "gradient allreduce", step: step, whileWaiting: whileWaiting)
         }
         let allreduceSeconds = MonotonicClock.seconds() - start
 
@@ -90,5 +98,17 @@ package struct GradientSynchronizer {
         }
         guard norm.isFinite else { return (.skip(gradientNormBeforeClip: norm), allreduceSeconds) }
         return (.apply(gradientNormBeforeClip: norm, clipped: clipped), allreduceSeconds)
+    }
+}
+
+extension AllreduceMode {
+    /// The algorithm this choice runs on `topology` (auto: AllreduceAlgorithm.automatic).
+    package func algorithm(on topology: HostTopology) -> AllreduceAlgorithm {
+        switch self {
+        case .auto: return .automatic(for: topology)
+        case .ring: return .ring
+        case .twoLevel: return .twoLevel
+        case .mpi: return .library
+        }
     }
 }

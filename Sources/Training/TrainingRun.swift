@@ -80,9 +80,11 @@ final class TrainingRun {
         self.kernel = kernel
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
+        let topology = try HostTopology.discover(world)
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
                                                 clipThreshold: config.clip, clipScope: config.clipScope,
-                                                gradientCount: layout.count, overlap: config.overlapAllreduce)
+                                                gradientCount: layout.count, overlap: config.overlapAllreduce,
+                                                algorithm: config.allreduce.algorithm(on: topology), topology: topology)
         // The masks' seed is the run's seed: a resumed run and any rank count draw the same masks.
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
@@ -279,6 +281,14 @@ final class TrainingRun {
         return "\(config.initScheme), \(config.gateInitialization.summary(for: layout.architecture.cell))"
     }
 
+    /// "two-level (auto: 3 hosts × 4 ranks), overlapped with BPTT".
+    private var allreduceDescription: String {
+        let synchronizer = stepper.synchronizer
+        let chosen = config.allreduce == .auto ? "auto: " : ""
+        let overlap = world.size == 1 ? "one rank" : synchronizer.overlaps ? "overlapped with BPTT" : "after BPTT"
+        return "\(synchronizer.algorithm.rawValue) (\(chosen)\(synchronizer.topology)), \(overlap)"
+    }
+
     private var header: String {
         let perRank = data.globalBatch / world.size
         let remainder = data.globalBatch % world.size
@@ -291,6 +301,7 @@ final class TrainingRun {
         (\(perRank)\(remainder > 0 ? "-\(perRank + 1)" : "") per rank\(accumulation)), \(data.totalSteps) steps, \(data.describeEpoch)
         optimizer: \(config.optimizer) lr \(config.lr) (\(config.lrSchedule)), clip \(config.clipMode) \(config.clip) (\(config.clipScope)), seed \(config.seed)
         blas: \(kernels.blas.description); recurrence kernel: \(kernel.description)
+        allreduce: \(allreduceDescription)
         """
     }
 }

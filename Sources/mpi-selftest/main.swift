@@ -111,6 +111,44 @@ func run() throws {
         print("rank \(rank) ring-order-\(name) order-sensitive \(orderSensitive) of 1000")
     }
 
+    // The two-level allreduce on made-up host groupings, bit for bit against its documented
+    // order (TwoLevelOrder.swift), and its cross-host hops: 2(hosts − 1) per piece.
+    for (name, check) in [("float", { try checkTwoLevelOrder(Float.self, world: world) }),
+                          ("double", { try checkTwoLevelOrder(Double.self, world: world) })] {
+        let (wrong, hops) = try check()
+        let hosts = (size + 1) / 2
+        report("two-level-order-\(name)", wrong.isEmpty && hops == 2 * (hosts - 1),
+               "\(wrong.joined(separator: "; ")); pairs: \(hops) cross-host hops, \(2 * (hosts - 1)) expected")
+    }
+    // This machine is one host: MPI_COMM_TYPE_SHARED puts every rank on it.
+    let discovered = try HostTopology.discover(world)
+    report("host-topology", discovered == HostTopology.single(ranks: size) && AllreduceAlgorithm.automatic(for: discovered) == .ring,
+           "\(discovered)")
+    // The flat ring over pairs-of-ranks hosts: a rank whose right neighbour is on another host
+    // waits for a cross-host hop at every one of the 2(p − 1) steps.
+    let countedRing = RingAllreduce<Float>(count: 1000, communicator: world, topology: HostTopology(hostKey: (0..<size).map { $0 / 2 }))
+    try countedRing.sum(Buffer<Float>(count: 1000, repeating: 1))
+    let rightIsRemote = size > 1 && (rank + 1) % size / 2 != rank / 2
+    report("ring-traffic", countedRing.traffic == AllreduceTraffic(crossHostMessages: rightIsRemote ? 2 * (size - 1) : 0,
+                                                                     sequentialCrossHostHops: rightIsRemote ? 2 * (size - 1) : 0),
+           "\(countedRing.traffic)")
+
+    // The library's persistent allreduce: exact integer sums, whole and in pieces, twice over
+    // the same pieces (the plan reused), then other pieces (the plan remade).
+    var libraryOK = true
+    for count in [1, size, 1000, 12_345] {
+        let library = LibraryAllreduce<Float>(count: count, communicator: world)
+        let values = Buffer<Float>(count: count, repeating: 0)
+        for pieces in [[0..<count], ringPieces(count: count), ringPieces(count: count), [0..<count]] {
+            for k in 0..<count { values[k] = Float((k % 13) * (rank + 1)) }
+            try library.begin(values, pieces: pieces)
+            for piece in pieces { library.ready(piece); library.progress() }
+            try library.finish()
+            if values.toArray() != (0..<count).map({ Float(($0 % 13) * triangular) }) { libraryOK = false }
+        }
+    }
+    report("library-allreduce", libraryOK)
+
     // The allocation-free one-value allreduce (recursive doubling; on 3 ranks rank 0 hands
     // its value to rank 1, beyond the largest power of two). A non-integer sum must come out
     // with the same bits on every rank.

@@ -38,6 +38,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed steps.") var timed: Int = 30
     @Flag(inversion: .prefixedNo, help: "Overlap the gradient allreduce with BPTT, as training does by default (training bench).")
     var overlapAllreduce = true
+    @Option(name: .customLong("allreduce-mode"),
+            help: "The gradient allreduce: auto, ring, two-level or mpi (training bench; the `allreduce` key of train).")
+    var allreduceMode: AllreduceMode = .auto
     @Flag(help: "Print JSON (rank 0).") var json = false
 
     func validate() throws {
@@ -74,6 +77,7 @@ struct BenchCommand: ParsableCommand {
             options.accumulate = accumulate
             options.vocabularySize = vocab; options.data = try data.map(DataSource.init(parsing:)); options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
+            options.allreduce = allreduceMode
             options.kernel = recurrenceKernel
             let report = try TrainingBenchmark(options: options, world: world, blas: .current,
                                                allocationCount: { rnn_dist_allocation_count() }).run()
@@ -89,7 +93,7 @@ struct BenchCommand: ParsableCommand {
             .map { "\($0.kernel) \(String(format: "%.1f", $0.gflops))" }.joined(separator: ", ")
         let candidates = timed.isEmpty ? "" : "\n  kernel candidates   \(timed) GFLOP/s (the model's per-step products, slowest rank)"
         return """
-        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank\(r.accumulate > 1 ? " x \(r.accumulate) micro-batches" : "") V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
+        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank\(r.accumulate > 1 ? " x \(r.accumulate) micro-batches" : "") V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.allreduceAlgorithm) on \(r.hosts) \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
           BLAS                \(r.blasCore)
@@ -101,6 +105,7 @@ struct BenchCommand: ParsableCommand {
           step                \(ms(r.secondsPerStep)): forward \(ms(r.forwardSeconds)), backward \(ms(r.backwardSeconds)), allreduce \(ms(r.allreduceSeconds)), optimizer \(ms(r.optimizerSeconds))
           allreduce+optimizer \(String(format: "%.2f", r.allreducePlusOptimizerPercent))% of the step (\(String(format: "%.2f", r.communicationPlusOptimizerPercent))% without the \(ms(r.waitingForSlowestRankSeconds)) spent waiting for the slowest rank)
           overlap             \(String(format: "%.0f", 100 * r.reducedDuringBackward))% of the gradient reduced while BPTT ran
+          across hosts        \(r.crossHostMessagesPerStep) messages per step, \(r.sequentialCrossHostHopsPerBucket) sequential hops per bucket (\(r.buckets) bucket\(r.buckets == 1 ? "" : "s"))
           allocations/step    \(String(format: "%.2f", r.allocationsPerStep))
           peak RSS per rank   \(String(format: "%.1f", r.peakRSSMiBPerRank)) MiB (model state \(String(format: "%.1f", r.modelStateMiB)) MiB, activations ~\(String(format: "%.1f", r.activationsMiB)) MiB)
         """
@@ -151,3 +156,4 @@ struct BenchCommand: ParsableCommand {
 
 extension OptimizerKind: ExpressibleByArgument {}
 extension CellKind: ExpressibleByArgument {}
+extension AllreduceMode: ExpressibleByArgument {}

@@ -78,6 +78,41 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertLessThan(difference, bound, "-np 3 with overlap vs -np 1: relative \(difference)")
     }
 
+    /// The three allreduce algorithms (docs/multihost.md) on 3 ranks of this one host, the
+    /// gradient in pieces (H=256): ring and two-level give byte-identical files with and without
+    /// overlap (their order of additions depends on the pieces only); every mode ends with the
+    /// same parameters on every rank (the checksum) and within the rounding bound of one rank
+    /// (each sums 3 terms per element in some order: RoundingSpread's bound covers any order).
+    /// mpi's order is the library's, so its overlap is not compared bit for bit. The header
+    /// names what ran, and auto on one host is the ring.
+    func testAllreduceModes() throws {
+        let tanh = smallRun(["--global-batch", "12", "--steps", "8", "--hidden", "256", "--checksum-every", "4"])
+        let one = try trainAndLoad(ranks: 1, tanh, name: "modes-np1")
+        let bound = try roundingBound(one, tanh, "modes")
+        for mode in ["ring", "two-level", "mpi"] {
+            var files: [Data] = []
+            for flag in ["--overlap-allreduce", "--no-overlap-allreduce"] {
+                let output = run.path("mode-\(mode)\(flag).safetensors")
+                let result = try run.run(ranks: 3, tanh + ["--allreduce", mode, flag, "--save", output])
+                XCTAssertEqual(result.status, 0, "\(mode) \(flag):\n\(result.output)")
+                XCTAssertTrue(result.stdout.contains("allreduce: \(mode) (1 host × 3 ranks), \(flag == "--overlap-allreduce" ? "overlapped with BPTT" : "after BPTT")"),
+                              result.output)
+                XCTAssertTrue(result.stdout.contains("identical on all 3 ranks"), result.output)
+                files.append(try Data(contentsOf: URL(fileURLWithPath: output)))
+                let tensors = try SafetensorsFile.read(path: output).tensors
+                let many = try Dictionary(uniqueKeysWithValues: ["W_xh", "W_hh", "W_hy", "b_h", "b_y"].map {
+                    ($0, try XCTUnwrap(tensors[$0]).floats())
+                })
+                let difference = ParameterDifference.maxRelative(one, many)
+                XCTAssertLessThan(difference, bound, "\(mode) \(flag) on 3 ranks vs 1: relative \(difference)")
+            }
+            if mode != "mpi" { XCTAssertEqual(files[0], files[1], "\(mode): overlap changed the parameters") }
+        }
+        let auto = try run.run(ranks: 2, smallRun(["--global-batch", "8", "--steps", "2"]))
+        XCTAssertEqual(auto.status, 0, auto.output)
+        XCTAssertTrue(auto.stdout.contains("allreduce: ring (auto: 1 host × 2 ranks), overlapped with BPTT"), auto.output)
+    }
+
     /// Different seeds must give different parameters: the comparison above can fail.
     func testComparisonDetectsDifferentRuns() throws {
         let a = try trainAndLoad(ranks: 1, smallRun(["--global-batch", "8", "--seed", "1"]), name: "seed1")

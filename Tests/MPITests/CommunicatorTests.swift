@@ -17,7 +17,8 @@ final class CommunicatorTests: XCTestCase {
             for check in ["allreduce-sum-float", "allreduce-max-double", "allreduce-min-int", "allreduce-range",
                           "broadcast-nonzero-root", "broadcast-string", "iallreduce-overlap", "allreduce-split",
                           "iallreduce-split", "broadcast-split", "ring-allreduce", "ring-allreduce-order-float",
-                          "ring-allreduce-order-double", "scalar-allreduce", "ring-peer-idle", "hosts", "gather", "mpi-error-surfaces", "wall-time"] {
+                          "ring-allreduce-order-double", "two-level-order-float", "two-level-order-double", "host-topology",
+                          "ring-traffic", "library-allreduce", "scalar-allreduce", "ring-peer-idle", "hosts", "gather", "mpi-error-surfaces", "wall-time"] {
                 XCTAssertTrue(result.stdout.contains("rank \(rank) check \(check) ok"), "rank \(rank) \(check) missing")
             }
         }
@@ -31,6 +32,8 @@ final class CommunicatorTests: XCTestCase {
     /// order differs from any other (a + b == b + a, so two ranks cannot tell).
     func testCollectivesOnThreeRanks() throws { try runSelftest(ranks: 3) }
     func testCollectivesOnFourRanks() throws { try runSelftest(ranks: 4) }
+    /// Six ranks: the two-level allreduce on three hosts of two, and on hosts of 4 + 1 + 1.
+    func testCollectivesOnSixRanks() throws { try runSelftest(ranks: 6) }
 
     /// Without mpirun the binary is a singleton of size 1.
     func testSingletonWithoutMpirun() throws {

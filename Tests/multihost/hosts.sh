@@ -7,6 +7,14 @@
 #                      DESIGN §10), mpirun's side 198.18.S.254 on the bridge, and a launch agent
 #                      DIR/agent that runs a command in a host's namespace under its own host name.
 # hosts_mpirun N CMD…  mpirun on h1..hN, one rank each, TCP only over the veths.
+# hosts_mpirun_per N K CMD…  mpirun on h1..hN, K ranks each (ranks 0..K−1 on h1, …): TCP over the
+#                      veths between hosts, shared memory (OpenMPI's vader) between a host's ranks.
+#                      Waiting ranks yield the core (mpi_yield_when_idle): N·K ranks share this
+#                      machine's 2 cores, which OpenMPI cannot see through the made-up hosts' slots
+#                      (it yields by itself when it knows a node is oversubscribed); spinning, a
+#                      rank holds a core for its whole time slice while the rank it waits for
+#                      cannot run, and every hop of an exchange costs a slice (~0.1 s at load 16).
+# HOSTS_MPI_EXTRA=(…)  more mpirun arguments for both.
 # hosts_shape RATE     shapes every link to RATE (tc tbf both ways); hosts_shape_one I RATE one
 #                      host's link (index I from 0); hosts_unshape removes all shaping.
 # hosts_kill I         kills every process in host I's namespace (orted and ranks).
@@ -24,6 +32,7 @@ HOSTS_VETHS=()
 # mpirun notices a host that stopped answering within ~4 s instead of OpenMPI's default
 # 300 + 9×20 s (docs/multihost.md: without it, a cut link hangs mpirun). Empty it to see that.
 HOSTS_LIFELINE=(--mca oob_tcp_keepalive_time 2 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 2)
+HOSTS_MPI_EXTRA=()
 
 hosts_make() { # hosts_make N DIR
     local count="$1" dir="$2" i
@@ -71,7 +80,16 @@ hosts_mpirun() { # hosts_mpirun N COMMAND...
     mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 --host "$list" -np "$count" \
         --mca plm_rsh_agent "$HOSTS_AGENT" --mca btl tcp,self \
         --mca btl_tcp_if_include "$HOSTS_SUBNET" --mca oob_tcp_if_include "$HOSTS_SUBNET" \
-        "${HOSTS_LIFELINE[@]}" "$@" </dev/null
+        "${HOSTS_LIFELINE[@]}" "${HOSTS_MPI_EXTRA[@]}" "$@" </dev/null
+}
+
+hosts_mpirun_per() { # hosts_mpirun_per N K COMMAND...
+    local count="$1" per="$2" list="" i; shift 2
+    for ((i = 0; i < count; i++)); do list+="${list:+,}${HOSTS_NAMES[i]}:$per"; done
+    mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 --host "$list" -np "$((count * per))" \
+        --mca plm_rsh_agent "$HOSTS_AGENT" --mca btl tcp,vader,self --mca mpi_yield_when_idle 1 \
+        --mca btl_tcp_if_include "$HOSTS_SUBNET" --mca oob_tcp_if_include "$HOSTS_SUBNET" \
+        "${HOSTS_LIFELINE[@]}" "${HOSTS_MPI_EXTRA[@]}" "$@" </dev/null
 }
 
 # tbf's bucket holds what the rate sends in 1 ms, and at least 16 KB. Smaller, and the rate is

@@ -93,7 +93,15 @@ veth_bytes() { # total rx+tx bytes of the host-side veth of host N
     local dev="${HOSTS_VETHS[$1]}"
     echo $(( $(cat "/sys/class/net/$dev/statistics/rx_bytes") + $(cat "/sys/class/net/$dev/statistics/tx_bytes") ))
 }
-one_host() { mpirun --allow-run-as-root --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1 "$@" </dev/null; }
+# The bit-for-bit checks need one recurrence kernel in every run: left to measure (KernelSelection),
+# a busy machine may pick another path from one run to the next (avx512 here, avx512-onepass
+# there), and the paths round differently. The best path this CPU has, for every run.
+kernel=generic
+grep -qw avx2 /proc/cpuinfo && kernel=avx2
+grep -qw avx512f /proc/cpuinfo && kernel=avx512
+export RNN_DIST_KERNEL="$kernel"
+HOSTS_MPI_EXTRA=(-x RNN_DIST_KERNEL)
+one_host() { mpirun --allow-run-as-root --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1 -x RNN_DIST_KERNEL "$@" </dev/null; }
 
 # --- 1. and 2.: three hosts against one, and traffic on the veths --------------------------
 small=(--hidden 256 --seq-len 32 --global-batch 48 --steps 30 --log-every 10 --seed 7)
@@ -196,5 +204,73 @@ fault_run() { # fault_run NAME FAULT — runs a long job on 3 hosts, injects FAU
 fault_run "link cut" cut
 fault_run "host killed" kill
 fault_run "crawling link" crawl
+
+# --- 6.: 3 hosts × 4 ranks: the three allreduce algorithms ------------------------------------
+# 12 ranks (4 per host: shared memory within a host, TCP between hosts), a tiny model so that the
+# allreduce dominates. What is the same bits, and what is bounded:
+#  - ring: its order of additions depends on the rank count and order only, so 3 × 4 ranks give
+#    the bits of 1 host × 12 ranks (cmp);
+#  - two-level: its order depends on the hosts (each host's sum in rank order, then the hosts'
+#    sums around a ring of hosts): fixed for 3 × 4 whatever the timing, so overlapped and not
+#    give the same bits (cmp, at H=256 where the gradient is reduced in pieces); against other
+#    orders it is bounded like a rank count: within 4 × the rounding spread S of one rank's run
+#    under this CPU's other evaluation orders (Tests/EndToEndTests/RoundingSpread.swift's argument);
+#  - mpi: the library's order; within the same bound; identical on every rank (checksum).
+per_host=4
+tiny=(--hidden 32 --seq-len 16 --global-batch 48 --steps 20 --log-every 10 --seed 7)
+twelve() { hosts_mpirun_per 3 "$per_host" "$binary" train "${tiny[@]}" "$@"; }
+one_host -np 1 "$binary" train "${tiny[@]}" --save "$tmp/tiny-np1.safetensors" >"$tmp/tiny-np1.out" 2>&1
+spread_files=("$tmp/tiny-np1.safetensors")
+for alternative in RNN_DIST_KERNEL=avx2 RNN_DIST_KERNEL=generic RNN_DIST_KERNEL=blas OPENBLAS_CORETYPE=Prescott; do
+    name="${alternative#*=}"
+    env "$alternative" mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 -x "${alternative%%=*}" -np 1 \
+        "$binary" train "${tiny[@]}" --save "$tmp/tiny-np1-$name.safetensors" >"$tmp/tiny-np1-$name.out" 2>&1 </dev/null &&
+        spread_files+=("$tmp/tiny-np1-$name.safetensors")
+done
+spread="$(python3 "$root/Tests/multihost/maxrel.py" "${spread_files[@]}" 2>/dev/null)"
+echo "     rounding spread S of one rank's run over ${#spread_files[@]} evaluation orders: ${spread:-?}"
+check "rounding spread measured: 0 < S < 1e-3 over ${#spread_files[@]} evaluation orders (got ${spread:-none})" \
+    awk -v s="${spread:-0}" 'BEGIN { exit !(s > 0 && s < 1e-3) }'
+one_host -np 12 "$binary" train "${tiny[@]}" --allreduce ring --save "$tmp/tiny-1x12-ring.safetensors" >"$tmp/tiny-1x12-ring.out" 2>&1
+check "1 host × 12 ranks, ring: exits 0" test $? -eq 0
+for mode in ring two-level mpi; do
+    twelve --allreduce "$mode" --save "$tmp/tiny-3x4-$mode.safetensors" >"$tmp/tiny-3x4-$mode.out" 2>&1
+    status=$?
+    check "3 hosts × 4 ranks, $mode: exits 0 (got $status), header names it" \
+        has "$tmp/tiny-3x4-$mode.out" "allreduce: $mode \\(3 hosts × 4 ranks\\)"
+    check "3 hosts × 4 ranks, $mode: parameters identical on all 12 ranks" \
+        has "$tmp/tiny-3x4-$mode.out" "parameters identical on all 12 ranks"
+    difference="$(python3 "$root/Tests/multihost/maxrel.py" "$tmp/tiny-np1.safetensors" "$tmp/tiny-3x4-$mode.safetensors" 2>/dev/null)"
+    check "3 hosts × 4 ranks, $mode vs 1 rank: max relative difference ${difference:-?} < 4 S = 4 × ${spread:-?}" \
+        awk -v d="${difference:-1}" -v s="${spread:-0}" 'BEGIN { exit !(d < 4 * s) }'
+done
+check "3 hosts × 4 ranks ring = 1 host × 12 ranks ring, bit for bit (cmp)" \
+    cmp -s "$tmp/tiny-3x4-ring.safetensors" "$tmp/tiny-1x12-ring.safetensors"
+twelve >"$tmp/tiny-3x4-auto.out" 2>&1
+check "3 hosts × 4 ranks: auto chooses two-level (header)" has "$tmp/tiny-3x4-auto.out" "allreduce: two-level \\(auto: 3 hosts × 4 ranks\\)"
+for flag in --overlap-allreduce --no-overlap-allreduce; do
+    hosts_mpirun_per 3 "$per_host" "$binary" train --hidden 256 --seq-len 16 --global-batch 24 --steps 4 --log-every 4 --seed 7 \
+        --allreduce two-level "$flag" --save "$tmp/h256-3x4$flag.safetensors" >"$tmp/h256-3x4$flag.out" 2>&1
+done
+check "3 hosts × 4 ranks, two-level at H=256 in pieces: overlapped = after BPTT, bit for bit (cmp)" \
+    cmp -s "$tmp/h256-3x4--overlap-allreduce.safetensors" "$tmp/h256-3x4--no-overlap-allreduce.safetensors"
+
+# Cross-host messages per step and sequential cross-host hops per bucket, counted by the
+# algorithms themselves (rnn-dist bench's JSON): a flat ring's 2(p−1) steps each wait on a link
+# between hosts; two-level's cross-host rings take 2(hosts−1) steps.
+bench_tiny=(bench --hidden 32 --seq-len 16 --batch-per-rank 4 --warmup 2 --timed 10 --no-overlap-allreduce --json)
+declare -A hops messages
+for mode in ring two-level; do
+    hosts_mpirun_per 3 "$per_host" "$binary" "${bench_tiny[@]}" --allreduce-mode "$mode" >"$tmp/count-$mode.json" 2>"$tmp/count-$mode.err"
+    hops[$mode]="$(sed -n 's/.*"sequential_cross_host_hops_per_bucket" *: *\([0-9]*\).*/\1/p' "$tmp/count-$mode.json")"
+    messages[$mode]="$(sed -n 's/.*"cross_host_messages_per_step" *: *\([0-9]*\).*/\1/p' "$tmp/count-$mode.json")"
+    echo "     3 hosts × 4 ranks, $mode: ${messages[$mode]:-?} cross-host messages per step, ${hops[$mode]:-?} sequential cross-host hops per bucket"
+done
+check "ring: 2(p−1) = 22 sequential cross-host hops per bucket (counted: ${hops[ring]:-none})" test "${hops[ring]:-0}" -eq 22
+check "two-level: 2(hosts−1) = 4 sequential cross-host hops per bucket (counted: ${hops[two-level]:-none})" test "${hops[two-level]:-0}" -eq 4
+# Ring: the 3 ranks whose right neighbour is on the next host send at each of the 22 steps;
+# two-level: 4 chunks, each a ring of 3 owners over 4 steps.
+check "cross-host messages per step: ring 3 × 22 = 66 (${messages[ring]:-none}), two-level 4 × 3 × 4 = 48 (${messages[two-level]:-none})" \
+    test "${messages[ring]:-0}" -eq 66 -a "${messages[two-level]:-0}" -eq 48
 
 finish

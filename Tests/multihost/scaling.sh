@@ -10,12 +10,22 @@
 # of a step whose allreduce follows BPTT), then the same bench with the allreduce overlapped
 # with BPTT (overlap-allreduce, the default) and the step time it saves. REPEATS=N interleaves N
 # rounds over the speeds; IDLE_RESTART=0 turns off TCP's slow start after idle in the hosts. Needs root; about 1 minute per round and speed.
+#
+# TOPOLOGY=3x4: the allreduce algorithms instead. Makes 3 hosts, shapes the links to RATE
+# (default 1gbit), fits α and β between hosts (TCP: bench --allreduce on 3 hosts × 1 rank) and
+# within one (shared memory: 1 host × 4 ranks), β at the gradient's size from the same bench's
+# H=512 line; then REPEATS (default 3) interleaved rounds of the training bench on 3 hosts × 4
+# ranks for each of ring, two-level and mpi (tiny model, H=32, allreduce after BPTT), and one
+# rank's compute for H=512 tanh and the 2×1024 LSTM (T=64, 32 sequences). Prints the medians,
+# writes OUT (default /tmp/rnn-dist-allreduce-model.json) and runs Tests/multihost/model.py on it
+# (the tables of docs/multihost.md and SVG=… (default docs/allreduce-model.svg)).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=Tests/multihost/hosts.sh
 source "$root/Tests/multihost/hosts.sh"
 binary="$root/.build/release/rnn-dist"
 [ -x "$binary" ] || (cd "$root" && swift build -c release --product rnn-dist) || exit 1
+[ "${TOPOLOGY:-}" = 3x4 ] && HOSTS=3
 read -r -a rates <<<"${RATES:-none 1gbit 100mbit}"
 repeats="${REPEATS:-1}"
 hidden="${HIDDEN:-512}"
@@ -32,6 +42,59 @@ if [ -n "${IDLE_RESTART:-}" ]; then
 fi
 
 field() { sed -n "s/.*\"$2\" *: *\([0-9.e+-]*\).*/\1/p" "$1" | head -1; }
+
+if [ "${TOPOLOGY:-}" = 3x4 ]; then
+    rate="${RATE:-1gbit}"; repeats="${REPEATS:-3}"
+
+    [ "$rate" != none ] && hosts_shape "$rate"
+    # The gradient-sized line of bench --allreduce: its median (µs).
+    gradient_us() { tr '{' '\n' <"$1" | grep "gradients H=512 " | sed -n 's/.*"median_us" *: *\([0-9.e+-]*\).*/\1/p'; }
+    # Every run here yields when idle, as hosts_mpirun_per does (3 or 4 ranks on 2 cores too).
+    HOSTS_MPI_EXTRA=(--mca mpi_yield_when_idle 1)
+    hosts_mpirun 3 "$binary" bench --allreduce --json >"$tmp/tcp.json" 2>/dev/null
+    HOSTS_MPI_EXTRA=()
+    hosts_mpirun_per 1 4 "$binary" bench --allreduce --json >"$tmp/shm.json" 2>/dev/null
+    n=$(( 512 * 512 + 2 * 512 * 65 + 512 + 65 ))
+    # β at the gradient's size: 2(p−1)/p · bytes over the time the latency term leaves.
+    beta_at() { awk -v t="$1" -v a="$2" -v p="$3" -v n="$n" 'BEGIN { printf "%.5f", 2 * (p - 1) / p * 4 * n / (t * 1e-6 - 2 * (p - 1) * a * 1e-6) / 1e9 }'; }
+    alpha_tcp="$(field "$tmp/tcp.json" alpha_us)"; alpha_shm="$(field "$tmp/shm.json" alpha_us)"
+    beta_tcp="$(beta_at "$(gradient_us "$tmp/tcp.json")" "$alpha_tcp" 3)"
+    beta_shm="$(beta_at "$(gradient_us "$tmp/shm.json")" "$alpha_shm" 4)"
+    echo "links $rate: TCP alpha $alpha_tcp us, beta at the gradient $beta_tcp GB/s; shared memory alpha $alpha_shm us, beta $beta_shm GB/s"
+    for ((round = 1; round <= repeats; round++)); do
+        for mode in ring two-level mpi; do
+            hosts_mpirun_per 3 4 "$binary" bench --hidden 32 --seq-len 16 --batch-per-rank 4 --warmup 3 --timed 30 \
+                --no-overlap-allreduce --allreduce-mode "$mode" --json >"$tmp/$mode-$round.json" 2>/dev/null
+            echo "round $round $mode: step $(field "$tmp/$mode-$round.json" seconds_per_step) s, allreduce $(field "$tmp/$mode-$round.json" allreduce_s) s"
+        done
+    done
+    hosts_unshape
+    median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+    points=""
+    for mode in ring two-level mpi; do
+        step="$(for f in "$tmp/$mode"-*.json; do field "$f" seconds_per_step; done | median)"
+        allreduce="$(for f in "$tmp/$mode"-*.json; do field "$f" allreduce_s; done | median)"
+        compute="$(for f in "$tmp/$mode"-*.json; do awk -v a="$(field "$f" forward_s)" -v b="$(field "$f" backward_s)" -v c="$(field "$f" optimizer_s)" 'BEGIN { print a + b + c }'; done | median)"
+        echo "median of $repeats: $mode step $step s, allreduce $allreduce s, compute $compute s"
+        points+="${points:+,}{\"mode\": \"$mode\", \"model\": \"tiny\", \"hosts\": 3, \"ranks_per_host\": 4, \"compute_ms\": $(awk -v x="$compute" 'BEGIN { print x * 1e3 }'), \"step_ms\": $(awk -v x="$step" 'BEGIN { print x * 1e3 }'), \"allreduce_ms\": $(awk -v x="$allreduce" 'BEGIN { print x * 1e3 }')}"
+    done
+    one_rank_ms() { mpirun --allow-run-as-root --mca mpi_yield_when_idle 1 --bind-to none -x OPENBLAS_NUM_THREADS=1 -np 1 "$binary" bench "$@" --seq-len 64 --batch-per-rank 32 \
+        --warmup 1 --timed 3 --json 2>/dev/null </dev/null | awk '{ print }' >"$tmp/one.json"
+        awk -v s="$(field "$tmp/one.json" seconds_per_step)" 'BEGIN { print s * 1e3 }'; }
+    tanh_ms="${TANH_COMPUTE_MS:-$(one_rank_ms --hidden 512)}"
+    lstm_ms="${LSTM_COMPUTE_MS:-$(one_rank_ms --cell lstm --layers 2 --hidden 1024)}"
+    echo "one rank's step: H=512 tanh $tanh_ms ms, 2x1024 LSTM $lstm_ms ms"
+    out="${OUT:-/tmp/rnn-dist-allreduce-model.json}"
+    cat >"$out" <<JSON
+{"alpha_shm_us": $alpha_shm, "beta_shm_gb_per_s": $beta_shm, "alpha_tcp_us": $alpha_tcp, "beta_tcp_gb_per_s": $beta_tcp,
+ "points": [$points],
+ "compute_ms": {"tanh512": $tanh_ms, "lstm2x1024": $lstm_ms},
+ "cluster": {"alpha_tcp_us": ${CLUSTER_ALPHA_US:-30}, "beta_tcp_gb_per_s": ${CLUSTER_BETA_GB:-2.8}}}
+JSON
+    echo "measured: $out"
+    python3 "$root/Tests/multihost/model.py" "$out" "${SVG:-$root/docs/allreduce-model.svg}"
+    exit 0
+fi
 for ((round = 1; round <= repeats; round++)); do
     for rate in "${rates[@]}"; do
         hosts_unshape
