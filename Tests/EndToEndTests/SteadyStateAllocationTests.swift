@@ -20,6 +20,18 @@ final class SteadyStateAllocationTests: XCTestCase {
         try assertPlainStepsAllocateNothing(["--accumulate", "3", "--bptt", "truncated", "--bptt-steps", "6"])
     }
 
+    /// An embedding table, tied to W_hy, with embedding dropout (its row mask, the gathered
+    /// rows and the scatter-add's ∂L/∂e are buffers of the workspace), one-step and accumulated,
+    /// and an untied GRU with truncated BPTT.
+    func testEmbeddingStepsAllocateNothingOnEveryRank() throws {
+        try assertPlainStepsAllocateNothing(["--cell", "lstm", "--embedding", "16", "--tie-weights", "--embedding-dropout", "0.1",
+                                             "--dropout", "0.1"])
+        try assertPlainStepsAllocateNothing(["--cell", "lstm", "--embedding", "16", "--tie-weights", "--embedding-dropout", "0.1",
+                                             "--accumulate", "2"])
+        try assertPlainStepsAllocateNothing(["--cell", "gru", "--embedding", "5", "--embedding-dropout", "0.2",
+                                             "--bptt", "truncated", "--bptt-steps", "6"])
+    }
+
     private func assertPlainStepsAllocateNothing(_ extra: [String]) throws {
         let run = try RNNDistRun()
         defer { run.remove() }
