@@ -46,7 +46,7 @@ final class EmbeddingMetadataTests: XCTestCase {
             let path = "\(folder)/E\(E).safetensors"
             try ParameterFile.save(path: path, parameters: parameters, layout: layout, metadata: ["vocabulary": vocabulary.serialized])
             let file = try SafetensorsFile.read(path: path)
-            XCTAssertEqual(file.tensors["embedding"]?.shape, [7, E])
+            XCTAssertEqual(file.tensors["W_emb"]?.shape, [7, E])
             XCTAssertEqual(file.tensors["W_hy"] == nil, tied, "a tied table is stored once")
             let model = try ModelFile.load(path: path)
             XCTAssertEqual(model.architecture, architecture)

@@ -51,7 +51,7 @@ final class EmbeddingTrainingTests: XCTestCase {
         for (name, extra) in Self.models {
             let common = model(extra) + ["--steps", "30"]
             let one = try train(1, common, save: "\(name)-1.safetensors")
-            XCTAssertEqual(one["embedding"]?.count, 12 * (name == "lstm-tied" ? 12 : 5), name)
+            XCTAssertEqual(one["W_emb"]?.count, 12 * (name == "lstm-tied" ? 12 : 5), name)
             XCTAssertEqual(one["W_hy"] == nil, name == "lstm-tied", "\(name): a tied model stores W_hy once, as the embedding")
             let bound = try RoundingSpread.bound(reference: one, name) { environment, tag in
                 try train(1, common, save: "\(name)-1-\(tag).safetensors", environment: environment)

@@ -38,7 +38,7 @@ final class ParameterInitializerTests: XCTestCase {
         for tied in [false, true] {
             let layout = ModelLayout(architecture: ModelArchitecture(cell: .lstm, layers: 2, hiddenSize: H, vocabularySize: V,
                                                                      embeddingSize: E, tiedWeights: tied))
-            XCTAssertEqual(layout.entries.first!.name, "embedding")
+            XCTAssertEqual(layout.entries.first!.name, "W_emb")
             XCTAssertEqual(layout.entries.first!.dimensions, [V, E])
             XCTAssertEqual(layout.entry(named: "W_xh.0")!.dimensions, [4 * H, E])
             XCTAssertEqual(layout.entry(named: "W_hy") == nil, tied)

@@ -91,7 +91,7 @@ public enum ModelTensor: Hashable, Sendable {
 }
 
 /// Where each tensor lives in the flat parameter (and gradient) buffer, its name in files and
-/// its row-major dimensions. Order: the embedding [V, E] when there is one; for l = 0…L−1:
+/// its row-major dimensions. Order: the embedding W_emb [V, E] when there is one; for l = 0…L−1:
 /// W_xh.l, W_hh.l, b_xh.l, b_hh.l; then W_hy, b_y — except the one-layer tanh RNN, whose files
 /// keep DESIGN §2's order and names (`legacyTanhRNNNames`: b_h is b_xh.0, and b_hh.0 does not
 /// exist, i.e. is 0). With tied weights W_hy has no entry of its own: `range(of: .W_hy)` is the
@@ -118,7 +118,7 @@ public struct ModelLayout: Hashable, Sendable {
             list = [(.W_xh(layer: 0), "W_xh", [H, V]), (.W_hh(layer: 0), "W_hh", [H, H]),
                     (.W_hy, "W_hy", [V, H]), (.b_xh(layer: 0), "b_h", [H]), (.b_y, "b_y", [V])]
         } else {
-            if let E = a.embeddingSize { list.append((.embedding, "embedding", [V, E])) }
+            if let E = a.embeddingSize { list.append((.embedding, "W_emb", [V, E])) }
             for l in 0..<a.layers {
                 list += [(.W_xh(layer: l), "W_xh.\(l)", [GH, l == 0 ? a.inputSize : H]), (.W_hh(layer: l), "W_hh.\(l)", [GH, H]),
                          (.b_xh(layer: l), "b_xh.\(l)", [GH]), (.b_hh(layer: l), "b_hh.\(l)", [GH])]
