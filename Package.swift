@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "Buffers", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "RNN", "TestSupport", "TextData"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Buffers", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Config", "RNN", "TestSupport", "TextData"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Buffers", "Checkpoints", "Config", "RNN", "Safetensors", "TestSupport", "TextData"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "BLAS", "Buffers", "RNN", "RNNReference"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Distributed", "RunErrors", "TestSupport"]),

@@ -60,6 +60,15 @@ public struct Checkpoint {
             throw CheckpointError.mismatch(path: path, what: "the layer count L", checkpoint: String(stored.layers),
                                            config: String(architecture.layers))
         }
+        if stored.embeddingSize != architecture.embeddingSize {
+            func describe(_ E: Int?) -> String { E.map { "E=\($0)" } ?? "none (one-hot input)" }
+            throw CheckpointError.mismatch(path: path, what: "the embedding", checkpoint: describe(stored.embeddingSize),
+                                           config: describe(architecture.embeddingSize))
+        }
+        if stored.tiedWeights != architecture.tiedWeights {
+            throw CheckpointError.mismatch(path: path, what: "tie-weights", checkpoint: String(stored.tiedWeights),
+                                           config: String(architecture.tiedWeights))
+        }
         if metadata.vocabulary != vocabulary {
             throw CheckpointError.mismatch(path: path, what: "the vocabulary",
                                            checkpoint: "\(metadata.vocabulary.count) symbols (\(metadata.vocabulary.tokenizer.rawValue))",

@@ -65,13 +65,19 @@ public struct CheckpointMetadata: Equatable, Sendable {
             "global_batch": String(globalBatch),
             "rng_state": #"{"seed":\#(seed),"shuffle":"permutation per epoch drawn from (seed, epoch)"}"#,
             "vocabulary": vocabulary.serialized,
-            "model": #"{"cell":"\#(architecture.cell.rawValue)","layers":\#(architecture.layers),"hidden":\#(architecture.hiddenSize),"vocabulary_size":\#(architecture.vocabularySize)}"#,
+            "model": #"{"cell":"\#(architecture.cell.rawValue)","layers":\#(architecture.layers),"hidden":\#(architecture.hiddenSize),"vocabulary_size":\#(architecture.vocabularySize)\#(embeddingFields)}"#,
             "optimizer": #"{"name":"\#(optimizer.rawValue)","step_count":\#(optimizerStepCount)}"#,
             "config": Self.json(config),
             "ranks": String(ranks),
             "clipped_steps": String(clippedSteps),
             "skipped_steps": String(skippedSteps),
         ].merging(optionalStrings) { $1 }
+    }
+
+    /// The embedding's width and tying in the 'model' object; nothing for a one-hot model (so
+    /// its files are as before the embedding existed).
+    private var embeddingFields: String {
+        architecture.embeddingSize.map { #","embedding":\#($0),"tied_weights":\#(architecture.tiedWeights)"# } ?? ""
     }
 
     private var optionalStrings: [String: String] {
@@ -122,10 +128,12 @@ public struct CheckpointMetadata: Equatable, Sendable {
         guard let cell = Self.cell(named: cellName) else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'model' has an unknown cell '\(cellName)'")
         }
+        let embedding = model["embedding"] as? Int, tied = model["tied_weights"] as? Bool ?? false
         // RNNShape traps on a size below 1: a file's word is checked before it becomes one.
-        guard layers >= 1, hidden > 0, vocabularySize > 0 else {
+        guard layers >= 1, hidden > 0, vocabularySize > 0, embedding.map({ $0 > 0 }) ?? true, !tied || embedding == hidden else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'model' has layers \(layers), hidden \(hidden) and "
-                + "vocabulary_size \(vocabularySize); all must be positive")
+                + "vocabulary_size \(vocabularySize)\(embedding.map { ", embedding \($0)" } ?? "")\(tied ? ", tied" : ""); "
+                + "all must be positive, and tied weights need embedding = hidden")
         }
         guard let optimizer = OptimizerKind(rawValue: optimizerName) else {
             throw CheckpointError.invalid(path: source, reason: "metadata 'optimizer' names an unknown optimizer '\(optimizerName)'")
@@ -134,7 +142,8 @@ public struct CheckpointMetadata: Equatable, Sendable {
             self.init(step: try integer("step"), epoch: try integer("epoch"), dataCursor: try integer("data_cursor"),
                       globalBatch: try integer("global_batch"), seed: seed,
                       vocabulary: try Vocabulary(serialized: try field("vocabulary")),
-                      architecture: ModelArchitecture(cell: cell, layers: layers, hiddenSize: hidden, vocabularySize: vocabularySize),
+                      architecture: ModelArchitecture(cell: cell, layers: layers, hiddenSize: hidden, vocabularySize: vocabularySize,
+                                                      embeddingSize: embedding, tiedWeights: tied),
                       optimizer: optimizer, optimizerStepCount: optimizerSteps,
                       config: try Self.decodeConfig(try field("config")),
                       ranks: try integer("ranks"))

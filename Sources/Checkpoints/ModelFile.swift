@@ -154,7 +154,8 @@ public struct ModelFile {
 
     /// The architecture the tensor names and shapes say: a file with W_hh.0 is a stacked model
     /// (L from the W_hh.l present, G·H and H from W_hh.0 [G·H, H], V from W_xh.0 [G·H, V],
-    /// the cell from G); otherwise the tanh RNN's five tensors. The other tensors are checked
+    /// the cell from G; with a `W_emb` [V, E] tensor (the embedding), V and E from it and W_xh.0 is
+    /// [G·H, E], tied when there is no W_hy); otherwise the tanh RNN's five tensors. The other tensors are checked
     /// by ParameterFile.copy.
     package static func inferArchitecture(_ file: SafetensorsFile, path: String) throws -> ModelArchitecture {
         guard let W_hh0 = file.tensors["W_hh.0"]?.shape else { return ModelArchitecture(shape: try inferShape(file, path: path)) }
@@ -167,11 +168,20 @@ public struct ModelFile {
         guard let W_xh0 = file.tensors["W_xh.0"]?.shape, W_xh0.count == 2, W_xh0[0] == W_hh0[0], W_xh0[1] > 0 else {
             throw RunError.badInput("\(path): tensor 'W_xh.0' is missing or not [G·H, V] with G·H=\(W_hh0[0]) (from W_hh.0)")
         }
-        return ModelArchitecture(cell: cell, layers: layers, hiddenSize: W_hh0[1], vocabularySize: W_xh0[1])
+        guard let embedding = file.tensors["W_emb"]?.shape else {
+            return ModelArchitecture(cell: cell, layers: layers, hiddenSize: W_hh0[1], vocabularySize: W_xh0[1])
+        }
+        let tied = file.tensors["W_hy"] == nil
+        guard embedding.count == 2, embedding[0] > 0, embedding[1] == W_xh0[1], !tied || embedding[1] == W_hh0[1] else {
+            throw RunError.badInput("\(path): tensor 'W_emb' has shape \(embedding), expected [V, E] with E=\(W_xh0[1]) (from W_xh.0)"
+                + (tied ? " and, without a W_hy (tied weights), E = H = \(W_hh0[1])" : ""))
+        }
+        return ModelArchitecture(cell: cell, layers: layers, hiddenSize: W_hh0[1], vocabularySize: embedding[0],
+                                 embeddingSize: embedding[1], tiedWeights: tied)
     }
 
     private static func describe(_ a: ModelArchitecture) -> String {
-        "\(a.cell) L=\(a.layers) H=\(a.hiddenSize), V=\(a.vocabularySize)"
+        "\(a.cell) L=\(a.layers) H=\(a.hiddenSize)\(a.embeddingSize.map { " E=\($0)\(a.tiedWeights ? " tied" : "")" } ?? ""), V=\(a.vocabularySize)"
     }
 
     /// H from W_hh [H, H], V from W_xh [H, V]; the other tensors are checked by ParameterFile.copy.

@@ -33,7 +33,7 @@ public enum ParameterFile {
             }
             guard tensor.shape == entry.dimensions else {
                 throw RunError.badInput("\(source): tensor '\(key)' has shape \(tensor.shape), the model needs \(entry.dimensions) "
-                    + "(\(a.cell) L=\(a.layers) H=\(a.hiddenSize), V=\(a.vocabularySize))")
+                    + "(\(a.cell) L=\(a.layers) H=\(a.hiddenSize)\(a.embeddingSize.map { " E=\($0)" } ?? ""), V=\(a.vocabularySize))")
             }
             let values = try tensor.floats()
             guard values.allSatisfy(\.isFinite) else {

@@ -4,7 +4,12 @@ import Safetensors
 
 /// A model's tensors under PyTorch's names (DESIGN §2b table), for
 /// `model.load_state_dict(safetensors.torch.load_file(path))` on a module with attributes
-/// `rnn = nn.RNN/LSTM/GRU(V, H, num_layers=L)` and `fc = nn.Linear(H, V)` fed one-hot input.
+/// `rnn = nn.RNN/LSTM/GRU(V, H, num_layers=L)` and `fc = nn.Linear(H, V)` fed one-hot input —
+/// or, with an embedding, `embedding = nn.Embedding(V, E)` feeding `rnn = nn.…(E, H, …)`.
+/// A tied model's one tensor is written twice, as `embedding.weight` and `fc.weight` with the
+/// same bits (safetensors cannot alias): a module that ties them (`self.fc.weight =
+/// self.embedding.weight`) lists both names in its state_dict, so a strict load_state_dict
+/// needs both, and copies the same values into its one parameter.
 /// The gate blocks are already in PyTorch's order, so this is renaming alone, bit for bit —
 /// except the legacy tanh RNN, whose single bias b_h becomes bias_ih_l0 and whose absent
 /// b_hh.0 is written as zeros (PyTorch adds both biases, so the sum is unchanged).
@@ -17,6 +22,7 @@ public enum TorchExport {
     /// The PyTorch name of a tensor of the model.
     public static func name(of tensor: ModelTensor) -> String {
         switch tensor {
+        case .embedding: return "embedding.weight"
         case .W_xh(let l): return "rnn.weight_ih_l\(l)"
         case .W_hh(let l): return "rnn.weight_hh_l\(l)"
         case .b_xh(let l): return "rnn.bias_ih_l\(l)"
@@ -33,6 +39,9 @@ public enum TorchExport {
             tensors[name(of: entry.tensor)] = SafetensorsTensor(buffer: parameters, range: entry.range, shape: entry.dimensions)
         }
         let a = layout.architecture
+        if a.tiedWeights, let table = layout.range(of: .embedding) {
+            tensors[name(of: .W_hy)] = SafetensorsTensor(buffer: parameters, range: table, shape: [a.vocabularySize, a.hiddenSize])
+        }
         if layout.range(of: .b_hh(layer: 0)) == nil {
             let GH = a.cell.gateCount * a.hiddenSize
             tensors[name(of: .b_hh(layer: 0))] = SafetensorsTensor(floats: [Float](repeating: 0, count: GH), shape: [GH])
@@ -50,16 +59,24 @@ public enum TorchExport {
         case .lstm: module = "LSTM"
         case .gru: module = "GRU"
         }
-        return SafetensorsFile(tensors: tensors(model.parameters, layout: model.layout), metadata: [
+        let input = a.embeddingSize.map {
+            "nn.Embedding(\(a.vocabularySize), \($0)) as embedding feeding rnn\(a.tiedWeights ? ", fc.weight = embedding.weight (tied)" : "")"
+        } ?? "one-hot input"
+        var metadata = [
             "format": "pytorch",
-            "module": "nn.\(module)(input_size=\(a.vocabularySize), hidden_size=\(a.hiddenSize), num_layers=\(a.layers)) as rnn, "
-                + "nn.Linear(\(a.hiddenSize), \(a.vocabularySize)) as fc, one-hot input",
+            "module": "nn.\(module)(input_size=\(a.inputSize), hidden_size=\(a.hiddenSize), num_layers=\(a.layers)) as rnn, "
+                + "nn.Linear(\(a.hiddenSize), \(a.vocabularySize)) as fc, \(input)",
             "cell": a.cell.rawValue,
             "layers": String(a.layers),
             "hidden_size": String(a.hiddenSize),
             "vocabulary_size": String(a.vocabularySize),
             "vocabulary": model.vocabulary.serialized,
-        ])
+        ]
+        if let E = a.embeddingSize {
+            metadata["embedding_size"] = String(E)
+            metadata["tied_weights"] = String(a.tiedWeights)
+        }
+        return SafetensorsFile(tensors: tensors(model.parameters, layout: model.layout), metadata: metadata)
     }
 
     /// Writes the export of `model` to `path` atomically (a crash leaves the old file or the

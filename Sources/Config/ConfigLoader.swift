@@ -78,6 +78,16 @@ public enum ConfigLoader {
         if config.lrSchedule == .warmupCosine, let steps = config.steps, config.warmupSteps >= steps {
             throw ConfigError.inconsistent("warmup-steps (\(config.warmupSteps)) must be below steps (\(steps))")
         }
+        if config.tieWeights && config.embedding == 0 {
+            throw ConfigError.inconsistent("tie-weights makes W_hy the embedding table: set embedding (to hidden, \(config.hidden))")
+        }
+        if config.tieWeights && config.embedding != config.hidden {
+            throw ConfigError.inconsistent("tie-weights needs embedding (\(config.embedding)) equal to hidden (\(config.hidden)): "
+                + "the tied table is both layer 0's input [V, E] and the output layer's W_hy [V, H]")
+        }
+        if config.embeddingDropout > 0 && config.embedding == 0 {
+            throw ConfigError.inconsistent("embedding-dropout (\(config.embeddingDropout)) drops rows of the embedding table: set embedding")
+        }
         if config.chronoDelay == 1 {
             throw ConfigError.inconsistent("chrono-delay must be 0 (off) or at least 2: its biases are log U[1, T_max − 1]")
         }

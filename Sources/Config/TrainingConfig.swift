@@ -22,6 +22,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var cell = CellKind.rnn
     public var layers = 1
     public var hidden = 64
+    /// E of the embedding table; 0: one-hot input (the model before the key).
+    public var embedding = 0
+    public var tieWeights = false
+    public var embeddingDropout = 0.0
     public var dropout = 0.0
     public var dropoutMasking = DropoutMasking.perStep
     public var weightDrop = 0.0
@@ -84,6 +88,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 }
 
 extension TrainingConfig {
+    /// E, or nil for one-hot input.
+    public var embeddingSize: Int? { embedding > 0 ? embedding : nil }
+
     /// How the gate biases start (gate-bias or chrono-delay; ConfigLoader.validate refuses both).
     public var gateInitialization: GateInitialization {
         chronoDelay > 0 ? .chrono(maxDelay: chronoDelay) : .shift(gateBias)

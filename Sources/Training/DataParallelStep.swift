@@ -62,7 +62,7 @@ package final class DataParallelStep {
         self.batches = batches
         self.synchronizer = synchronizer
         gradients = Buffer(count: parameters.count, repeating: 0)
-        let dropout = dropout.flatMap { $0.probability > 0 || $0.weightDrop > 0 ? $0 : nil }
+        let dropout = dropout.flatMap { $0.isActive ? $0 : nil }
         self.dropout = dropout
         self.accumulation = accumulation
         let T = batches.sequenceLength

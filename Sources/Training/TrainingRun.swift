@@ -59,7 +59,8 @@ final class TrainingRun {
         let data = try RankAgreement.agree(collectives, "corpus check") { try TrainingData(config: config, world: world) }
         self.data = data
         let architecture = ModelArchitecture(cell: config.cell, layers: config.layers, hiddenSize: config.hidden,
-                                             vocabularySize: data.corpus.vocabulary.count)
+                                             vocabularySize: data.corpus.vocabulary.count, embeddingSize: config.embeddingSize,
+                                             tiedWeights: config.tieWeights)
         layout = ModelLayout(architecture: architecture)
         progress = try RankAgreement.agree(collectives, "output check") {
             if world.isRoot, let directory = config.checkpointDir {
@@ -89,7 +90,7 @@ final class TrainingRun {
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
                                    dropout: Dropout(probability: config.dropout, seed: UInt64(config.seed), masking: config.dropoutMasking,
-                                                    weightDrop: config.weightDrop),
+                                                    weightDrop: config.weightDrop, embeddingDrop: config.embeddingDropout),
                                    synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel.kernel,
                                    accumulation: config.accumulate,
                                    average: config.ema > 0 ? try ExponentialMovingAverage(decay: config.ema, count: layout.count) : nil)
@@ -266,11 +267,12 @@ final class TrainingRun {
         config.diagnoseEvery > 0 && completed % config.diagnoseEvery == 0
     }
 
-    /// "tanh RNN H=64" or "lstm L=2 H=512, dropout 0.2".
+    /// "tanh RNN H=64", "lstm L=2 H=512, dropout 0.2" or "lstm L=2 H=512 E=512 tied, embedding dropout 0.1".
     private var modelDescription: String {
         var text = layout.architecture.summary
         if config.dropout > 0 { text += ", dropout \(config.dropout)\(config.dropoutMasking == .locked ? " (locked)" : "")" }
         if config.weightDrop > 0 { text += ", weight drop \(config.weightDrop)" }
+        if config.embeddingDropout > 0 { text += ", embedding dropout \(config.embeddingDropout)" }
         return text
     }
 

@@ -33,7 +33,7 @@ struct ExportCommand: ParsableCommand {
                 throw RunError.badInput("cannot write \(output): \(error)")
             }
             let a = loaded.architecture
-            print("exported \(loaded.path) (\(a.cell) L=\(a.layers) H=\(a.hiddenSize) V=\(a.vocabularySize)) to \(output)")
+            print("exported \(loaded.path) (\(a.cell) L=\(a.layers) H=\(a.hiddenSize)\(a.embeddingSize.map { " E=\($0)\(a.tiedWeights ? " tied" : "")" } ?? "") V=\(a.vocabularySize)) to \(output)")
         }
     }
 }

@@ -126,4 +126,39 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--chrono-delay", "1"])))
         XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(["--chrono-delay", "-1"])))
     }
+
+    /// embedding, tie-weights, embedding-dropout: off by default (one-hot input); YAML and flags
+    /// set them alike; tying needs embedding = hidden, embedding-dropout and tie-weights need an
+    /// embedding, and sizes below 0 or a p outside [0, 1) are refused, each by name.
+    func testEmbeddingKeys() throws {
+        XCTAssertEqual(TrainingConfig().embeddingSize, nil)
+        XCTAssertFalse(TrainingConfig().tieWeights)
+        XCTAssertEqual(TrainingConfig().embeddingDropout, 0)
+        let flagged = try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(
+            ["--hidden", "32", "--embedding", "32", "--tie-weights", "--embedding-dropout", "0.1"]))
+        XCTAssertEqual(flagged.embeddingSize, 32)
+        XCTAssertTrue(flagged.tieWeights)
+        XCTAssertEqual(flagged.embeddingDropout, 0.1)
+        let yaml = try ConfigLoader.apply(try ConfigLoader.parseYAML("embedding: 16\ntie-weights: false\nembedding-dropout: 0.2\n",
+                                                                     source: "t.yaml"), to: TrainingConfig(), source: "t.yaml")
+        XCTAssertEqual(yaml.embeddingSize, 16)
+        XCTAssertNoThrow(try ConfigLoader.validate(yaml))
+        func refused(_ flags: [String], _ message: String, line: UInt = #line) {
+            XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(flags)), line: line) { error in
+                XCTAssertEqual("\(error)", message, line: line)
+            }
+        }
+        refused(["--tie-weights"], "inconsistent configuration: tie-weights makes W_hy the embedding table: set embedding (to hidden, 64)")
+        refused(["--embedding", "32", "--tie-weights"],
+                "inconsistent configuration: tie-weights needs embedding (32) equal to hidden (64): the tied table is both layer 0's "
+                + "input [V, E] and the output layer's W_hy [V, H]")
+        refused(["--embedding-dropout", "0.3"],
+                "inconsistent configuration: embedding-dropout (0.3) drops rows of the embedding table: set embedding")
+        for bad in [["--embedding", "-1"], ["--embedding", "8", "--embedding-dropout", "1"],
+                    ["--embedding", "8", "--embedding-dropout", "-0.5"], ["--embedding", "x"]] {
+            XCTAssertThrowsError(try ConfigLoader.load(configPath: nil, flags: try ConfigFlags.parse(bad))) { error in
+                XCTAssertTrue("\(error)".contains(bad[bad.count - 2].dropFirst(2)), "\(bad): \(error)")
+            }
+        }
+    }
 }

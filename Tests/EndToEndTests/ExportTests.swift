@@ -21,8 +21,9 @@ final class ExportTests: XCTestCase {
 
     /// A model with distinct, deterministic weights of magnitude up to 0.9 (large enough that
     /// a swapped gate block or bias changes the probabilities by far more than the tolerance).
-    private func model(_ cell: CellKind, layers: Int) -> ModelFile {
-        let architecture = ModelArchitecture(cell: cell, layers: layers, hiddenSize: Self.H, vocabularySize: Self.V)
+    private func model(_ cell: CellKind, layers: Int, embedding: Int? = nil, tied: Bool = false) -> ModelFile {
+        let architecture = ModelArchitecture(cell: cell, layers: layers, hiddenSize: Self.H, vocabularySize: Self.V,
+                                             embeddingSize: embedding, tiedWeights: tied)
         let count = ModelLayout(architecture: architecture).count
         let parameters = Buffer<Float>(count: count, repeating: 0)
         parameters.copy(from: (0..<count).map { Float(0.9 * sin(Double($0) * 12.9898 + 0.5)) }, at: 0)
@@ -30,23 +31,40 @@ final class ExportTests: XCTestCase {
                          vocabulary: Vocabulary(tokenizer: .chars, symbols: (97..<97 + UInt32(Self.V))), parameters: parameters)
     }
 
-    private static let cases: [(CellKind, Int)] = [(.rnn, 2), (.lstm, 2), (.gru, 2), (.rnn, 1)]
+    /// (cell, layers, E, tied): one-hot models, then models with an embedding (E = 4 ≠ H) and
+    /// tied ones (E = H).
+    private static let cases: [(CellKind, Int, Int?, Bool)] = [
+        (.rnn, 2, nil, false), (.lstm, 2, nil, false), (.gru, 2, nil, false), (.rnn, 1, nil, false),
+        (.lstm, 2, 4, false), (.gru, 2, H, true), (.rnn, 1, H, true), (.lstm, 2, H, true),
+    ]
+
+    private static func label(_ cell: CellKind, _ layers: Int, _ E: Int?, _ tied: Bool) -> String {
+        "\(cell)-\(layers)\(E.map { "-E\($0)" } ?? "")\(tied ? "-tied" : "")"
+    }
 
     func testTensorsAreTheLayoutsRenamedBitForBit() throws {
-        for (cell, layers) in Self.cases {
-            let model = model(cell, layers: layers)
-            let path = run.path("\(cell)-\(layers).safetensors")
+        for (cell, layers, E, tied) in Self.cases {
+            let model = model(cell, layers: layers, embedding: E, tied: tied)
+            let path = run.path("\(Self.label(cell, layers, E, tied)).safetensors")
             try TorchExport.write(model, format: .torch, to: path)
             let file = try SafetensorsFile.read(path: path)
             let G = cell.gateCount, H = Self.H, V = Self.V
             var expected = ["fc.weight": [V, H], "fc.bias": [V]]
+            if let E { expected["embedding.weight"] = [V, E] }
             for l in 0..<layers {
-                expected["rnn.weight_ih_l\(l)"] = [G * H, l == 0 ? V : H]
+                expected["rnn.weight_ih_l\(l)"] = [G * H, l == 0 ? E ?? V : H]
                 expected["rnn.weight_hh_l\(l)"] = [G * H, H]
                 expected["rnn.bias_ih_l\(l)"] = [G * H]
                 expected["rnn.bias_hh_l\(l)"] = [G * H]
             }
-            XCTAssertEqual(file.tensors.mapValues(\.shape), expected, "\(cell) L=\(layers)")
+            XCTAssertEqual(file.tensors.mapValues(\.shape), expected, Self.label(cell, layers, E, tied))
+            XCTAssertEqual(file.metadata["embedding_size"], E.map(String.init))
+            XCTAssertEqual(file.metadata["tied_weights"], E.map { _ in String(tied) })
+            if tied {
+                // Written twice with the same bits: the module ties the two names to one parameter.
+                XCTAssertEqual(try file.tensors["fc.weight"]!.floats().map(\.bitPattern),
+                               try file.tensors["embedding.weight"]!.floats().map(\.bitPattern))
+            }
             XCTAssertEqual(file.metadata["cell"], cell.rawValue)
             XCTAssertEqual(file.metadata["layers"], String(layers))
             XCTAssertEqual(file.metadata["vocabulary"], model.vocabulary.serialized)
@@ -54,7 +72,8 @@ final class ExportTests: XCTestCase {
                 let tensor = try XCTUnwrap(file.tensors[TorchExport.name(of: entry.tensor)], entry.name)
                 XCTAssertEqual(tensor.dtype, "F32")
                 let bits = try tensor.floats().map(\.bitPattern)
-                XCTAssertEqual(bits, entry.range.map { model.parameters[$0].bitPattern }, "\(cell) L=\(layers) \(entry.name)")
+                XCTAssertEqual(bits, entry.range.map { model.parameters[$0].bitPattern },
+                               "\(Self.label(cell, layers, E, tied)) \(entry.name)")
             }
             if model.architecture.isLegacyTanhRNN {
                 XCTAssertEqual(try file.tensors["rnn.bias_hh_l0"]!.floats(), [Float](repeating: 0, count: H),
@@ -75,7 +94,10 @@ final class ExportTests: XCTestCase {
     h = [np.zeros(H) for _ in range(L)]; c = [np.zeros(H) for _ in range(L)]
     out = []
     for t in tokens:
-        x = np.zeros(V); x[t] = 1
+        if "embedding.weight" in p:
+            x = p["embedding.weight"][t]
+        else:
+            x = np.zeros(V); x[t] = 1
         for l in range(L):
             a = p[f"rnn.weight_ih_l{l}"] @ x + p[f"rnn.bias_ih_l{l}"]
             u = p[f"rnn.weight_hh_l{l}"] @ h[l] + p[f"rnn.bias_hh_l{l}"]
@@ -101,14 +123,22 @@ final class ExportTests: XCTestCase {
     from safetensors.torch import load_file
     cell, L, tokens = sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
     state = load_file(sys.argv[1]); V, H = state["fc.weight"].shape
+    E = state["embedding.weight"].shape[1] if "embedding.weight" in state else None
+    tied = sys.argv[5] == "true"
     class CharModel(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](V, H, num_layers=L)
+            if E is not None:
+                self.embedding = nn.Embedding(V, E)
+            self.rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](E or V, H, num_layers=L)
             self.fc = nn.Linear(H, V)
+            if tied:
+                self.fc.weight = self.embedding.weight
     model = CharModel(); model.load_state_dict(state); model.double()
-    x = nn.functional.one_hot(torch.tensor(tokens), V).double().unsqueeze(1)
+    assert not tied or model.fc.weight is model.embedding.weight
     with torch.no_grad():
+        x = (model.embedding(torch.tensor(tokens)) if E is not None
+             else nn.functional.one_hot(torch.tensor(tokens), V).double()).unsqueeze(1)
         out, _ = model.rnn(x)
         print(json.dumps(torch.softmax(model.fc(out[:, 0]), -1).tolist()))
     """#
@@ -123,9 +153,9 @@ final class ExportTests: XCTestCase {
         }
         let hasTorch = (try? ProcessRunner.run(python, ["-c", "import torch"], timeout: 120))?.status == 0
         let tokens: [Int32] = [3, 0, 6, 6, 1, 5, 2, 4, 4, 0, 3, 1]
-        for (cell, layers) in Self.cases {
-            let model = model(cell, layers: layers)
-            let path = run.path("\(cell)-\(layers).safetensors")
+        for (cell, layers, E, tied) in Self.cases {
+            let model = model(cell, layers: layers, embedding: E, tied: tied)
+            let path = run.path("\(Self.label(cell, layers, E, tied)).safetensors")
             try TorchExport.write(model, format: .torch, to: path)
 
             let sampler = TokenSampler(architecture: model.architecture, parameters: model.parameters, seed: 1)
@@ -137,7 +167,8 @@ final class ExportTests: XCTestCase {
             var scripts = [("numpy", Self.numpyForward)]
             if hasTorch { scripts.append(("torch", Self.torchForward)) }
             for (name, script) in scripts {
-                let result = try ProcessRunner.run(python, ["-c", script, path, cell.rawValue, String(layers), "\(tokens)"], timeout: 300)
+                let result = try ProcessRunner.run(python, ["-c", script, path, cell.rawValue, String(layers), "\(tokens)", String(tied)],
+                                                   timeout: 300)
                 XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
                 let theirs = try JSONDecoder().decode([[Double]].self, from: Data(result.stdout.utf8))
                 XCTAssertEqual(theirs.count, tokens.count)
@@ -146,7 +177,7 @@ final class ExportTests: XCTestCase {
                     XCTAssertEqual(p.count, q.count)
                     for (x, y) in zip(p, q) { worst = max(worst, abs(x - y)) }
                 }
-                XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) \(cell) L=\(layers)")
+                XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) \(Self.label(cell, layers, E, tied))")
             }
         }
     }

@@ -98,6 +98,28 @@ final class GradientAccumulationTests: XCTestCase {
         XCTAssertGreaterThan(ParameterDifference.maxRelative(four, plain), 1e-3)
     }
 
+    /// Embedding dropout's row mask belongs to the step too, and the tied table's gradient (both
+    /// uses summed) is accumulated like any other: (P=2, k=2), (P=1, k=4) and (P=4, k=1) agree
+    /// within the rounding spread, for full and truncated BPTT; without embedding dropout the
+    /// trajectory differs. The header names the embedding and its dropout.
+    func testTiedEmbeddingWithEmbeddingDropoutIsTheSameOnEveryRankAndMicroBatch() throws {
+        for bptt in [["--bptt", "full"], ["--bptt", "truncated", "--bptt-steps", "6"]] {
+            let tied = model(["--cell", "lstm", "--embedding", "16", "--tie-weights", "--embedding-dropout", "0.25"] + bptt)
+            let four = try train(4, tied, "emb-np4")
+            let bound = try RoundingSpread.bound(reference: four, "embedding \(bptt)") { environment, tag in
+                try train(4, tied, "emb-np4-\(tag)", environment: environment)
+            }
+            XCTAssertLessThan(ParameterDifference.maxRelative(four, try train(2, tied + ["--accumulate", "2"], "emb-np2-k2")), bound)
+            XCTAssertLessThan(ParameterDifference.maxRelative(four, try train(1, tied + ["--accumulate", "4"], "emb-np1-k4")), bound)
+            let plain = try train(4, model(["--cell", "lstm", "--embedding", "16", "--tie-weights"] + bptt), "emb-none")
+            XCTAssertGreaterThan(ParameterDifference.maxRelative(four, plain), 1e-3)
+        }
+        let result = try run.run(ranks: 2, model(["--cell", "lstm", "--embedding", "16", "--tie-weights", "--embedding-dropout", "0.25",
+                                                  "--steps", "1"]).filter { $0 != "--quiet" })
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.stdout.contains("model: lstm L=1 H=16 E=16 tied, dropout 0.2, embedding dropout 0.25,"), result.stdout)
+    }
+
     /// The header says how a rank's share is cut.
     func testHeaderNamesTheMicroBatches() throws {
         let result = try run.run(ranks: 2, model(["--accumulate", "3", "--steps", "1"]).filter { $0 != "--quiet" })

@@ -35,6 +35,22 @@ final class SteadyStateAllocationTests: XCTestCase {
         try assertPlainStepsAllocateNothing(["--allreduce", "mpi"], libraryRounds: true)
     }
 
+    /// An embedding table, tied to W_hy, with embedding dropout (its row mask, the gathered
+    /// rows and the scatter-add's ∂L/∂e are buffers of the workspace), one-step and accumulated,
+    /// and an untied GRU with truncated BPTT. E ≥ 12: OpenBLAS's small-matrix sgemm kernel for
+    /// untransposed operands (sgemm_small_kernel_b0_nn, the Cooper Lake build this CPU runs)
+    /// mallocs ~1 KB per call when N ≤ 8 and K = 48 (a C probe of cblas_sgemm alone: m=48, k=48,
+    /// N = 5 or 8 allocate once per call, N = 12 or 16 never), which ∂L/∂e = dxp·W_xh.0 [T·B, E]
+    /// would hit with a toy E; that is the library at toy shapes, not the step.
+    func testEmbeddingStepsAllocateNothingOnEveryRank() throws {
+        try assertPlainStepsAllocateNothing(["--cell", "lstm", "--embedding", "16", "--tie-weights", "--embedding-dropout", "0.1",
+                                             "--dropout", "0.1"])
+        try assertPlainStepsAllocateNothing(["--cell", "lstm", "--embedding", "16", "--tie-weights", "--embedding-dropout", "0.1",
+                                             "--accumulate", "2"])
+        try assertPlainStepsAllocateNothing(["--cell", "gru", "--embedding", "12", "--embedding-dropout", "0.2",
+                                             "--bptt", "truncated", "--bptt-steps", "6"])
+    }
+
     private func assertPlainStepsAllocateNothing(_ extra: [String], libraryRounds: Bool = false) throws {
         let run = try RNNDistRun()
         defer { run.remove() }

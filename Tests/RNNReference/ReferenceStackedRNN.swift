@@ -43,16 +43,26 @@ public struct ReferenceStackedRNN {
     }
 
     /// inputs/targets batch-major [B·T]; h0/c0 [layer][b][H] or nil; mask(l, t, b, j) the
-    /// dropout factor of unit j of layer l's output (1 without dropout). With lossStep, the
-    /// loss counts that step only (and the gradient is not meaningful).
+    /// dropout factor of unit j of layer l's output (1 without dropout); embeddingMask(x) the
+    /// embedding-dropout factor of token x's row (1 without). With lossStep, the loss counts
+    /// that step only (and the gradient is not meaningful).
+    ///
+    /// With an embedding, layer 0 reads e = embeddingMask(x)·embedding[x] [E] through W_xh.0
+    /// [GH, E] like an upper layer reads the layer below, and ∂L/∂embedding[x] collects
+    /// embeddingMask(x)·∂L/∂e at every use of x; tied, W_hy is the embedding and the one
+    /// tensor's gradient is the sum of its two uses'.
     public func run(inputs: [Int32], targets: [Int32], batchSize B: Int, sequenceLength T: Int,
              h0: [[[Double]]]?, c0: [[[Double]]]?, tokenCount: Int,
              mask: (Int, Int, Int, Int) -> Double = { _, _, _, _ in 1 },
+             embeddingMask: (Int) -> Double = { _ in 1 },
              nudge: Nudge? = nil, lossStep: Int? = nil) -> Result {
         let L = architecture.layers, H = architecture.hiddenSize, V = architecture.vocabularySize
         let cell = architecture.cell, G = cell.gateCount, GH = G * H
+        let E = architecture.embeddingSize, width0 = architecture.inputSize
         func σ(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
-        let W_xh = (0..<L).map { tensor(.W_xh(layer: $0), count: GH * ($0 == 0 ? V : H)) }
+        let embedding = tensor(.embedding, count: V * (E ?? 0))
+        var dEmbedding = embedding.map { _ in 0.0 }
+        let W_xh = (0..<L).map { tensor(.W_xh(layer: $0), count: GH * ($0 == 0 ? width0 : H)) }
         let W_hh = (0..<L).map { tensor(.W_hh(layer: $0), count: GH * H) }
         let b_xh = (0..<L).map { tensor(.b_xh(layer: $0), count: GH) }
         let b_hh = (0..<L).map { tensor(.b_hh(layer: $0), count: GH) }
@@ -72,17 +82,18 @@ public struct ReferenceStackedRNN {
             var outputs = [[Double]](repeating: [], count: T)     // the dropped top h_t
             for t in 0..<T {
                 let x = Int(inputs[b * T + t])
-                var input: [Double] = []                           // layer l's input (l > 0)
+                // Layer l's input (l > 0, or layer 0 with an embedding).
+                var input: [Double] = E.map { E in (0..<E).map { embeddingMask(x) * embedding[x * E + $0] } } ?? []
                 for l in 0..<L {
                     var s = Step(input: input, hPrev: h[l], cPrev: c[l])
                     // Pre-activations: wx = W_xh.l x + b_xh.l, wh = W_hh.l h + b_hh.l, per gate row k.
                     var wx = [Double](repeating: 0, count: GH), wh = [Double](repeating: 0, count: GH)
                     for k in 0..<GH {
-                        if l == 0 {
+                        if l == 0 && E == nil {
                             wx[k] = W_xh[0][k * V + x] + b_xh[0][k]
                         } else {
                             wx[k] = b_xh[l][k]
-                            for j in 0..<H { wx[k] += W_xh[l][k * H + j] * input[j] }
+                            for j in 0..<input.count { wx[k] += W_xh[l][k * input.count + j] * input[j] }
                         }
                         wh[k] = b_hh[l][k]
                         for j in 0..<H { wh[k] += W_hh[l][k * H + j] * h[l][j] }
@@ -169,18 +180,23 @@ public struct ReferenceStackedRNN {
                             dhPrev[j] = dh[j] * z
                         }
                     }
-                    var dInput = zero
+                    var dInput = [Double](repeating: 0, count: s.input.count)
                     for k in 0..<GH {
                         db_xh[l][k] += dwx[k]
                         db_hh[l][k] += dwh[k]
-                        if l == 0 {
+                        if l == 0 && E == nil {
                             dW_xh[0][k * V + Int(inputs[b * T + t])] += dwx[k]
                         } else {
-                            for j in 0..<H { dW_xh[l][k * H + j] += dwx[k] * s.input[j]; dInput[j] += W_xh[l][k * H + j] * dwx[k] }
+                            let n = s.input.count
+                            for j in 0..<n { dW_xh[l][k * n + j] += dwx[k] * s.input[j]; dInput[j] += W_xh[l][k * n + j] * dwx[k] }
                         }
                         for j in 0..<H { dW_hh[l][k * H + j] += dwh[k] * s.hPrev[j]; dhPrev[j] += W_hh[l][k * H + j] * dwh[k] }
                     }
                     (dhNext[l], dcNext[l], dOut) = (dhPrev, dcPrev, dInput)
+                }
+                if let E {
+                    let x = Int(inputs[b * T + t])
+                    for j in 0..<E { dEmbedding[x * E + j] += embeddingMask(x) * dOut[j] }
                 }
             }
         }
@@ -193,7 +209,12 @@ public struct ReferenceStackedRNN {
             put(.W_xh(layer: l), dW_xh[l]); put(.W_hh(layer: l), dW_hh[l])
             put(.b_xh(layer: l), db_xh[l]); put(.b_hh(layer: l), db_hh[l])
         }
-        put(.W_hy, dW_hy); put(.b_y, db_y)
+        if architecture.tiedWeights {
+            put(.embedding, zip(dEmbedding, dW_hy).map { $0 + $1 })
+        } else {
+            put(.embedding, dEmbedding); put(.W_hy, dW_hy)
+        }
+        put(.b_y, db_y)
         result.gradient = gradient
         return result
     }

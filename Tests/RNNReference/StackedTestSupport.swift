@@ -14,8 +14,10 @@ public struct StackedCase {
     public let draw: DropoutDraw?
 
     public init(_ cell: CellKind, layers: Int = 2, H: Int = 5, V: Int = 7, B: Int = 3, T: Int = 6,
-         initialState: Bool = true, dropout: Double = 0, weightDrop: Double = 0, seed: UInt64 = 1, scale: Double = 0.6) {
-        architecture = ModelArchitecture(cell: cell, layers: layers, hiddenSize: H, vocabularySize: V)
+         initialState: Bool = true, dropout: Double = 0, weightDrop: Double = 0, embedding: Int? = nil, tied: Bool = false,
+         embeddingDrop: Double = 0, seed: UInt64 = 1, scale: Double = 0.6) {
+        architecture = ModelArchitecture(cell: cell, layers: layers, hiddenSize: H, vocabularySize: V, embeddingSize: embedding,
+                                         tiedWeights: tied)
         (self.B, self.T) = (B, T)
         var generator = SeededGenerator(seed: seed)
         let count = ModelLayout(architecture: architecture).count
@@ -28,9 +30,9 @@ public struct StackedCase {
         }
         h0 = initialState ? state(seed + 3) : nil
         c0 = initialState && cell == .lstm ? state(seed + 4) : nil
-        draw = dropout > 0 || weightDrop > 0
-            ? DropoutDraw(dropout: Dropout(probability: dropout, seed: seed + 5, weightDrop: weightDrop), step: 17,
-                          sequenceIndices: (0..<B).map { 1000 + 7 * $0 }) : nil
+        draw = dropout > 0 || weightDrop > 0 || embeddingDrop > 0
+            ? DropoutDraw(dropout: Dropout(probability: dropout, seed: seed + 5, weightDrop: weightDrop, embeddingDrop: embeddingDrop),
+                          step: 17, sequenceIndices: (0..<B).map { 1000 + 7 * $0 }) : nil
     }
 
     /// The initial state as the workspace takes it (capacity B), or nil.
@@ -68,6 +70,14 @@ public struct StackedCase {
             guard let draw else { return 1 }
             return draw.dropout.keeps(step: draw.step, sequence: draw.sequenceIndices[b], layer: l, t: t, unit: j)
                 ? draw.dropout.keepScale : 0
-        })
+        }, embeddingMask: embeddingMask)
+    }
+
+    /// The embedding-dropout factor of each token's row in this case's draw (1 without).
+    public func embeddingMask(_ x: Int) -> Double {
+        guard let draw, draw.dropout.embeddingDrop > 0 else { return 1 }
+        var mask = [Double](repeating: 0, count: architecture.vocabularySize)
+        draw.dropout.fillEmbeddingMask(&mask, V: architecture.vocabularySize, step: draw.step)
+        return mask[x]
     }
 }

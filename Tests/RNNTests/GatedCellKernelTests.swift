@@ -211,13 +211,17 @@ final class GatedCellKernelTests: XCTestCase {
         for path in paths {
             let kernel = try RecurrenceKernel(path: path)
             for cell in [CellKind.lstm, .gru] {
-                for (H, B) in [(17, 33), (1, 1), (33, 2)] {
-                    let c = StackedCase(cell, layers: 2, H: H, V: 11, B: B, T: 7, dropout: 0.2, seed: UInt64(300 + H + B), scale: 0.4)
+                // The last two: layer 0 reads an embedding (E = 5; tied, E = H) through a gemm
+                // like an upper layer, with embedding dropout.
+                for (H, B, E, tied) in [(17, 33, nil, false), (1, 1, nil, false), (33, 2, nil, false), (17, 33, 5, false),
+                                        (33, 2, 33, true)] as [(Int, Int, Int?, Bool)] {
+                    let c = StackedCase(cell, layers: 2, H: H, V: 11, B: B, T: 7, dropout: 0.2, embedding: E, tied: tied,
+                                        embeddingDrop: E == nil ? 0 : 0.3, seed: UInt64(300 + H + B), scale: 0.4)
                     let (loss, gradient) = c.run(c.workspace())
                     let workspace = StackedBPTTWorkspace<Float>(architecture: c.architecture, maxBatchSize: c.B,
                                                                 sequenceLength: c.T, kernel: kernel)
                     let parameters = Buffer(c.parameters.toArray().map { Float($0) })
-                    let where_ = "\(path) \(cell) H=\(H) B=\(B)"
+                    let where_ = "\(path) \(cell) H=\(H) B=\(B) E=\(E ?? 0)\(tied ? " tied" : "")"
                     for _ in 0..<2 {
                         let gradients = Buffer<Float>(count: gradient.count, repeating: .nan)
                         let floatLoss = workspace.forwardBackward(

@@ -59,6 +59,34 @@ final class GradientReadinessTests: XCTestCase {
                      }, batchSize: B)
     }
 
+    /// With an embedding: its bucket is reported with layer 0's (merged with W_xh.0, adjacent),
+    /// after layer 0's scatter-add; tied, the output layer's bucket is b_y alone, since the
+    /// shared table's gradient is final only then.
+    func testEmbeddingWorkspaceReportsTheTableWhenFinal() {
+        for (cell, E, tied) in [(CellKind.gru, 6, false), (.lstm, 9, true), (.rnn, 9, true)] {
+            let architecture = ModelArchitecture(cell: cell, layers: 2, hiddenSize: 9, vocabularySize: 7, embeddingSize: E,
+                                                 tiedWeights: tied)
+            let T = 5, B = 3
+            let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: B, sequenceLength: T)
+            let layout = ModelLayout(architecture: architecture)
+            let table = layout.range(of: .embedding)!
+            // Layer 0's two buckets come last: [embedding, W_xh.0] (adjacent, merged) and [b_xh.0, b_hh.0].
+            XCTAssertEqual(Array(workspace.gradientBuckets.suffix(2)),
+                           [table.lowerBound..<layout.range(of: .W_xh(layer: 0))!.upperBound,
+                            layout.mergedRanges([.b_xh(layer: 0), .b_hh(layer: 0)])[0]], "\(cell)")
+            XCTAssertEqual(workspace.gradientBuckets.first!, tied ? layout.range(of: .b_y)! : layout.mergedRanges([.W_hy, .b_y])[0])
+            let parameters = Buffer<Float>(randomValues(count: layout.count, seed: 8, scale: 0.2).map { Float($0) })
+            let inputs = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 7, seed: 9))
+            let targets = Buffer<Int32>(randomTokens(count: B * T, vocabularySize: 7, seed: 10))
+            checkReports(buckets: workspace.gradientBuckets, count: layout.count, progressCallsPerBatch: 2 * T,
+                         backward: { rows, gradients, recorder in
+                             _ = workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: rows,
+                                                           initialState: nil, tokenCountForMean: B * T, gradients: gradients,
+                                                           readiness: recorder)
+                         }, batchSize: B)
+        }
+    }
+
     /// A 2-layer LSTM: the output layer first, then layer 1, then layer 0, each right after its
     /// weight gradients; W_hh.l in 2 row blocks (H = 93: [372, 93] is 34,596 elements).
     func testStackedWorkspaceReportsEachBucketWhenFinal() {

@@ -29,6 +29,45 @@ final class ParameterInitializerTests: XCTestCase {
         XCTAssertEqual(layout.entry(named: "W_hy")!.dimensions, [50, 64])
     }
 
+    /// With an embedding: the table [V, E] first, W_xh.0 [4H, E]; tied, no W_hy entry (its
+    /// range is the table's). torch: an untied table N(0, 1) (nn.Embedding: mean ≈ 0, variance ≈
+    /// 1 over 3,200 draws, values beyond the ±1/√H of the other tensors), a tied one uniform
+    /// ±1/√H (the nn.Linear it also is); min-char-rnn N(0, 0.01²).
+    func testEmbeddingLayoutAndInitialization() {
+        let V = 50, H = 64, E = 64
+        for tied in [false, true] {
+            let layout = ModelLayout(architecture: ModelArchitecture(cell: .lstm, layers: 2, hiddenSize: H, vocabularySize: V,
+                                                                     embeddingSize: E, tiedWeights: tied))
+            XCTAssertEqual(layout.entries.first!.name, "W_emb")
+            XCTAssertEqual(layout.entries.first!.dimensions, [V, E])
+            XCTAssertEqual(layout.entry(named: "W_xh.0")!.dimensions, [4 * H, E])
+            XCTAssertEqual(layout.entry(named: "W_hy") == nil, tied)
+            XCTAssertEqual(layout.range(of: .W_hy) == layout.range(of: .embedding), tied)
+            let oneHot = ModelLayout(architecture: ModelArchitecture(cell: .lstm, layers: 2, hiddenSize: H, vocabularySize: V))
+            // W_xh.0 [4H, V] becomes the table [V, E] and W_xh.0 [4H, E]; tied, W_hy [V, H] goes too
+            // (at this small V the embedding costs parameters; at V ≫ 4H it saves them).
+            XCTAssertEqual(oneHot.count - layout.count, 4 * H * V - V * E - 4 * H * E + (tied ? V * H : 0), "the parameter count saved")
+            let buffer = Buffer<Double>(count: layout.count, repeating: .nan)
+            ParameterInitializer.initialize(buffer, layout: layout, scheme: .torch, seed: 3)
+            let table = buffer.toArray(range: layout.range(of: .embedding)!)
+            let mean = table.reduce(0, +) / Double(table.count)
+            let variance = table.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(table.count)
+            let bound = 1 / Double(H).squareRoot()
+            if tied {
+                XCTAssertTrue(table.allSatisfy { abs($0) <= bound })
+            } else {
+                XCTAssertEqual(mean, 0, accuracy: 0.1)            // 5 standard errors of 1/√3200
+                XCTAssertEqual(variance, 1, accuracy: 0.15)
+                XCTAssertGreaterThan(table.map(abs).max()!, 2)
+            }
+            let rest = buffer.toArray(range: layout.range(of: .embedding)!.upperBound..<layout.count)
+            XCTAssertTrue(rest.allSatisfy { abs($0) <= bound }, "the other tensors keep ±1/√H")
+            ParameterInitializer.initialize(buffer, layout: layout, scheme: .minCharRNN, seed: 3)
+            let small = buffer.toArray(range: layout.range(of: .embedding)!)
+            XCTAssertLessThan(small.map(abs).max()!, 0.06)
+        }
+    }
+
     func testDeterministicForASeedAndDifferentForAnother() {
         for scheme in InitializationScheme.allCases {
             XCTAssertEqual(initialized(scheme, seed: 5).toArray(), initialized(scheme, seed: 5).toArray())

@@ -14,8 +14,10 @@ final class StackedAllocationTests: XCTestCase {
         #if DEBUG
         throw XCTSkip("allocation counts need an optimized build (swift test -c release)")
         #else
-        for cell in CellKind.allCases {
-            let architecture = ModelArchitecture(cell: cell, layers: 2, hiddenSize: 32, vocabularySize: 11)
+        // One-hot, an embedding (E = 16) and a tied one (E = H), the latter two with embedding dropout.
+        for cell in CellKind.allCases { for (E, tied) in [(nil, false), (16, false), (32, true)] as [(Int?, Bool)] {
+            let architecture = ModelArchitecture(cell: cell, layers: 2, hiddenSize: 32, vocabularySize: 11, embeddingSize: E,
+                                                 tiedWeights: tied)
             let B = 4, T = 8
             let workspace = StackedBPTTWorkspace<Float>(architecture: architecture, maxBatchSize: B, sequenceLength: T)
             let count = workspace.layout.count
@@ -24,7 +26,8 @@ final class StackedAllocationTests: XCTestCase {
             let inputs = Buffer(randomTokens(count: B * T, vocabularySize: 11, seed: 6))
             let targets = Buffer(randomTokens(count: B * T, vocabularySize: 11, seed: 7))
             let state = RecurrentState<Float>(architecture: architecture, capacity: B)
-            var draw = DropoutDraw(dropout: Dropout(probability: 0.25, seed: 3), step: 0, sequenceIndices: [0, 1, 2, 3])
+            var draw = DropoutDraw(dropout: Dropout(probability: 0.25, seed: 3, embeddingDrop: E == nil ? 0 : 0.2), step: 0,
+                                   sequenceIndices: [0, 1, 2, 3])
             func step() -> Double {
                 workspace.forwardBackward(parameters: parameters, inputs: inputs, targets: targets, batchSize: B,
                                           initialState: state, tokenCountForMean: B * T, dropout: draw, gradients: gradients)
@@ -43,8 +46,8 @@ final class StackedAllocationTests: XCTestCase {
             }
             let allocations = perStep[1...].reduce(0, +)
             XCTAssertTrue(loss.isFinite)
-            XCTAssertEqual(allocations, 0, "\(cell): allocations per step \(perStep)")
-        }
+            XCTAssertEqual(allocations, 0, "\(cell) E=\(E ?? 0)\(tied ? " tied" : ""): allocations per step \(perStep)")
+        } }
         #endif
     }
 

@@ -41,6 +41,41 @@ final class StackedWorkspaceTests: XCTestCase {
         print("stacked workspace vs reference: \(cases) cases, worst norm-wise gradient error \(worst)")
     }
 
+    /// With an embedding (E = 3, and tied E = H = 5), with and without embedding dropout and
+    /// dropout: loss, every gradient element (the table's included) and the final (h, c)
+    /// against ReferenceStackedRNN, which reads the table row by row as the equations write it.
+    /// Same bound and reason as testMatchesReferenceAtSeveralShapes.
+    func testEmbeddingMatchesReference() {
+        var worst = 0.0, cases = 0
+        for cell in CellKind.allCases {
+            for layers in [1, 2, 3] { for (E, tied) in [(3, false), (5, true)] { for (dropout, embeddingDrop) in [(0, 0), (0.3, 0.4)] {
+                let c = StackedCase(cell, layers: layers, H: 5, V: 7, B: 3, T: 6, dropout: dropout, embedding: E, tied: tied,
+                                    embeddingDrop: embeddingDrop, seed: UInt64(500 + layers * 10 + E))
+                let workspace = c.workspace(maxBatchSize: 5)
+                _ = StackedCase(cell, layers: layers, H: 5, V: 7, B: 5, T: 6, dropout: 0.5, embedding: E, tied: tied,
+                                embeddingDrop: 0.5, seed: 998).run(workspace)
+                let (loss, gradient) = c.run(workspace)
+                let expected = c.reference()
+                let label = "\(cell) L=\(layers) E=\(E) tied \(tied) p=\(dropout) e=\(embeddingDrop)"
+                XCTAssertEqual(loss, expected.loss, accuracy: 1e-12 * expected.loss, label)
+                let error = normwiseRelativeError(gradient, expected.gradient)
+                XCTAssertLessThan(error, 1e-12, label)
+                let table = workspace.layout.range(of: .embedding)!
+                XCTAssertLessThan(normwiseRelativeError(Array(gradient[table]), Array(expected.gradient[table])), 1e-12, label)
+                worst = max(worst, error)
+                for l in 0..<layers {
+                    for b in 0..<c.B {
+                        let o = workspace.finalState.offset(layer: l, row: b)
+                        XCTAssertLessThan(normwiseRelativeError(workspace.finalState.h.toArray(range: o..<o + 5),
+                                                                expected.finalH[l][b]), 1e-13, label)
+                    }
+                }
+                cases += 1
+            } } }
+        }
+        print("embedding workspace vs reference: \(cases) cases, worst norm-wise gradient error \(worst)")
+    }
+
     /// Truncated BPTT's carried state: T = 6 run as chunks of 3 + 3 and 2 + 2 + 2, each chunk
     /// starting from the previous chunk's finalState, gives the loss and final (h, c) of one
     /// forward over 6 steps.
@@ -138,8 +173,9 @@ final class StackedWorkspaceTests: XCTestCase {
     /// The Float path (approximated tanh and σ, sgemm) stays within 1e-5 norm-wise (loss 1e-6) of the
     /// Double path on the loss and the gradient, for each cell with dropout.
     func testFloatPathAgreesWithDouble() {
-        for cell in CellKind.allCases {
-            let c = StackedCase(cell, layers: 2, H: 24, V: 11, B: 4, T: 10, dropout: 0.2, seed: 120, scale: 0.3)
+        for cell in CellKind.allCases { for (E, tied) in [(nil, false), (9, false), (24, true)] as [(Int?, Bool)] {
+            let c = StackedCase(cell, layers: 2, H: 24, V: 11, B: 4, T: 10, dropout: 0.2, embedding: E, tied: tied,
+                                embeddingDrop: E == nil ? 0 : 0.2, seed: 120, scale: 0.3)
             let (loss, gradient) = c.run(c.workspace())
             let workspace = StackedBPTTWorkspace<Float>(architecture: c.architecture, maxBatchSize: c.B, sequenceLength: c.T)
             let state = c.initialState().map { d -> RecurrentState<Float> in
@@ -155,9 +191,9 @@ final class StackedWorkspaceTests: XCTestCase {
                                                       gradients: gradients)
             XCTAssertEqual(floatLoss, loss, accuracy: 1e-6 * loss, "\(cell)")
             let error = normwiseRelativeError(gradients.toArray().map { Double($0) }, gradient)
-            XCTAssertLessThan(error, 1e-5, "\(cell)")
-            print("float vs double, \(cell): loss \(abs(floatLoss - loss) / loss), gradient \(error)")
-        }
+            XCTAssertLessThan(error, 1e-5, "\(cell) E=\(E ?? 0)")
+            print("float vs double, \(cell) E=\(E ?? 0)\(tied ? " tied" : ""): loss \(abs(floatLoss - loss) / loss), gradient \(error)")
+        } }
     }
 
     /// Resume: the workspace keeps no random state, so step 3's gradient is bit-identical in a

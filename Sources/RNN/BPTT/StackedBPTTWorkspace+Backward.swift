@@ -120,7 +120,7 @@ extension StackedBPTTWorkspace {
             RNNKernels.addColumnSums(dhp.baseAddress, rows: rows, columns: GH, into: g + b_hh)
         }
         if sumsLeft { (g + b_xh[l]).update(repeating: 0, count: GH) }
-        if l == 0 {
+        if readsOneHot(layer: l) {
             // dW_xh.0: scatter-add of the dxp rows into the token rows of dW_xh.0^T, then transpose.
             if sumsLeft {
                 W_xhT.fill(0)
@@ -129,10 +129,34 @@ extension StackedBPTTWorkspace {
             }
             RNNKernels.transpose(W_xhT.baseAddress, rows: V, columns: GH, into: g + W_xh[0])
         } else {
-            let below = output(ofLayer: l - 1, batchSize: B)
-            BLAS.gemm(.transposed, .none, m: GH, n: H, k: rows, a: xps[l], b: below.buffer, bOffset: below.offset,
+            let below = input(ofLayer: l, batchSize: B)
+            BLAS.gemm(.transposed, .none, m: GH, n: below.width, k: rows, a: xps[l], b: below.buffer, bOffset: below.offset,
                       beta: 0, c: gradients, cOffset: W_xh[l])
             if sumsLeft { RNNKernels.addColumnSums(xps[l].baseAddress, rows: rows, columns: GH, into: g + b_xh[l]) }
+            if l == 0 { embeddingGradient(parameters: parameters, inputs: inputs, batchSize: B, gradients: gradients) }
+        }
+    }
+
+    /// ∂L/∂embedding: ∂L/∂e = dxp·W_xh.0 [T·B, E] (one gemm), then each row scatter-added, times
+    /// the token's embedding-dropout mask, into the row of its token, in the fixed order
+    /// t = 0…T−1, b = 0…B−1. Untied, the rows start from 0; tied, they add to the output
+    /// layer's dW_hy already there (the shared tensor's gradient is the sum of both uses).
+    func embeddingGradient(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, batchSize B: Int, gradients: Buffer<Scalar>) {
+        let E = architecture.embeddingSize!, V = architecture.vocabularySize, T = sequenceLength
+        let GH = architecture.cell.gateCount * architecture.hiddenSize
+        BLAS.gemm(.none, .none, m: T * B, n: E, k: GH, a: xps[0], b: parameters, bOffset: W_xh[0], beta: 0, c: dEmbedded)
+        let table = gradients.baseAddress + embedding!, mask = embeddingMask.baseAddress
+        if !architecture.tiedWeights { table.update(repeating: 0, count: V * E) }
+        for t in 0..<T {
+            for b in 0..<B {
+                let x = Int(inputs[b * T + t]), row = dEmbedded.baseAddress + (t * B + b) * E, target = table + x * E
+                if embeddingDropApplied {
+                    let m = mask[x]
+                    for j in 0..<E { target[j] += m * row[j] }
+                } else {
+                    CellKernels.add(row, into: target, count: E)
+                }
+            }
         }
     }
 }

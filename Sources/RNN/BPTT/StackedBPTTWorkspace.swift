@@ -8,8 +8,9 @@ import Buffers
 /// Legend: B sequences of the call, T steps, H hidden width, V vocabulary, G gate blocks,
 /// GH = G·H, L layers. Activations are time-major: step t holds the B rows contiguously.
 /// Per layer, everything but the recurrence is one gemm over all T·B rows: layer 0's input
-/// projection is a gather of W_xh.0 columns, upper layers' a [T·B, H]·[H, GH] gemm of the
-/// layer below; dW_xh.l, dW_hh.l and the gradient to the layer below are gemms over T·B rows.
+/// projection is a gather of W_xh.0 columns (one-hot input) or, with an embedding, a
+/// [T·B, E]·[E, GH] gemm of the gathered embedding rows; upper layers' a [T·B, H]·[H, GH] gemm
+/// of the layer below; dW_xh.l, dW_hh.l and the gradient to the layer below are gemms over T·B rows.
 /// Only the recurrence is per step: h_{t−1}·W_hh^T → [B, GH] forward, dhp·W_hh → [B, H]
 /// backward, with the cell's element-wise step. That step is the scalar's (RecurrentScalar):
 /// Float on CRecurrence's packed kernels and C cells (FloatCellStep), Double the tests' Swift
@@ -24,6 +25,8 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     // Offsets of each layer's tensors in the flat buffer (b_hh is nil for the legacy tanh RNN).
     package let W_xh: [Int], W_hh: [Int], b_xh: [Int], b_hh: [Int?]
     let W_hy: Int, b_y: Int
+    /// The embedding table [V, E] (nil: one-hot input). With tied weights W_hy is this offset.
+    let embedding: Int?
     /// The gradient's buckets (GradientReadiness): the output layer's tensors, final right after
     /// its backward; per layer, dW_hh.l's row blocks once its gemm is done (W_hhBlockCount),
     /// then the layer's other tensors — all while the layers below still run.
@@ -34,8 +37,17 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
     public let gradientBuckets: [Range<Int>]
 
     /// W_xh.0^T [V, GH]: row x is column x of W_xh.0, so the one-hot projection gathers
-    /// contiguous rows. Refreshed per call. In backward it accumulates dW_xh.0^T.
+    /// contiguous rows. Refreshed per call. In backward it accumulates dW_xh.0^T. Empty with an
+    /// embedding.
     let W_xhT: Buffer<Scalar>
+    /// With an embedding, [T·B, E]: layer 0's input e_{t,b} = m[x]·embedding[x] (x the token,
+    /// m the embedding-dropout mask or 1), time-major like every activation; then (backward)
+    /// ∂L/∂e in dEmbedded [T·B, E], scatter-added into the token rows of ∂L/∂embedding.
+    let embedded: Buffer<Scalar>, dEmbedded: Buffer<Scalar>
+    /// [V]: the embedding-dropout mask of the step, one value per token (0 or 1/(1 − p)).
+    let embeddingMask: Buffer<Scalar>
+    /// Whether the last forward pass applied embedding dropout.
+    var embeddingDropApplied = false
     /// Per layer, h_0 … h_T [(T+1)·B·H] (before dropout).
     package let hs: [Buffer<Scalar>]
     /// lstm, per layer: c_0 … c_T [(T+1)·B·H] and tanh(c_1 … c_T) [T·B·H].
@@ -110,19 +122,27 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
         b_hh = (0..<L).map { layout.range(of: .b_hh(layer: $0))?.lowerBound }
         W_hy = layout.range(of: .W_hy)!.lowerBound
         b_y = layout.range(of: .b_y)!.lowerBound
-        outputBuckets = layout.mergedRanges([.W_hy, .b_y])
+        embedding = layout.range(of: .embedding)?.lowerBound
+        // A tied W_hy is the embedding, whose gradient is final only after layer 0's scatter-add.
+        outputBuckets = layout.mergedRanges(architecture.tiedWeights ? [.b_y] : [.W_hy, .b_y])
         let W_hhBlocks: [[Range<Int>]] = (0..<L).map { l in
             let W_hh = layout.range(of: .W_hh(layer: l))!, blocks = Self.W_hhBlockCount(rows: GH, columns: H)
             return (0..<blocks).map { W_hh.lowerBound + H * (GH * $0 / blocks) ..< W_hh.lowerBound + H * (GH * ($0 + 1) / blocks) }
         }
-        let layerBuckets = (0..<L).map { layout.mergedRanges([.W_xh(layer: $0), .b_xh(layer: $0), .b_hh(layer: $0)]) }
+        let layerBuckets = (0..<L).map {
+            layout.mergedRanges(($0 == 0 ? [.embedding] : []) + [.W_xh(layer: $0), .b_xh(layer: $0), .b_hh(layer: $0)])
+        }
         (self.W_hhBlocks, self.layerBuckets) = (W_hhBlocks, layerBuckets)
         gradientBuckets = outputBuckets + (0..<L).reversed().flatMap { W_hhBlocks[$0] + layerBuckets[$0] }
 
         func perLayer(_ count: Int, if present: Bool = true) -> [Buffer<Scalar>] {
             present ? (0..<L).map { _ in Buffer(count: count, repeating: 0) } : []
         }
-        W_xhT = Buffer(count: V * GH, repeating: 0)
+        let E = architecture.embeddingSize ?? 0
+        W_xhT = Buffer(count: E == 0 ? V * GH : 0, repeating: 0)
+        embedded = Buffer(count: T * B * E, repeating: 0)
+        dEmbedded = Buffer(count: T * B * E, repeating: 0)
+        embeddingMask = Buffer(count: E == 0 ? 0 : V, repeating: 0)
         hs = perLayer((T + 1) * B * H)
         cs = perLayer((T + 1) * B * H, if: cell == .lstm)
         tanhCs = perLayer(T * B * H, if: cell == .lstm)
@@ -185,6 +205,42 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
         dropoutApplied ? (dropped[l], 0) : (hs[l], B * architecture.hiddenSize)
     }
 
+    /// Whether layer l reads the one-hot token (layer 0 without an embedding): its projection
+    /// is a gather of W_xh.0's columns, not a gemm.
+    @inline(__always)
+    package func readsOneHot(layer l: Int) -> Bool { l == 0 && embedding == nil }
+
+    /// What layer l's projection gemm reads, [T·B, width] from offset: the embedded tokens
+    /// (layer 0 with an embedding, width E) or the output of layer l−1 (width H).
+    func input(ofLayer l: Int, batchSize B: Int) -> (buffer: Buffer<Scalar>, offset: Int, width: Int) {
+        if l == 0 { return (embedded, 0, architecture.embeddingSize!) }
+        let below = output(ofLayer: l - 1, batchSize: B)
+        return (below.buffer, below.offset, architecture.hiddenSize)
+    }
+
+    /// embedded ← the token rows of the embedding table, each scaled by its embedding-dropout
+    /// mask when the draw has one (one mask per step over the vocabulary, AWD-LSTM's
+    /// embedded_dropout).
+    func gatherEmbedding(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, batchSize B: Int, dropout draw: DropoutDraw?) {
+        let E = architecture.embeddingSize!, V = architecture.vocabularySize, T = sequenceLength
+        let table = parameters.baseAddress + embedding!, mask = embeddingMask.baseAddress
+        embeddingDropApplied = (draw?.dropout.embeddingDrop ?? 0) > 0
+        if embeddingDropApplied, let draw { draw.dropout.fillEmbeddingMask(mask, V: V, step: draw.step) }
+        for t in 0..<T {
+            for b in 0..<B {
+                let x = Int(inputs[b * T + t])
+                precondition(x >= 0 && x < V, "input token \(x) outside the vocabulary 0..<\(V)")
+                let row = embedded.baseAddress + (t * B + b) * E, source = table + x * E
+                if embeddingDropApplied {
+                    let m = mask[x]
+                    for j in 0..<E { row[j] = m * source[j] }
+                } else {
+                    row.update(from: source, count: E)
+                }
+            }
+        }
+    }
+
     /// Every layer's h_t (and c_t, gates) for t = 1…T, then the logits (without b_y) in `ys`.
     func forwardPass(parameters: Buffer<Scalar>, inputs: Buffer<Int32>, batchSize B: Int,
                      initialState: RecurrentState<Scalar>?, dropout draw: DropoutDraw?) {
@@ -208,7 +264,7 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
         for l in 0..<L {
             let xp = xps[l].baseAddress, h = hs[l].baseAddress
             // The input projection of all T·B rows: xp = W_xh.l x + b_xh.l.
-            if l == 0 {
+            if readsOneHot(layer: l) {
                 RNNKernels.transpose(p + W_xh[0], rows: GH, columns: V, into: W_xhT.baseAddress)
                 // A step that gathers its own rows does so into cache-resident memory.
                 for t in 0..<T where !Scalar.stepGathersInput {
@@ -216,8 +272,9 @@ public final class StackedBPTTWorkspace<Scalar: RecurrentScalar> {
                                            tokens: inputs.baseAddress + t, tokenStride: T, batchSize: B, H: GH, V: V)
                 }
             } else {
-                let below = output(ofLayer: l - 1, batchSize: B)
-                BLAS.gemm(.none, .transposed, m: T * B, n: GH, k: H, a: below.buffer, aOffset: below.offset,
+                if l == 0 { gatherEmbedding(parameters: parameters, inputs: inputs, batchSize: B, dropout: draw) }
+                let below = input(ofLayer: l, batchSize: B)
+                BLAS.gemm(.none, .transposed, m: T * B, n: GH, k: below.width, a: below.buffer, aOffset: below.offset,
                           b: parameters, bOffset: W_xh[l], beta: 0, c: xps[l])
                 CellKernels.addRowBias(xp, bias: p + b_xh[l], rows: T * B, columns: GH)
             }

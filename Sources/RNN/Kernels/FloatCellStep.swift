@@ -50,13 +50,15 @@ extension Float: RecurrentScalar {
         // Where xp_t goes: layer 0 gathers it now into a step buffer (rnn h_t's slot, which the
         // product turns into h_t; lstm's hpStep, in which the product accumulates), upper layers'
         // projection gemm wrote it into xps.
+        // With an embedding, layer 0's projection is a gemm into xps like an upper layer's.
+        let oneHot = w.readsOneHot(layer: l)
         let xp: FloatSlice
         switch w.architecture.cell {
-        case .rnn: xp = l > 0 ? FloatSlice(w.xps[l], at: gateOffset) : FloatSlice(hs, at: t * BH)
-        case .lstm: xp = l > 0 ? FloatSlice(w.xps[l], at: gateOffset) : FloatSlice(w.hpStep)
-        case .gru: xp = l > 0 ? FloatSlice(w.xps[l], at: gateOffset) : FloatSlice(w.xpStep)
+        case .rnn: xp = !oneHot ? FloatSlice(w.xps[l], at: gateOffset) : FloatSlice(hs, at: t * BH)
+        case .lstm: xp = !oneHot ? FloatSlice(w.xps[l], at: gateOffset) : FloatSlice(w.hpStep)
+        case .gru: xp = !oneHot ? FloatSlice(w.xps[l], at: gateOffset) : FloatSlice(w.xpStep)
         }
-        if l == 0 {
+        if oneHot {
             RNNKernels.gatherInput(a: xp.pointer(B * GH, "xp"), W_xhT: w.W_xhT.baseAddress,
                                    b_h: FloatSlice(parameters, at: w.b_xh[0]).pointer(GH, "b_xh"),
                                    tokens: inputs.baseAddress + t - 1, tokenStride: w.sequenceLength, batchSize: B,
@@ -65,7 +67,7 @@ extension Float: RecurrentScalar {
         switch w.architecture.cell {
         case .rnn:
             let a = hs.baseAddress + t * BH
-            if l > 0 { a.update(from: xp.pointer(BH, "xp"), count: BH) }
+            if !oneHot { a.update(from: xp.pointer(BH, "xp"), count: BH) }
             if let b_hh = w.b_hh[l] { CellKernels.addRowBias(a, bias: parameters.baseAddress + b_hh, rows: B, columns: H) }
             packed.forward(h: hs, hOffset: (t - 1) * BH, rows: B, into: hs, aOffset: t * BH, epilogue: .tanh)
         case .lstm:
@@ -124,14 +126,15 @@ extension Float: RecurrentScalar {
         let dht = FloatSlice(w.dH, at: (t - 1) * BH)
         let cells = GatedCellKernels(kernel: w.kernel)
         var sums: CellGradientSums?
+        let oneHot = w.readsOneHot(layer: l)
         if let gradients {
             let db_hh = FloatSlice(gradients, at: w.b_hh[l]!), db_xh = FloatSlice(gradients, at: w.b_xh[l])
             if t == lastStep {
                 db_hh.buffer.fill(0, range: db_hh.offset..<db_hh.offset + GH)
                 db_xh.buffer.fill(0, range: db_xh.offset..<db_xh.offset + GH)
-                if l == 0 { w.W_xhT.fill(0) }
+                if oneHot { w.W_xhT.fill(0) }
             }
-            sums = CellGradientSums(db_hh: db_hh, db_xh: db_xh, inputGradient: l == 0
+            sums = CellGradientSums(db_hh: db_hh, db_xh: db_xh, inputGradient: oneHot
                 ? (FloatSlice(w.W_xhT), w.architecture.vocabularySize, inputs, t - 1, T) : nil)
         }
         let dhPrev: FloatSlice? = t > 1 ? FloatSlice(w.dH, at: (t - 2) * BH) : nil
@@ -145,11 +148,12 @@ extension Float: RecurrentScalar {
                                cNorms: norms == nil ? nil : w.cNorms.baseAddress + ((l * T) + t - 1) * B)
         } else {
             da = FloatSlice(w.dhps, at: gateOffset)
-            // Layer 0's dxp rows are needed only by the sums, which take them right here: they go
-            // to the step buffer, not to memory (upper layers' feed two GEMMs after the loop).
+            // The one-hot layer's dxp rows are needed only by the sums, which take them right
+            // here: they go to the step buffer, not to memory (the other layers' feed two GEMMs
+            // after the loop).
             cells.gruBackward(rows: B, hidden: H, dh: dht, gates: FloatSlice(w.gates[l], at: gateOffset),
                               hn: FloatSlice(w.hns[l], at: (t - 1) * BH), hPrev: FloatSlice(w.hs[l], at: (t - 1) * BH),
-                              dxp: l == 0 ? FloatSlice(w.hpStep) : FloatSlice(w.xps[l], at: gateOffset), dhp: da,
+                              dxp: oneHot ? FloatSlice(w.hpStep) : FloatSlice(w.xps[l], at: gateOffset), dhp: da,
                               dhPrev: dhPrev, sums: sums)
         }
         if let dhPrev {

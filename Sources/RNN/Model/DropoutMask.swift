@@ -25,15 +25,26 @@ public struct Dropout: Hashable, Sendable {
     /// dropped with this probability for a whole optimizer step (the same mask for every
     /// sequence, rank and micro-batch of the step), kept ones scaled by 1/(1 − weightDrop).
     public let weightDrop: Double
+    /// Embedding dropout (AWD-LSTM's `embedded_dropout`): each row of the embedding table, a
+    /// whole token, is dropped with this probability for a whole optimizer step (the same mask
+    /// for every sequence, rank and micro-batch of the step), kept rows scaled by
+    /// 1/(1 − embeddingDrop). Only the input's use of the table: a tied output layer reads it whole.
+    public let embeddingDrop: Double
 
-    public init(probability: Double, seed: UInt64, masking: DropoutMasking = .perStep, weightDrop: Double = 0) {
+    public init(probability: Double, seed: UInt64, masking: DropoutMasking = .perStep, weightDrop: Double = 0,
+                embeddingDrop: Double = 0) {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1), got \(probability)")
         precondition(weightDrop >= 0 && weightDrop < 1, "weight drop must be in [0, 1), got \(weightDrop)")
+        precondition(embeddingDrop >= 0 && embeddingDrop < 1, "embedding dropout must be in [0, 1), got \(embeddingDrop)")
         self.probability = probability
         self.seed = seed
         self.masking = masking
         self.weightDrop = weightDrop
+        self.embeddingDrop = embeddingDrop
     }
+
+    /// Whether any mask is drawn at all.
+    public var isActive: Bool { probability > 0 || weightDrop > 0 || embeddingDrop > 0 }
 
     /// 1/(1−p): the value of a kept element of the mask.
     public var keepScale: Double { 1 / (1 - probability) }
@@ -81,6 +92,20 @@ public struct Dropout: Hashable, Sendable {
         let limit = UInt64(weightDrop * 0x1.0p53), scale = T(1 / (1 - weightDrop))
         for unit in 0..<H {
             mask[unit] = Self.mix(key &+ UInt64(unit) &* 0xD1B5_4A32_D192_ED03) >> 11 >= limit ? scale : 0
+        }
+    }
+
+    /// mask[0..<V] ← the embedding-dropout mask of `step`: 1/(1 − e) for kept rows (tokens),
+    /// 0 for dropped ones (e = embeddingDrop). Keyed apart from the activation masks (no
+    /// sequence has index −2) and from weight drop (−1).
+    @inline(__always)
+    public func fillEmbeddingMask<T: BLASScalar>(_ mask: UnsafeMutablePointer<T>, V: Int, step: Int) {
+        var key = Self.mix(seed &+ 0x9E37_79B9_7F4A_7C15)
+        key = Self.mix(key ^ UInt64(bitPattern: Int64(step)))
+        key = Self.mix(key ^ UInt64(bitPattern: -2))
+        let limit = UInt64(embeddingDrop * 0x1.0p53), scale = T(1 / (1 - embeddingDrop))
+        for row in 0..<V {
+            mask[row] = Self.mix(key &+ UInt64(row) &* 0xD1B5_4A32_D192_ED03) >> 11 >= limit ? scale : 0
         }
     }
 

@@ -5,9 +5,12 @@ import Glibc
 #endif
 
 public enum InitializationScheme: String, CaseIterable, Codable, Sendable {
-    /// Every tensor uniform(-1/√H, 1/√H), as torch.nn.RNN/LSTM/GRU and nn.Linear(H→V) do.
+    /// Every tensor uniform(-1/√H, 1/√H), as torch.nn.RNN/LSTM/GRU and nn.Linear(H→V) do; an
+    /// untied embedding N(0, 1), as torch.nn.Embedding; a tied one uniform(-1/√H, 1/√H), as
+    /// the nn.Linear(H→V) it also is (N(0, 1) output weights would start the logits at a
+    /// spread of ~√H·|h|, a loss far above log V).
     case torch
-    /// Weights randn·0.01, biases 0, as Karpathy's min-char-rnn.py.
+    /// Weights randn·0.01 (the embedding too), biases 0, as Karpathy's min-char-rnn.py.
     case minCharRNN = "min-char-rnn"
 }
 
@@ -80,9 +83,11 @@ public enum ParameterInitializer {
         let bound = 1.0 / Double(layout.architecture.hiddenSize).squareRoot()
         for entry in layout.entries {
             let isBias = entry.dimensions.count == 1
+            let isGaussianTable = entry.tensor == .embedding && !layout.architecture.tiedWeights
             for index in entry.range {
                 let value: Double
                 switch scheme {
+                case .torch where isGaussianTable: value = generator.nextGaussian()
                 case .torch: value = (2 * generator.nextUniform() - 1) * bound
                 case .minCharRNN: value = isBias ? 0 : 0.01 * generator.nextGaussian()
                 }
