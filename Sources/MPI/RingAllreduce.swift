@@ -1,6 +1,14 @@
 import Buffers
 import CMPI
 
+/// Told when each piece of a round starts (is ready) and when it is summed on this rank: what a
+/// timeline draws as a bucket's reduction. Called on the thread that drives the ring; must not
+/// allocate.
+public protocol RingAllreduceObserver: AnyObject {
+    func pieceStarted(_ index: Int, elements: Int)
+    func pieceSummed(_ index: Int, elements: Int)
+}
+
 /// A ring allreduce (sum) over preallocated scratch: reduce-scatter then allgather with a
 /// send-and-receive between ring neighbours, 2(p−1)/p of the buffer sent per rank. `wait`
 /// says which neighbour an unfinished exchange is blocked on (for the watchdog's message).
@@ -54,6 +62,8 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
     /// Elements of the last round whose pieces were fully summed before `finish()` began:
     /// what overlapped with the caller's computation.
     public private(set) var elementsReducedBeforeFinish = 0
+    /// Told of every piece's start and end (nil: nobody watches, the usual case).
+    public var observer: RingAllreduceObserver?
 
     /// Prepares a ring allreduce of `count` elements on `communicator`, in up to `maxPieces`
     /// pieces per round.
@@ -122,6 +132,7 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         precondition(buffer != nil && readyCount < pieces.count && pieces[readyCount].range == range,
                      "ring piece \(range) is not the next one declared")
         pieces[readyCount].isReady = true
+        observer?.pieceStarted(readyCount, elements: range.count)
         readyCount += 1
     }
 
@@ -210,6 +221,7 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
             for i in 0..<receive.count { base[receive.lowerBound + i] += arriving[i] }
         }
         pieces[index].step += 1
+        if pieces[index].step == steps { observer?.pieceSummed(index, elements: pieces[index].range.count) }
         return true
     }
 
