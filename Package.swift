@@ -15,7 +15,7 @@ import PackageDescription
 //   Clock                                  the monotonic clock
 //   RunErrors                              how a failure is classified (bad input, fault, preempted)
 //   FileIO                                 whole-file and chunked reads, atomic writes, read-only maps
-//   Plot                                   SVG line plots
+//   Plot                                   SVG line plots and timelines
 //   TensorBoard                            TensorBoard event files (TFRecord, CRC-32C, protobuf)
 //   MPI -> CMPI, Buffers                   communicator, collectives, ring allreduce, MPI errors
 //   BLAS -> CBLAS, Buffers, Clock          gemm on row-major buffers, OpenBLAS's thread count

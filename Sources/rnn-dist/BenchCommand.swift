@@ -38,11 +38,16 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed steps.") var timed: Int = 30
     @Flag(inversion: .prefixedNo, help: "Overlap the gradient allreduce with BPTT, as training does by default (training bench).")
     var overlapAllreduce = true
+    @Option(help: "Write a Chrome trace-event timeline of every rank's warm-up and timed steps to this file (training bench; ui.perfetto.dev, chrome://tracing).")
+    var trace: String?
     @Flag(help: "Print JSON (rank 0).") var json = false
 
     func validate() throws {
         guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0, layers >= 1, accumulate >= 1 else {
             throw ValidationError("hidden, seq-len, batch-per-rank, timed, layers and accumulate must be positive, vocab > 1, warmup >= 0")
+        }
+        if trace != nil && (kernel || allreduce || blas) {
+            throw ValidationError("--trace records the training bench; drop --kernel, --allreduce or --blas")
         }
         if kernel && (cell != .rnn || layers != 1) {
             throw ValidationError("--kernel times the one-layer tanh RNN only; drop --cell/--layers or --kernel")
@@ -75,11 +80,13 @@ struct BenchCommand: ParsableCommand {
             options.vocabularySize = vocab; options.data = try data.map(DataSource.init(parsing:)); options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             options.kernel = recurrenceKernel
+            options.trace = trace
             let report = try TrainingBenchmark(options: options, world: world, blas: .current,
                                                allocationCount: { rnn_dist_allocation_count() }).run()
             guard world.isRoot else { return }
             if json { return try printJSON(report) }
             print(describe(report))
+            if let trace { print("trace written to \(trace) (open it in ui.perfetto.dev or chrome://tracing)") }
         }
     }
 
