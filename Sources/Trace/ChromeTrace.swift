@@ -90,8 +90,31 @@ public enum ChromeTrace {
         return lane
     }
 
+    /// Per rank, the part of each step's allreduce wait that lay before the step's slowest
+    /// rank ended its (last) backward pass: waiting for that rank, not for the network. On the
+    /// aligned clocks, so exact to within their skew; `index` names the slowest rank.
+    static func slowestRankWaits(_ ranks: [Rank]) -> [[TraceEvent]] {
+        var backwardEnd: [Int32: (end: Double, rank: Int)] = [:]
+        for (rank, data) in ranks.enumerated() {
+            for e in data.events where e.phase == .backward && e.end > backwardEnd[e.step]?.end ?? -.infinity {
+                backwardEnd[e.step] = (e.end, rank)
+            }
+        }
+        return ranks.map { data in
+            data.events.compactMap { wait in
+                guard wait.phase == .allreduceWait, let slowest = backwardEnd[wait.step], slowest.end > wait.start else { return nil }
+                return TraceEvent(phase: .slowestRank, track: .training, start: wait.start, end: min(wait.end, slowest.end),
+                                  step: wait.step, index: Int32(slowest.rank), bytes: 0)
+            }
+        }
+    }
+
     /// The document (events of each rank sorted by start, parents before their children).
     public static func json(ranks: [Rank], note: String) -> String {
+        var ranks = ranks
+        if ranks.count > 1 {
+            for (rank, waits) in slowestRankWaits(ranks).enumerated() { ranks[rank].events += waits }
+        }
         var out = "{\"displayTimeUnit\":\"ms\",\n\"otherData\":{"
         out += "\"producer\":\"rnn-dist\",\"note\":\(quoted(note)),\"ranks\":\(ranks.count),"
         out += "\"clock\":\(quoted("microseconds since each rank left a start-up barrier (its CLOCK_MONOTONIC minus its reading there); ranks line up within the barrier's exit skew")),"
@@ -120,10 +143,12 @@ public enum ChromeTrace {
                 lines.append(metadata("thread_name", pid: rank, tid: tid, args: "{\"name\":\(quoted("allreduce buckets \(k + 1)"))}"))
                 lines.append(metadata("thread_sort_index", pid: rank, tid: tid, args: "{\"sort_index\":\(tid)}"))
             }
-            // Start order, and the longer first at equal starts: a viewer nests by order.
+            // Start order, and the longer first at equal starts (the derived wait after its parent): a
+            // viewer nests by order.
             let order = data.events.indices.sorted {
                 let (a, b) = (data.events[$0], data.events[$1])
-                return a.start != b.start ? a.start < b.start : a.end > b.end
+                if a.start != b.start { return a.start < b.start }
+                return a.end != b.end ? a.end > b.end : a.phase.rawValue < b.phase.rawValue
             }
             for i in order {
                 let e = data.events[i]
@@ -132,6 +157,7 @@ public enum ChromeTrace {
                 switch e.phase {
                 case .bucket: args += ",\"bucket\":\(e.index),\"bytes\":\(e.bytes)"
                 case .forward, .backward: args += ",\"micro_batch\":\(e.index)"
+                case .slowestRank: args += ",\"slowest_rank\":\(e.index)"
                 default: break
                 }
                 lines.append("{\"name\":\(quoted(e.phase.name)),\"cat\":\"\(e.phase.category)\",\"ph\":\"X\",\"pid\":\(rank),\"tid\":\(tid),"

@@ -8,6 +8,9 @@ public enum TracePhase: UInt8, CaseIterable, Sendable {
     case step, batch, forward, backward, allreduceWait, clip, optimizer
     case bucket
     case evaluation, checkpoint, checksum, report, stopCheck
+    /// Derived when the ranks' events are merged (never recorded): the part of an allreduce
+    /// wait before the step's slowest rank finished its backward pass.
+    case slowestRank
 
     /// The event's name in the trace file.
     public var name: String {
@@ -25,6 +28,7 @@ public enum TracePhase: UInt8, CaseIterable, Sendable {
         case .checksum: "checksum"
         case .report: "report"
         case .stopCheck: "stop check"
+        case .slowestRank: "waiting for the slowest rank"
         }
     }
 
@@ -36,6 +40,7 @@ public enum TracePhase: UInt8, CaseIterable, Sendable {
         case .batch, .forward, .backward, .allreduceWait, .clip, .optimizer: "phase"
         case .bucket: "allreduce"
         case .evaluation, .checkpoint, .checksum, .report, .stopCheck: "run"
+        case .slowestRank: "wait"
         }
     }
 

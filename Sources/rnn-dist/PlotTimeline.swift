@@ -10,7 +10,7 @@ enum PlotTimeline {
     /// The kinds of event and their colours, in legend order (docs/observability.md names them).
     static let kinds: [(name: String, color: String)] = [
         ("step", "#4a5568"), ("batch", "#a0aec0"), ("forward", "#2b6cb0"), ("backward", "#dd6b20"),
-        ("allreduce wait", "#c53030"), ("clip", "#805ad5"), ("optimizer", "#2f855a"), ("bucket reduction", "#d69e2e"),
+        ("allreduce wait", "#c53030"), ("waiting for the slowest rank", "#742a2a"), ("clip", "#805ad5"), ("optimizer", "#2f855a"), ("bucket reduction", "#d69e2e"),
         ("evaluation", "#319795"), ("checkpoint", "#97266d"), ("checksum", "#718096"), ("report", "#718096"),
         ("stop check", "#a0aec0"),
     ]
@@ -53,8 +53,9 @@ enum PlotTimeline {
             let phaseRow = rows.count
             rows.append(.init(label: "phases of a step", group: group, height: 24))
             for event in mine where event.tid == 1 {
-                let isPhase = event.category == "phase"
-                let text = event.name == "step" ? "step \(event.step)" : event.name
+                let isPhase = event.category == "phase" || event.category == "wait"
+                let text = event.name == "step" ? "step \(event.step)"
+                    : event.name == "waiting for the slowest rank" ? "for rank \(event.args["slowest_rank"] as? Int ?? 0)" : event.name
                 bars.append(.init(row: isPhase ? phaseRow : stepRow, start: event.start, end: event.end, kind: event.name, text: text))
             }
             let lanes = Set(mine.filter { $0.tid > 1 }.map(\.tid)).sorted()

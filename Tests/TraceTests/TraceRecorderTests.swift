@@ -71,4 +71,17 @@ final class TraceRecorderTests: XCTestCase {
         XCTAssertTrue((other["dropped_note"] as? String)?.contains("rank 1: 5 events from step 7") == true, "\(other)")
         XCTAssertEqual(other["note"] as? String, "a \"quoted\" note")
     }
+
+    /// The wait for the slowest rank: from a rank's allreduce wait start to the slowest
+    /// rank's backward end, inside the wait; the slowest rank itself gets none.
+    func testSlowestRankWaitIsDerivedInsideTheWait() {
+        func event(_ phase: TracePhase, _ start: Double, _ end: Double, step: Int32 = 1) -> TraceEvent {
+            TraceEvent(phase: phase, track: .training, start: start, end: end, step: step, index: 0, bytes: 0)
+        }
+        let fast = ChromeTrace.Rank(events: [event(.backward, 1, 2), event(.allreduceWait, 2, 9)], capacity: 4)
+        let slow = ChromeTrace.Rank(events: [event(.backward, 1, 6), event(.allreduceWait, 6, 9)], capacity: 4)
+        let waits = ChromeTrace.slowestRankWaits([fast, slow])
+        XCTAssertEqual(waits[0], [TraceEvent(phase: .slowestRank, track: .training, start: 2, end: 6, step: 1, index: 1, bytes: 0)])
+        XCTAssertEqual(waits[1], [])
+    }
 }
