@@ -77,7 +77,8 @@ public struct TimelinePlot: Sendable, Equatable {
         let span = max(window.upperBound - window.lowerBound, .leastNonzeroMagnitude)
         func x(_ t: Double) -> Double { Self.left + (min(max(t, window.lowerBound), window.upperBound) - window.lowerBound) / span * plotWidth }
         let legendTop = plotBottom + 62
-        let legendColumns = max(1, Int(plotWidth / 170))
+        let columnWidth = max(150, Double(kinds.map(\.name.count).max() ?? 0) * 7 + 30)
+        let legendColumns = max(1, Int(plotWidth / columnWidth))
         let legendRows = (kinds.count + legendColumns - 1) / legendColumns
         let height = legendTop + Double(legendRows) * 20 + 16
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -123,7 +124,7 @@ public struct TimelinePlot: Sendable, Equatable {
         // Legend.
         for (index, kind) in kinds.enumerated() {
             let column = index % legendColumns, line = index / legendColumns
-            let lx = Self.left + Double(column) * 170, ly = legendTop + Double(line) * 20
+            let lx = Self.left + Double(column) * columnWidth, ly = legendTop + Double(line) * 20
             out += "<rect x=\"\(n(lx))\" y=\"\(n(ly - 10))\" width=\"14\" height=\"12\" fill=\"\(kind.color)\"/>\n"
             out += "<text x=\"\(n(lx + 20))\" y=\"\(n(ly))\" font-size=\"12\">\(e(kind.name))</text>\n"
         }
