@@ -29,6 +29,12 @@ public struct TimelinePlot: Sendable, Equatable {
         public init(row: Int, start: Double, end: Double, kind: String, text: String = "") {
             (self.row, self.start, self.end, self.kind, self.text) = (row, start, end, kind, text)
         }
+
+        /// What a viewer shows on hover: the text, with the kind when the text does not say it.
+        var tooltip: String {
+            if text.isEmpty || text == kind { return kind }
+            return text.contains(kind) || kind.contains(text) ? text : "\(kind): \(text)"
+        }
     }
 
     public var title: String
@@ -115,7 +121,7 @@ public struct TimelinePlot: Sendable, Equatable {
             let x0 = x(bar.start), x1 = x(bar.end), row = rows[bar.row]
             let w = max(0.6, x1 - x0)
             out += "<rect class=\"bar\" x=\"\(n(x0))\" y=\"\(n(tops[bar.row]))\" width=\"\(n(w))\" height=\"\(n(row.height))\" "
-            out += "fill=\"\(colors[bar.kind] ?? "#999")\" stroke=\"white\" stroke-width=\"0.4\"><title>\(e(bar.kind + (bar.text.isEmpty ? "" : " " + bar.text)))</title></rect>\n"
+            out += "fill=\"\(colors[bar.kind] ?? "#999")\" stroke=\"white\" stroke-width=\"0.4\"><title>\(e(bar.tooltip))</title></rect>\n"
             let label = bar.text.isEmpty ? bar.kind : bar.text
             if w > Double(label.count) * 6.2 + 6 && row.height >= 14 {
                 out += "<text x=\"\(n(x0 + w / 2))\" y=\"\(n(tops[bar.row] + row.height / 2 + 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"white\">\(e(label))</text>\n"

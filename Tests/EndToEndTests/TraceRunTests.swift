@@ -86,6 +86,18 @@ final class TraceRunTests: XCTestCase {
             XCTAssertEqual(events.complete.filter { $0.pid == rank && $0.name == "step" }.map(\.step), Array(1...5))
             XCTAssertEqual(events.complete.filter { $0.pid == rank && $0.name == "bucket reduction" }.count, 5, "one piece per step")
         }
+
+        // The picture of it: both ranks, a bar per interval of the steps asked for.
+        let svg = run.path("bench.svg")
+        let plot = try run.runAlone(["plot", "--timeline", trace, "--steps", "2-3", "-o", svg])
+        XCTAssertEqual(plot.status, 0, plot.output)
+        let text = try String(contentsOfFile: svg, encoding: .utf8)
+        XCTAssertTrue(text.contains(">rank 0<") && text.contains(">rank 1<"), text)
+        XCTAssertTrue(text.contains(">step 2<") && text.contains(">step 3<"), text)
+        XCTAssertFalse(text.contains(">step 5<"), "step 5 lies outside --steps 2-3")
+        let bad = try run.runAlone(["plot", "--timeline", trace, "--steps", "9-12", "-o", svg])
+        XCTAssertEqual(bad.status, 1, bad.output)
+        XCTAssertTrue(bad.stderr.contains("has no step in 9-12"), bad.stderr)
     }
 
     /// An unwritable trace path is bad input found before training: exit 1, one line, no file.
