@@ -13,11 +13,11 @@ final class GradientReadinessTests: XCTestCase {
         var reported: [(range: Range<Int>, values: [Float])] = []
         var progressCalls = 0
         /// At each forwardFinished call, how many buckets had been reported.
-        var forwardFinished: [Int] = []
+        var forwardFinishedAfter: [Int] = []
 
         init(_ gradients: Buffer<Float>) { self.gradients = gradients }
 
-        func forwardFinished() { forwardFinished.append(reported.count) }
+        func forwardFinished() { forwardFinishedAfter.append(reported.count) }
 
         func gradientReady(_ range: Range<Int>) { reported.append((range, gradients.toArray(range: range))) }
         func backwardProgress() { progressCalls += 1 }
@@ -39,7 +39,7 @@ final class GradientReadinessTests: XCTestCase {
             backward(rows, gradients, recorder)
             XCTAssertEqual(recorder.reported.map(\.range), buckets, "buckets out of order", file: file, line: line)
             // The timeline's forward/backward boundary: once, before any bucket is final.
-            XCTAssertEqual(recorder.forwardFinished, [0], "forwardFinished once, before the first bucket", file: file, line: line)
+            XCTAssertEqual(recorder.forwardFinishedAfter, [0], "forwardFinished once, before the first bucket", file: file, line: line)
             for (range, values) in recorder.reported {
                 XCTAssertEqual(values, gradients.toArray(range: range), "\(range) changed after it was reported ready",
                                file: file, line: line)
