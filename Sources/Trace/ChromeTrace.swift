@@ -8,18 +8,52 @@ import MPI
 /// flight (laid out in lanes so that no two on one lane overlap), with metadata events naming
 /// each process ("rank 0", …) and track.
 ///
-/// Clocks: each rank's CLOCK_MONOTONIC has its own zero. `align` passes a barrier twice (the
-/// first to make every connection, the second to measure) and takes each rank's clock as it
-/// leaves; timestamps are relative to that, so the ranks line up to within the barrier's
-/// exit skew (microseconds on one host, about one network latency across hosts). Clock rates
-/// are assumed equal (no drift correction: runs are minutes, not days).
+/// Clocks: each rank's CLOCK_MONOTONIC may have its own zero (on other hosts), and on a loaded
+/// host a rank can lose its core for milliseconds around any barrier. `align` passes
+/// `alignmentRounds` barriers, each rank reading its clock as it enters and as it leaves each.
+/// No rank leaves a barrier before every rank has entered it, so rank r's exit is after rank
+/// 0's entry and rank 0's exit after rank r's entry: every barrier bounds the offset θ between
+/// the two clocks from both sides, and rank 0 intersects the bounds of all of them and takes
+/// the middle. The error is at most half the interval that remains — causal, whatever the
+/// delays — and the file states it per rank (`otherData.clock_error_us`). Timestamps are
+/// relative to rank 0's last exit. Clock rates are assumed equal (no drift correction: runs
+/// are minutes, not days).
 public enum ChromeTrace {
-    /// Every rank: sets `recorder`'s time zero (collective; see the type's note on clocks).
+    /// Barriers whose entries and exits `align` reads.
+    public static let alignmentRounds = 40
+
+    /// Every rank: reads its clock around each of `alignmentRounds` barriers (collective; see
+    /// the type's note on clocks). A first barrier makes every connection.
     public static func align(_ recorder: TraceRecorder, world: Communicator) throws {
         guard recorder.isOn else { return }
         try world.barrier()
-        try world.barrier()
-        recorder.align(origin: MonotonicClock.seconds())
+        var entries = [Double](repeating: 0, count: alignmentRounds), exits = entries
+        for round in 0..<alignmentRounds {
+            entries[round] = MonotonicClock.seconds()
+            try world.barrier()
+            exits[round] = MonotonicClock.seconds()
+        }
+        recorder.align(barrierEntries: entries, barrierExits: exits)
+    }
+
+    /// Per rank, what to add to times relative to its own zero (its last exit) to put them on
+    /// rank 0's, and the most that can be wrong by. θ (rank r's clock − rank 0's) lies in
+    /// [entry_r − exit_0, exit_r − entry_0] at every barrier.
+    static func corrections(entries: [[Double]], exits: [[Double]]) -> [(shift: Double, error: Double)] {
+        guard let entry0 = entries.first, let exit0 = exits.first, let zero0 = exit0.last else {
+            return entries.map { _ in (0, 0) }
+        }
+        return zip(entries, exits).enumerated().map { rank, clock in
+            let (entry, exit) = clock
+            if rank == 0 { return (0, 0) }
+            var lower = -Double.infinity, upper = Double.infinity
+            for i in entry.indices {
+                lower = max(lower, entry[i] - exit0[i])
+                upper = min(upper, exit[i] - entry0[i])
+            }
+            let theta = (lower + upper) / 2
+            return ((exit.last ?? zero0) - zero0 - theta, max(0, (upper - lower) / 2))
+        }
     }
 
     /// Fields of one event when the ranks send theirs to rank 0.
@@ -28,8 +62,12 @@ public enum ChromeTrace {
     /// Every rank: sends its events to rank 0 (collective); rank 0 returns the file's bytes,
     /// the others nil. `note`: what ran (shown in the file's `otherData`).
     public static func gather(_ recorder: TraceRecorder, world: Communicator, note: String) throws -> [UInt8]? {
+        let aligned = recorder.barrierExits.count == alignmentRounds
+        let entries = aligned ? recorder.barrierEntries : [Double](repeating: recorder.origin, count: alignmentRounds)
+        let exits = aligned ? recorder.barrierExits : entries
         let summary = [Double(recorder.count), Double(recorder.dropped), Double(recorder.firstDroppedStep ?? -1),
-                       Double(recorder.capacity)]
+                       Double(recorder.capacity)] + entries + exits
+        let width = summary.count
         let summaries = try world.gather(summary, root: 0)
         let longest = Int(try world.allreduce(Double(recorder.count), op: .max))
         var packed = [Double](repeating: 0, count: longest * fields)
@@ -40,32 +78,40 @@ public enum ChromeTrace {
         }
         let all = try world.gather(packed, root: 0)
         guard let all, let summaries else { return nil }
+        let clocks = corrections(
+            entries: (0..<world.size).map { r in Array(summaries[r * width + 4 ..< r * width + 4 + alignmentRounds]) },
+            exits: (0..<world.size).map { r in Array(summaries[r * width + 4 + alignmentRounds ..< (r + 1) * width]) })
+        let shift = clocks.map(\.shift)
         var ranks: [Rank] = []
         for r in 0..<world.size {
-            let count = Int(summaries[r * 4])
+            let count = Int(summaries[r * width])
             var events: [TraceEvent] = []
             events.reserveCapacity(count)
             for i in 0..<count {
                 let v = all[(r * longest + i) * fields ..< (r * longest + i + 1) * fields].map { $0 }
                 events.append(TraceEvent(phase: TracePhase(rawValue: UInt8(v[0])) ?? .step, track: TraceTrack(rawValue: UInt8(v[1])) ?? .training,
-                                         start: v[2], end: v[3], step: Int32(v[4]), index: Int32(v[5]), bytes: Int(v[6])))
+                                         start: v[2] + shift[r], end: v[3] + shift[r], step: Int32(v[4]), index: Int32(v[5]),
+                                         bytes: Int(v[6])))
             }
-            let firstDropped = Int(summaries[r * 4 + 2])
-            ranks.append(Rank(events: events, dropped: Int(summaries[r * 4 + 1]), firstDroppedStep: firstDropped < 0 ? nil : firstDropped,
-                              capacity: Int(summaries[r * 4 + 3])))
+            let firstDropped = Int(summaries[r * width + 2])
+            ranks.append(Rank(events: events, dropped: Int(summaries[r * width + 1]), firstDroppedStep: firstDropped < 0 ? nil : firstDropped,
+                              capacity: Int(summaries[r * width + 3]), clockError: clocks[r].error))
         }
         return Array(json(ranks: ranks, note: note).utf8)
     }
 
-    /// One rank's events, times in seconds from its aligned zero.
+    /// One rank's events, times in seconds from rank 0's zero.
     public struct Rank: Sendable {
         public var events: [TraceEvent]
         public var dropped: Int
         public var firstDroppedStep: Int?
         public var capacity: Int
+        /// The most its times can be off rank 0's (seconds; see the note on clocks).
+        public var clockError: Double
 
-        public init(events: [TraceEvent], dropped: Int = 0, firstDroppedStep: Int? = nil, capacity: Int) {
-            (self.events, self.dropped, self.firstDroppedStep, self.capacity) = (events, dropped, firstDroppedStep, capacity)
+        public init(events: [TraceEvent], dropped: Int = 0, firstDroppedStep: Int? = nil, capacity: Int, clockError: Double = 0) {
+            (self.events, self.dropped, self.firstDroppedStep, self.capacity, self.clockError) =
+                (events, dropped, firstDroppedStep, capacity, clockError)
         }
     }
 
@@ -117,7 +163,8 @@ public enum ChromeTrace {
         }
         var out = "{\"displayTimeUnit\":\"ms\",\n\"otherData\":{"
         out += "\"producer\":\"rnn-dist\",\"note\":\(quoted(note)),\"ranks\":\(ranks.count),"
-        out += "\"clock\":\(quoted("microseconds since each rank left a start-up barrier (its CLOCK_MONOTONIC minus its reading there); ranks line up within the barrier's exit skew")),"
+        out += "\"clock\":\(quoted("microseconds since rank 0 left the last of \(alignmentRounds) start-up barriers; each rank's CLOCK_MONOTONIC shifted by the offset the barriers bound causally (no rank leaves one before all have entered), to within clock_error_us")),"
+        out += "\"clock_error_us\":[\(ranks.map { microseconds($0.clockError) }.joined(separator: ","))],"
         out += "\"events_per_rank_cap\":\(ranks.map(\.capacity).max() ?? 0),"
         out += "\"dropped_events\":[\(ranks.map { String($0.dropped) }.joined(separator: ","))]"
         let lossy = ranks.enumerated().filter { $0.element.dropped > 0 }

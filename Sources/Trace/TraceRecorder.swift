@@ -92,8 +92,11 @@ public final class TraceRecorder {
     private var accepting: Bool
     /// The 1-based step being recorded (what `record` attaches to each event).
     public private(set) var step: Int32 = 0
-    /// This rank's monotonic clock right after the ranks left a barrier together (`align`).
-    public private(set) var origin = 0.0
+    /// This rank's monotonic clock as it entered and as it left each of the start-up barriers
+    /// (`ChromeTrace.align`); the last exit is its time zero.
+    public private(set) var barrierEntries: [Double] = []
+    public private(set) var barrierExits: [Double] = []
+    public var origin: Double { barrierExits.last ?? 0 }
 
     /// Events per rank when none is asked for: 40 bytes each, 4 MB per rank, which holds
     /// thousands of steps of any model (a step is 8 events plus one per bucket and
@@ -112,7 +115,6 @@ public final class TraceRecorder {
         self.capacity = capacity
         accepting = isOn
         events = .allocate(capacity: max(1, capacity))
-        origin = MonotonicClock.seconds()
     }
 
     deinit { events.deallocate() }
@@ -120,9 +122,12 @@ public final class TraceRecorder {
     /// The clock, or 0 when off (no clock read).
     public func now() -> Double { isOn ? MonotonicClock.seconds() : 0 }
 
-    /// Sets this rank's time zero; call it on every rank right after they leave a barrier
-    /// together, so that the ranks' timelines line up (within the barrier's exit skew).
-    public func align(origin: Double) { self.origin = origin }
+    /// This rank's clock readings as it entered and left a series of barriers with the other
+    /// ranks (the last exit is its time zero); rank 0 lines the ranks up from them when it merges.
+    public func align(barrierEntries: [Double], barrierExits: [Double]) {
+        precondition(barrierEntries.count == barrierExits.count, "an entry and an exit per barrier")
+        (self.barrierEntries, self.barrierExits) = (barrierEntries, barrierExits)
+    }
 
     /// Step `step` (1-based) begins. Recording stops here, for the rest of the run, when fewer
     /// than `reserving` events are left (so that no step is recorded in part).

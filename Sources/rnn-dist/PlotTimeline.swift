@@ -36,13 +36,15 @@ enum PlotTimeline {
             return Event(name: name, category: e["cat"] as? String ?? "", pid: pid, tid: tid, start: ts / 1000, end: (ts + dur) / 1000,
                          args: e["args"] as? [String: Any] ?? [:])
         }
-        let stepEvents = events.filter { event in event.name == "step" && (steps?.contains(event.step) ?? true) }
-        guard let first = stepEvents.map(\.start).min(), let last = stepEvents.map(\.end).max() else {
+        // The steps asked for, and what ran between them (each event names the step it is part
+        // of or follows), on every rank.
+        let inWindow = events.filter { event in steps?.contains(event.step) ?? true }
+        guard inWindow.contains(where: { $0.name == "step" }), let first = inWindow.map(\.start).min(),
+              let last = inWindow.map(\.end).max() else {
             throw RunError.badInput("\(path) has no step\(steps.map { " in \($0.lowerBound)-\($0.upperBound)" } ?? "")")
         }
         let margin = (last - first) * 0.01
         let window = (first - margin)...(last + margin)
-        let inWindow = events.filter { $0.end >= window.lowerBound && $0.start <= window.upperBound }
 
         var rows: [TimelinePlot.Row] = [], bars: [TimelinePlot.Bar] = []
         for pid in Set(events.map(\.pid)).sorted() {

@@ -84,4 +84,14 @@ final class TraceRecorderTests: XCTestCase {
         XCTAssertEqual(waits[0], [TraceEvent(phase: .slowestRank, track: .training, start: 2, end: 6, step: 1, index: 1, bytes: 0)])
         XCTAssertEqual(waits[1], [])
     }
+
+    /// Rank 1's clock reads 5 more than rank 0's. Barrier 1: both enter at true time 0 and
+    /// leave at 1. Barrier 2: rank 0 enters at 2, rank 1 (late) at 4, both leave at 5 — rank 1
+    /// reads 9, 10. The bounds: θ ≥ max(5 − 1, 9 − 5) = 4, θ ≤ min(6 − 0, 10 − 2) = 6, so θ = 5
+    /// ± 1; rank 1's zero (10) is rank 0's 5, its own zero: shift 0.
+    func testClockOffsetIsBoundedByTheBarriers() {
+        let clocks = ChromeTrace.corrections(entries: [[0, 2], [5, 9]], exits: [[1, 5], [6, 10]])
+        XCTAssertEqual(clocks.map(\.shift), [0, 0])
+        XCTAssertEqual(clocks.map(\.error), [0, 1], "rank 0 is the reference")
+    }
 }
