@@ -115,18 +115,28 @@ public struct TimelinePlot: Sendable, Equatable {
             out += "<text x=\"\(n(px))\" y=\"\(n(plotBottom + 16))\" text-anchor=\"middle\" font-size=\"11\">\(e(axis.label(for: tick)))</text>\n"
         }
         out += "<text x=\"\(n(Self.left + plotWidth / 2))\" y=\"\(n(plotBottom + 34))\" text-anchor=\"middle\" font-size=\"12\">\(e(timeLabel))</text>\n"
-        // Bars.
+        // Bars, then the labels that fit inside theirs and that no bar drawn later (an event
+        // nested in it) covers.
         let colors = Dictionary(kinds.map { ($0.name, $0.color) }, uniquingKeysWith: { first, _ in first })
-        for bar in bars where bar.end >= window.lowerBound && bar.start <= window.upperBound && rows.indices.contains(bar.row) {
-            let x0 = x(bar.start), x1 = x(bar.end), row = rows[bar.row]
-            let w = max(0.6, x1 - x0)
+        let shown = bars.indices.filter {
+            bars[$0].end >= window.lowerBound && bars[$0].start <= window.upperBound && rows.indices.contains(bars[$0].row)
+        }
+        var labels = ""
+        for (order, i) in shown.enumerated() {
+            let bar = bars[i], x0 = x(bar.start), row = rows[bar.row]
+            let w = max(0.6, x(bar.end) - x0)
             out += "<rect class=\"bar\" x=\"\(n(x0))\" y=\"\(n(tops[bar.row]))\" width=\"\(n(w))\" height=\"\(n(row.height))\" "
             out += "fill=\"\(colors[bar.kind] ?? "#999")\" stroke=\"white\" stroke-width=\"0.4\"><title>\(e(bar.tooltip))</title></rect>\n"
             let label = bar.text.isEmpty ? bar.kind : bar.text
-            if w > Double(label.count) * 6.2 + 6 && row.height >= 14 {
-                out += "<text x=\"\(n(x0 + w / 2))\" y=\"\(n(tops[bar.row] + row.height / 2 + 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"white\">\(e(label))</text>\n"
+            let half = Double(label.count) * 3.1 + 3, center = x0 + w / 2
+            let covered = shown[(order + 1)...].contains { j in
+                bars[j].row == bar.row && x(bars[j].start) < center + half && x(bars[j].end) > center - half
+            }
+            if 2 * half < w && row.height >= 14 && !covered {
+                labels += "<text x=\"\(n(center))\" y=\"\(n(tops[bar.row] + row.height / 2 + 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"white\">\(e(label))</text>\n"
             }
         }
+        out += labels
         // Legend.
         for (index, kind) in kinds.enumerated() {
             let column = index % legendColumns, line = index / legendColumns

@@ -71,10 +71,13 @@ enum PlotTimeline {
                 }
             }
         }
-        let note = (document["otherData"] as? [String: Any])?["note"] as? String ?? path
+        let other = document["otherData"] as? [String: Any]
+        let note = other?["note"] as? String ?? path
+        let clockError = (other?["clock_error_us"] as? [Double])?.max()
         let shown = steps.map { "steps \($0.lowerBound)–\($0.upperBound)" } ?? "all steps"
-        let plot = TimelinePlot(title: "Timeline: \(note)", subtitle: "\(shown); \(URL(fileURLWithPath: path).lastPathComponent), ranks aligned at a start-up barrier",
-                                timeLabel: "milliseconds since the ranks left the start-up barrier", rows: rows, bars: bars,
+        let plot = TimelinePlot(title: "Timeline: \(note)", subtitle: "\(shown); \(URL(fileURLWithPath: path).lastPathComponent)"
+                                    + (clockError.map { String(format: "; ranks' clocks aligned to within %.1f µs", $0) } ?? ""),
+                                timeLabel: "milliseconds since the start-up barriers", rows: rows, bars: bars,
                                 kinds: kinds.filter { kind in inWindow.contains { $0.name == kind.name } }, window: window)
         return (plot.svg(), bars.count)
     }
