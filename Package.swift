@@ -15,7 +15,7 @@ import PackageDescription
 //   Clock                                  the monotonic clock
 //   RunErrors                              how a failure is classified (bad input, fault, preempted)
 //   FileIO                                 whole-file and chunked reads, atomic writes, read-only maps
-//   Plot                                   SVG line plots
+//   Plot                                   SVG line plots and timelines
 //   TensorBoard                            TensorBoard event files (TFRecord, CRC-32C, protobuf)
 //   MPI -> CMPI, Buffers                   communicator, collectives, hosts, the gradient allreduces (ring, two-level, the library's), MPI errors
 //   BLAS -> CBLAS, Buffers, Clock          gemm on row-major buffers, OpenBLAS's thread count
@@ -28,8 +28,9 @@ import PackageDescription
 //   Checkpoints -> Buffers, Config, FileIO, Optimizers, RNN, RunErrors, Safetensors, TextData    checkpoint files and the store
 //   Distributed -> Buffers, Clock, MPI, RunErrors    guarded collectives, watchdog, agreement, checksum, stop signal
 //   Reporting -> Distributed, RunErrors, TensorBoard    progress line, metrics, TensorBoard logging
-//   Training -> BLAS, BLASCore, Buffers, Checkpoints, Clock, Config, Diagnostics, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData    the loop and the data-parallel step
-//   Benchmarks -> BLAS, BLASCore, Buffers, Clock, Config, Distributed, MPI, RNN, RunErrors, TextData, Training    `rnn-dist bench`
+//   Trace -> Clock, FileIO, MPI            the timeline: a preallocated per-rank event buffer, the ranks' clocks aligned, Chrome trace-event JSON
+//   Training -> BLAS, BLASCore, Buffers, Checkpoints, Clock, Config, Diagnostics, Distributed, MPI, Optimizers, RNN, Reporting, RunErrors, Safetensors, TextData, Trace    the loop and the data-parallel step
+//   Benchmarks -> BLAS, BLASCore, Buffers, Clock, Config, Distributed, MPI, RNN, RunErrors, TextData, Trace, Training    `rnn-dist bench`
 //   Diagnostics -> BLAS, Buffers, Checkpoints, RNN, TextData    gradient survival, spectra and Jacobian products: their math and the report on a model
 //   mpi-selftest -> Buffers, MPI           exercises the MPI wrapper on real ranks (the MPI tests run it)
 //   rnn-dist -> ArgumentParser, BLAS, BLASCore, Benchmarks, CAllocationCounter, Checkpoints, Config, Diagnostics, Distributed, MPI, Plot, RNN, Reporting, RunErrors, TextData, Training    the command line: the only module that prints or exits
@@ -67,10 +68,11 @@ let package = Package(
                                                     "Safetensors", "TextData"]),
         .target(name: "Distributed", dependencies: ["Buffers", "Clock", "MPI", "RunErrors"]),
         .target(name: "Reporting", dependencies: ["Distributed", "RunErrors", "TensorBoard"]),
+        .target(name: "Trace", dependencies: ["Clock", "FileIO", "MPI"]),
         .target(name: "Training", dependencies: ["BLAS", "BLASCore", "Buffers", "Checkpoints", "Clock", "Config", "Diagnostics", "Distributed", "MPI",
-                                                 "Optimizers", "RNN", "Reporting", "RunErrors", "Safetensors", "TextData"]),
+                                                 "Optimizers", "RNN", "Reporting", "RunErrors", "Safetensors", "TextData", "Trace"]),
         .target(name: "Benchmarks", dependencies: ["BLAS", "BLASCore", "Buffers", "Clock", "Config", "Distributed", "MPI", "RNN",
-                                                   "RunErrors", "TextData", "Training"]),
+                                                   "RunErrors", "TextData", "Trace", "Training"]),
         .target(name: "Diagnostics", dependencies: ["BLAS", "Buffers", "Checkpoints", "RNN", "TextData"]),
         .executableTarget(name: "mpi-selftest", dependencies: ["Buffers", "MPI"]),
         .executableTarget(
@@ -104,6 +106,7 @@ let package = Package(
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "BLAS", "Buffers", "RNN", "RNNReference"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Distributed", "RunErrors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN"]),
+        .testTarget(name: "TraceTests", dependencies: ["Trace"]),
         // The real binary under mpirun, and the in-process references its runs are held to.
         .testTarget(name: "EndToEndTests", dependencies: [
             "BLASCore", "Buffers", "Checkpoints", "Config", "FileIO", "RNN", "RNNReference", "Safetensors", "TestSupport", "TextData",

@@ -9,6 +9,7 @@ import Config
 import Distributed
 import RunErrors
 import TextData
+import Trace
 import Training
 
 /// `rnn-dist bench`: real data-parallel training steps (the trainer's own DataParallelStep)
@@ -35,6 +36,8 @@ public struct TrainingBenchmark {
         /// The recurrence path (the executable's choice, RNN_DIST_KERNEL).
         /// Forced (RNN_DIST_KERNEL) or measured as training measures it (KernelSelection).
         public var kernel = KernelSelection.Request.measure
+        /// Where rank 0 writes the timeline of the warm-up and timed steps (nil: none recorded).
+        public var trace: String?
         public init() {}
     }
 
@@ -147,9 +150,15 @@ public struct TrainingBenchmark {
         let collectives = Collectives(world: world, watchdog: CollectiveWatchdog(world: world, timeoutSeconds: 0),
                                       checkFingerprints: false)
         let topology = try HostTopology.discover(world)
+        let trace: TraceRecorder = options.trace == nil ? .off() : .on()
+        let traceFile = try RankAgreement.agree(collectives, "trace file check") { () throws -> TraceFile? in
+            guard world.isRoot, let path = options.trace else { return nil }
+            do { return try TraceFile(path: path) } catch { throw RunError.badInput("cannot write the trace: \(error)") }
+        }
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global,
                                                 gradientCount: layout.count, overlap: options.overlapAllreduce,
-                                                algorithm: options.allreduce.algorithm(on: topology), topology: topology)
+                                                algorithm: options.allreduce.algorithm(on: topology), topology: topology,
+                                                trace: trace)
         let batches = BatchSource.sequences(SequenceBatches(dataset: dataset, sampler: sampler))
         let decision = try KernelSelection.decide(options.kernel, recorded: nil, architecture: architecture,
                                                   batchPerRank: options.batchPerRank, sequenceLength: options.seqLen,
@@ -157,11 +166,12 @@ public struct TrainingBenchmark {
         let stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: batches,
                                        architecture: architecture, dropout: nil,
                                        synchronizer: synchronizer, globalBatch: globalBatch, kernel: decision.kernel,
-                                       accumulation: options.accumulate)
+                                       accumulation: options.accumulate, trace: trace)
 
         // The ceiling: single-thread sgemm, measured on every rank at the same time.
         let sgemm = try world.allreduce(BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5), op: .sum) / Double(world.size)
 
+        try ChromeTrace.align(trace, world: world)
         for step in 0..<options.warmupSteps { _ = try stepper.run(step: step, learningRate: 1e-3) }
         try world.barrier()
         // compute (forward+backward), allreduce, optimizer, share reduced during the backward
@@ -192,6 +202,12 @@ public struct TrainingBenchmark {
             }
         }
         let forward = MonotonicClock.seconds() - forwardStart
+        if trace.isOn {
+            let note = "rnn-dist bench: \(world.size) ranks, \(architecture.summary), \(options.warmupSteps) warm-up steps then \(options.timedSteps) timed"
+            if let bytes = try ChromeTrace.gather(trace, world: world, note: note), let traceFile {
+                do { try traceFile.write(bytes) } catch { throw RunError.fault("cannot write the trace: \(error)") }
+            }
+        }
 
         var perRank = [phases[0], phases[1], phases[2], forward, phases[3]]
         try world.allreduce(&perRank, op: .sum)

@@ -109,6 +109,8 @@ public struct ConfigKey: Sendable {
         optionalString("resume", \.resume, "resume from a checkpoint file, or the newest valid one in a folder"),
         optionalString("metrics", \.metrics, "JSON-lines metrics file (rank 0)"),
         optionalString("tensorboard", \.tensorboard, "folder for TensorBoard event files (rank 0)"),
+        optionalString("trace", \.trace,
+                       "Chrome trace-event JSON timeline of every rank (forward, backward, each bucket's reduction, the allreduce wait, clipping, the optimizer, evaluation, checkpoints), written by rank 0 at the end; open it in ui.perfetto.dev or chrome://tracing (docs/observability.md)"),
         int("diagnose-every", \.diagnoseEvery, minimum: 0, "steps between gradient-survival diagnostics in the log, metrics and TensorBoard (0: never)"),
         int("eval-every", \.evalEvery, minimum: 0, "steps between validation evaluations (0: only at the end)"),
         optionalInt("eval-seq-len", \.evalSeqLen, minimum: 1,

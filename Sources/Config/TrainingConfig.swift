@@ -74,6 +74,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var resume: String? = nil
     public var metrics: String? = nil
     public var tensorboard: String? = nil
+    /// The timeline file (Chrome trace-event JSON); nil: no timeline is recorded.
+    public var trace: String? = nil
     public var diagnoseEvery = 0
     public var evalEvery = 0
     public var evalSeqLen: Int? = nil

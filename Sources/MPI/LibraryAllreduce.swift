@@ -38,6 +38,8 @@ public final class LibraryAllreduce<T: MPIScalar & AdditiveArithmetic>: @uncheck
     public private(set) var elementsReducedBeforeFinish = 0
     /// Not counted: the library's messages are its own.
     public let traffic = AllreduceTraffic()
+    /// Told of every piece's start and end (nil: nobody watches, the usual case).
+    public var observer: AllreduceObserver?
 
     public init(count: Int, communicator: Communicator, maxPieces: Int = 64) {
         self.count = count
@@ -101,7 +103,13 @@ public final class LibraryAllreduce<T: MPIScalar & AdditiveArithmetic>: @uncheck
                      "piece \(range) is not the next one declared")
         let index = readyCount
         readyCount += 1
-        guard failure == nil, communicator.size > 1, !range.isEmpty, let buffer else { completed[index] = true; return }
+        observer?.pieceStarted(index, elements: range.count)
+        guard failure == nil, communicator.size > 1, !range.isEmpty, let buffer else {
+            // Nothing to exchange (or a round already failed, which `finish` throws): final now.
+            completed[index] = true
+            observer?.pieceSummed(index, elements: range.count)
+            return
+        }
         do {
             if persistent {
                 try MPIError.check(MPI_Start(requests + index), "MPI_Start(allreduce of piece \(index))")
@@ -148,6 +156,7 @@ public final class LibraryAllreduce<T: MPIScalar & AdditiveArithmetic>: @uncheck
             if !completed[firstUnfinished] {
                 try MPIError.check(MPI_Wait(requests + firstUnfinished, cmpi_status_ignore()), "MPI_Wait(allreduce of piece \(firstUnfinished))")
                 completed[firstUnfinished] = true
+                observer?.pieceSummed(firstUnfinished, elements: pieces[firstUnfinished].count)
             }
             firstUnfinished += 1
         }
@@ -157,7 +166,10 @@ public final class LibraryAllreduce<T: MPIScalar & AdditiveArithmetic>: @uncheck
         for index in firstUnfinished..<readyCount where started[index] && !completed[index] {
             var done: Int32 = 0
             try MPIError.check(MPI_Test(requests + index, &done, cmpi_status_ignore()), "MPI_Test(allreduce of piece \(index))")
-            if done != 0 { completed[index] = true }
+            if done != 0 {
+                completed[index] = true
+                observer?.pieceSummed(index, elements: pieces[index].count)
+            }
         }
         while firstUnfinished < readyCount && completed[firstUnfinished] { firstUnfinished += 1 }
     }

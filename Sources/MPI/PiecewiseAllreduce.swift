@@ -17,6 +17,8 @@ public protocol PiecewiseAllreduce: AnyObject {
     var elementsReducedBeforeFinish: Int { get }
     /// What the last round sent across hosts from this rank.
     var traffic: AllreduceTraffic { get }
+    /// Told when each piece starts and when it is summed on this rank (nil: nobody watches).
+    var observer: AllreduceObserver? { get set }
     /// Starts a round over `buffer` in `pieces` (covering it exactly once, the same on every rank).
     func begin(round buffer: Buffer<Float>, pieces: [Range<Int>]) throws
     /// The next declared piece is final on this rank.
@@ -28,6 +30,14 @@ public protocol PiecewiseAllreduce: AnyObject {
     /// Blocks until every piece is summed, calling `whileWaiting` for small pieces of useful
     /// work while it would wait (until it returns false).
     func finish(whileWaiting: () -> Bool) throws
+}
+
+/// Told when each piece of a round starts (is handed to the algorithm: `ready`) and when its
+/// sum is final on this rank: what a timeline draws as a bucket's reduction. Called on the
+/// thread that drives the allreduce, at most once per piece and event; must not allocate.
+public protocol AllreduceObserver: AnyObject {
+    func pieceStarted(_ index: Int, elements: Int)
+    func pieceSummed(_ index: Int, elements: Int)
 }
 
 extension PiecewiseAllreduce {

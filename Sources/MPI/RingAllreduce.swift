@@ -58,6 +58,8 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
     /// is on one; every step of every piece then waits for a cross-host hop).
     public private(set) var traffic = AllreduceTraffic()
     private let rightIsRemote: Bool
+    /// Told of every piece's start and end (nil: nobody watches, the usual case).
+    public var observer: AllreduceObserver?
 
     /// Prepares a ring allreduce of `count` elements on `communicator`, in up to `maxPieces`
     /// pieces per round. `topology` (default: one host) only counts cross-host traffic.
@@ -128,6 +130,7 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
         precondition(buffer != nil && readyCount < pieces.count && pieces[readyCount].range == range,
                      "ring piece \(range) is not the next one declared")
         pieces[readyCount].isReady = true
+        observer?.pieceStarted(readyCount, elements: range.count)
         readyCount += 1
     }
 
@@ -217,6 +220,7 @@ public final class RingAllreduce<T: MPIScalar & AdditiveArithmetic> {
             for i in 0..<receive.count { base[receive.lowerBound + i] += arriving[i] }
         }
         pieces[index].step += 1
+        if pieces[index].step == steps { observer?.pieceSummed(index, elements: pieces[index].range.count) }
         return true
     }
 

@@ -74,6 +74,8 @@ public final class TwoLevelAllreduce<T: MPIScalar & AdditiveArithmetic>: @unchec
     private var failure: Error?
     public private(set) var elementsReducedBeforeFinish = 0
     public private(set) var traffic = AllreduceTraffic()
+    /// Told of every piece's start and end (nil: nobody watches, the usual case).
+    public var observer: AllreduceObserver?
 
     /// Prepares a two-level allreduce of `count` elements on `communicator`, whose ranks sit on
     /// hosts as `topology` says (HostTopology.discover, or any grouping), in up to `maxPieces`
@@ -237,6 +239,7 @@ public final class TwoLevelAllreduce<T: MPIScalar & AdditiveArithmetic>: @unchec
         precondition(buffer != nil && readyCount < pieces.count && pieces[readyCount].range == range,
                      "piece \(range) is not the next one declared")
         pieces[readyCount].isReady = true
+        observer?.pieceStarted(readyCount, elements: range.count)
         readyCount += 1
     }
 
@@ -374,6 +377,7 @@ public final class TwoLevelAllreduce<T: MPIScalar & AdditiveArithmetic>: @unchec
             }
         }
         pieces[index].finished = true
+        observer?.pieceSummed(index, elements: range.count)
         return nil
     }
 

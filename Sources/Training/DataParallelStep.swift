@@ -3,6 +3,7 @@ import Buffers
 import RNN
 import Optimizers
 import TextData
+import Trace
 
 /// One synchronous data-parallel training step on this rank (docs/design.md §1, steps 2–4): fill
 /// the batch, forward and BPTT into the flat gradient buffer, one allreduce, clip, and the
@@ -51,11 +52,20 @@ package final class DataParallelStep {
     /// k > 1: one micro-batch's tokens, its carried state, and the earlier micro-batches' gradient sum.
     private let micro: (inputs: Buffer<Int32>, targets: Buffer<Int32>, state: RecurrentState<Float>?,
                         accumulated: Buffer<Float>, readiness: AccumulatingReadiness)?
+    /// The timeline (off: records nothing), and what marks the end of each forward pass in it.
+    package let trace: TraceRecorder
+    private let traced: TracedReadiness
+    /// Events one step may record: the step, its batch, wait, clip (twice with local
+    /// clipping) and optimizer, a forward and a backward per micro-batch, one per bucket.
+    private let eventsPerStep: Int
 
     package init(parameters: Buffer<Float>, optimizer: Optimizer, batches: BatchSource, architecture: ModelArchitecture,
                  dropout: Dropout?, synchronizer: GradientSynchronizer, globalBatch: Int, kernel: RecurrenceKernel,
-                 accumulation: Int = 1, average: ExponentialMovingAverage? = nil) {
+                 accumulation: Int = 1, average: ExponentialMovingAverage? = nil, trace: TraceRecorder = .off()) {
         self.average = average
+        self.trace = trace
+        traced = TracedReadiness(recorder: trace)
+        eventsPerStep = 6 + 2 * accumulation + synchronizer.ring.maxPieces
         precondition(accumulation >= 1, "accumulation must be at least 1")
         self.parameters = parameters
         self.optimizer = optimizer
@@ -99,6 +109,7 @@ package final class DataParallelStep {
         let T = batches.sequenceLength
         var lossSum = 0.0, firstRow = 0
         for j in 0..<accumulation {
+            let microStart = trace.now()
             let count = rows / accumulation + (j < rows % accumulation ? 1 : 0)
             let isLast = j == accumulation - 1
             micro.inputs.baseAddress.update(from: inputs.baseAddress + firstRow * T, count: count * T)
@@ -111,10 +122,11 @@ package final class DataParallelStep {
                 DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices, firstRow: firstRow)
             }
             micro.readiness.inner = isLast ? readiness : nil
+            let own: GradientReadiness? = isLast && readiness != nil ? micro.readiness : nil
             lossSum += workspace.forwardBackward(
                 parameters: parameters, inputs: micro.inputs, targets: micro.targets, batchSize: count,
                 initialState: micro.state, tokenCountForMean: globalTokens, dropout: draw, gradients: gradients,
-                readiness: isLast && readiness != nil ? micro.readiness : nil)
+                readiness: trace.isOn ? traced.wrapping(own) : own)
             if let state = micro.state {
                 state.copy(from: workspace.finalState, rows: count)
                 carried.copy(from: state, rows: count, row: firstRow)
@@ -128,9 +140,18 @@ package final class DataParallelStep {
             } else if readiness == nil {
                 CellKernels.add(micro.accumulated.baseAddress, into: gradients.baseAddress, count: gradients.count)
             }
+            recordPasses(start: microStart, microBatch: j)
             firstRow += count
         }
         return lossSum
+    }
+
+    /// The micro-batch's forward pass (from `start` to the end the workspace reported) and its
+    /// backward pass (from there to now).
+    private func recordPasses(start: Double, microBatch: Int) {
+        guard trace.isOn else { return }
+        trace.record(.forward, start: start, end: traced.forwardEnd, index: microBatch)
+        trace.record(.backward, since: traced.forwardEnd, index: microBatch)
     }
 
     /// Installs carried states (from a checkpoint) for the next step: h (and c for LSTM) as
@@ -154,28 +175,32 @@ package final class DataParallelStep {
     package func run(step: Int, learningRate: Double, hooked: Bool = false,
                      beforeAllreduce: (Buffer<Float>) throws -> Void = { _ in }) throws -> Result {
         let computeStart = MonotonicClock.seconds()
+        trace.beginStep(step + 1, reserving: eventsPerStep)
         let (batchSize, resetsHidden) = try TrainingData.onThisRank { () throws(TokenFileError) in
             try batches.fill(step: step, inputs: inputs, targets: targets)
         }
         let readiness = try synchronizer.begin(gradients, mayOverlap: !hooked)
+        trace.record(.batch, start: computeStart, end: trace.now())
         let carriesIn = !resetsHidden && hiddenIsCarried
         let lossSum: Double
         if let micro {
             lossSum = accumulate(micro, step: step, rows: batchSize, carriesIn: carriesIn, readiness: readiness)
         } else {
+            let forwardStart = trace.now()
             // Masks from (seed, global step, dataset or global stream index, layer, t): the same
             // on any rank count, and redrawn identically after a resume.
             let draw = dropout.map { DropoutDraw(dropout: $0, step: step, sequenceIndices: batches.lastIndices) }
             lossSum = workspace.forwardBackward(
                 parameters: parameters, inputs: inputs, targets: targets, batchSize: batchSize,
                 initialState: carriesIn ? carried : nil, tokenCountForMean: globalTokens,
-                dropout: draw, gradients: gradients, readiness: readiness)
+                dropout: draw, gradients: gradients, readiness: trace.isOn ? traced.wrapping(readiness) : readiness)
             switch batches {
             case .sequences: break
             case .streams:
                 // No gradient crosses the chunk boundary: only the values carry over.
                 carried.copy(from: workspace.finalState, rows: batchSize)
             }
+            recordPasses(start: forwardStart, microBatch: 0)
         }
         switch batches {
         case .sequences: break
@@ -198,8 +223,11 @@ package final class DataParallelStep {
             optimizer.step(parameters: parameters, gradients: gradients, learningRate: Float(learningRate))
             average?.update(from: parameters)
         }
+        let end = MonotonicClock.seconds()
+        trace.record(.optimizer, start: optimizerStart, end: end)
+        trace.record(.step, start: computeStart, end: end)
         return Result(lossSum: lossSum, batchSize: batchSize, outcome: outcome, computeSeconds: computeSeconds,
-                      allreduceSeconds: allreduceSeconds, optimizerSeconds: MonotonicClock.seconds() - optimizerStart,
+                      allreduceSeconds: allreduceSeconds, optimizerSeconds: end - optimizerStart,
                       reducedDuringBackward: readiness == nil
                         ? 0 : Double(synchronizer.ring.elementsReducedBeforeFinish) / Double(max(1, gradients.count)))
     }

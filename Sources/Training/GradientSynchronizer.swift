@@ -4,6 +4,7 @@ import MPI
 import RNN
 import Config
 import Distributed
+import Trace
 
 /// The communication and gradient policy of one step (docs/design.md §4): local clipping (if
 /// chosen), ONE in-place allreduce(SUM) of the flat gradient buffer, then the non-finite
@@ -34,9 +35,12 @@ package struct GradientSynchronizer {
     /// no local clipping (which needs this rank's whole gradient before anything is sent).
     package let overlaps: Bool
     private let reduction: OverlappedReduction
+    /// The timeline (off: records nothing).
+    private let trace: TraceRecorder
 
     package init(collectives: Collectives, clipMode: ClipMode, clipThreshold: Double, clipScope: ClipScope,
-                 gradientCount: Int, overlap: Bool, algorithm: AllreduceAlgorithm, topology: HostTopology) {
+                 gradientCount: Int, overlap: Bool, algorithm: AllreduceAlgorithm, topology: HostTopology,
+                 trace: TraceRecorder = .off()) {
         self.collectives = collectives
         self.clipMode = clipMode
         self.clipThreshold = clipThreshold
@@ -46,6 +50,8 @@ package struct GradientSynchronizer {
         ring = algorithm.make(count: gradientCount, world: collectives.world, topology: topology)
         overlaps = overlap && collectives.size > 1 && clipScope == .global
         reduction = OverlappedReduction(ring: ring)
+        self.trace = trace
+        if trace.isOn { ring.observer = BucketTrace(recorder: trace, maxPieces: ring.maxPieces) }
     }
 
     /// Plans the ring's pieces from the workspace's buckets (once, before the first step).
@@ -71,18 +77,24 @@ package struct GradientSynchronizer {
     package func synchronize(_ gradients: Buffer<Float>, localTokenFraction: Double, step: Int, overlapped: Bool,
                              whileWaiting: () -> Bool = { false }) throws -> (Outcome, allreduceSeconds: Double) {
         if clipScope == .local, localTokenFraction > 0 {
+            let clipStart = trace.now()
             switch clipMode {
             case .norm: GradientClipping.clipByGlobalNorm(gradients, maxNorm: clipThreshold * localTokenFraction)
             case .value: GradientClipping.clipByValue(gradients, limit: clipThreshold * localTokenFraction)
             case .none: break
             }
+            trace.record(.clip, since: clipStart)
         }
         let start = MonotonicClock.seconds()
         if collectives.size > 1 {
             if !overlapped { ring.readyAll() }
             try collectives.finishSum(ring, label: "gradient allreduce", step: step, whileWaiting: whileWaiting)
         }
-        let allreduceSeconds = MonotonicClock.seconds() - start
+        let end = MonotonicClock.seconds()
+        let allreduceSeconds = end - start
+        // Where the step blocks for the slowest rank (and for the buckets still in flight).
+        trace.record(.allreduceWait, start: start, end: end)
+        defer { trace.record(.clip, since: end) }
 
         let norm: Double
         var clipped = false

@@ -10,6 +10,7 @@ import Reporting
 import RNN
 import RunErrors
 import TextData
+import Trace
 
 /// One training run's state and the phases of its loop (Trainer.run calls them in order).
 /// Every phase is collective: all ranks call it for every step, and take the same branches,
@@ -28,6 +29,9 @@ final class TrainingRun {
     let evaluator: Evaluator?
     let gradientDiagnostics: RunDiagnostics
     let firstStep: Int
+    /// The timeline (`trace`; off: records nothing), and on rank 0 the file it goes to.
+    let trace: TraceRecorder
+    private let traceFile: TraceFile?
     private(set) var summary: TrainingSummary
     /// `early-stop` patience ran out: the loop ends after this step's phases.
     var stoppedEarly: Bool { summary.stoppedEarlyAt != nil }
@@ -62,15 +66,20 @@ final class TrainingRun {
                                              vocabularySize: data.corpus.vocabulary.count, embeddingSize: config.embeddingSize,
                                              tiedWeights: config.tieWeights)
         layout = ModelLayout(architecture: architecture)
-        progress = try RankAgreement.agree(collectives, "output check") {
+        trace = config.trace == nil ? .off() : .on()
+        (progress, traceFile) = try RankAgreement.agree(collectives, "output check") {
             if world.isRoot, let directory = config.checkpointDir {
                 try CheckpointStore(directory: directory, keep: config.keepCheckpoints).prepare()
             }
-            return try ProgressReporter(output: world.isRoot ? output : nil, quiet: config.quiet,
+            var traceFile: TraceFile?
+            if world.isRoot, let path = config.trace {
+                do { traceFile = try TraceFile(path: path) } catch { throw RunError.badInput("cannot write the trace: \(error)") }
+            }
+            return (try ProgressReporter(output: world.isRoot ? output : nil, quiet: config.quiet,
                                         entropyFloor: data.corpus.entropyFloor,
                                         charactersPerToken: data.corpus.charactersPerToken,
                                         metricsPath: world.isRoot ? config.metrics : nil, appendMetrics: config.resume != nil,
-                                        tensorBoardDirectory: world.isRoot ? config.tensorboard : nil)
+                                        tensorBoardDirectory: world.isRoot ? config.tensorboard : nil), traceFile)
         }
 
         checkpoints = RunCheckpoints(config: config, data: data, layout: layout, collectives: collectives)
@@ -85,7 +94,8 @@ final class TrainingRun {
         let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
                                                 clipThreshold: config.clip, clipScope: config.clipScope,
                                                 gradientCount: layout.count, overlap: config.overlapAllreduce,
-                                                algorithm: config.allreduce.algorithm(on: topology), topology: topology)
+                                                algorithm: config.allreduce.algorithm(on: topology), topology: topology,
+                                                trace: trace)
         // The masks' seed is the run's seed: a resumed run and any rank count draw the same masks.
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
                                    architecture: architecture,
@@ -93,7 +103,8 @@ final class TrainingRun {
                                                     weightDrop: config.weightDrop, embeddingDrop: config.embeddingDropout),
                                    synchronizer: synchronizer, globalBatch: data.globalBatch, kernel: kernel.kernel,
                                    accumulation: config.accumulate,
-                                   average: config.ema > 0 ? try ExponentialMovingAverage(decay: config.ema, count: layout.count) : nil)
+                                   average: config.ema > 0 ? try ExponentialMovingAverage(decay: config.ema, count: layout.count) : nil,
+                                   trace: trace)
         var summary = TrainingSummary(steps: 0, entropyFloor: data.corpus.entropyFloor)
         summary.charactersPerToken = data.corpus.charactersPerToken
         firstStep = try checkpoints.initialize(resumed: resumed, parameters: parameters, optimizer: optimizer, stepper: stepper,
@@ -107,6 +118,7 @@ final class TrainingRun {
         progress.say(header)
         if let advice = data.corpus.advice { progress.say(advice) }
         try hooks.runStarting?(world.rank, data.sequenceCount)
+        try collectives.watchdog.guarding("trace clock alignment", step: firstStep) { try ChromeTrace.align(trace, world: world) }
     }
 
     // MARK: - The phases of one step
@@ -135,6 +147,8 @@ final class TrainingRun {
     func verifyChecksumIfDue(_ step: Int) throws {
         let completed = step + 1
         guard config.checksumEvery > 0 && completed % config.checksumEvery == 0 || isLast(step) else { return }
+        let start = trace.now()
+        defer { trace.record(.checksum, since: start) }
         summary.parameterChecksum = try ParameterChecksum.verify(parameters, collectives: collectives, step: completed)
     }
 
@@ -144,7 +158,10 @@ final class TrainingRun {
         guard let evaluator, isLast(step) || (config.evalEvery > 0 && completed % config.evalEvery == 0) else { return nil }
         // Evaluation time is not training time: keep it out of the interval's tokens/s.
         let evaluationStart = MonotonicClock.seconds()
-        defer { intervalStart += MonotonicClock.seconds() - evaluationStart }
+        defer {
+            intervalStart += MonotonicClock.seconds() - evaluationStart
+            trace.record(.evaluation, since: evaluationStart)
+        }
         let validation = try evaluator.evaluate(parameters: evaluated, collectives: collectives, step: completed)
         // The last evaluation is the final one: at the last step, or where early-stop ends the run.
         summary.finalValidation = (validation.meanLoss, validation.bitsPerToken, validation.perplexity)
@@ -177,6 +194,8 @@ final class TrainingRun {
     func reportIfDue(_ step: Int, validationLoss: Double?) throws {
         let completed = step + 1
         guard completed % config.logEvery == 0 || isLast(step) || validationLoss != nil || diagnosticsAreDue(completed) else { return }
+        let start = trace.now()
+        defer { trace.record(.report, since: start) }
         let totals = try interval.totals.summed(over: collectives, step: completed)
         let timing = try collectives.watchdog.guarding("timing gather", step: completed) {
             try RankTiming.gather(world, computeSeconds: interval.totals.computeSeconds,
@@ -216,7 +235,9 @@ final class TrainingRun {
     /// the checkpoint and stops.
     func stopIfSignalled(_ step: Int) throws {
         let completed = step + 1
+        let start = trace.now()
         let signal = try collectives.allreduce(Int(StopSignal.pending), op: .max, label: "stop agreement", step: completed)
+        trace.record(.stopCheck, since: start)
         guard signal != 0 && !isLast(step) else { return }
         try writeCheckpoint(step: completed)
         let saved = summary.lastCheckpoint.map { "checkpoint written to \($0); resume with --resume \(config.checkpointDir!)" }
@@ -236,6 +257,7 @@ final class TrainingRun {
             try writeCheckpoint(step: summary.steps)
         }
         if let path = config.save { try checkpoints.saveParameters(evaluated, to: path, step: summary.steps) }
+        try writeTrace()
         progress.finish()
         summary.tensorBoardPath = progress.tensorBoardPath
         return summary
@@ -246,7 +268,22 @@ final class TrainingRun {
     private func isLast(_ step: Int) -> Bool { step + 1 == data.totalSteps }
 
     private func writeCheckpoint(step: Int) throws {
+        let start = trace.now()
+        defer { trace.record(.checkpoint, since: start) }
         try checkpoints.write(step: step, parameters: parameters, optimizer: stepper.optimizer, stepper: stepper, summary: &summary)
+    }
+
+    /// Every rank's events to rank 0, which writes the file (collective).
+    private func writeTrace() throws {
+        guard trace.isOn else { return }
+        let note = "rnn-dist train: \(world.size) ranks, \(layout.architecture.summary), steps \(firstStep + 1)-\(summary.steps)"
+        let bytes = try collectives.watchdog.guarding("trace gather", step: summary.steps) {
+            try ChromeTrace.gather(trace, world: world, note: note)
+        }
+        if let bytes, let traceFile {
+            do { try traceFile.write(bytes) } catch { throw RunError.fault("cannot write the trace: \(error)") }
+            summary.tracePath = traceFile.path
+        }
     }
 
     private func hookStep(_ step: Int) -> TrainingHooks.Step {

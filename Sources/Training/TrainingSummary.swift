@@ -23,6 +23,8 @@ public struct TrainingSummary: Sendable {
     /// Stopped by `early-stop` after this step.
     public var stoppedEarlyAt: Int?
     public var tensorBoardPath: String?
+    /// The timeline written (`trace`, rank 0).
+    public var tracePath: String?
     /// Tokens per second over the steps this process ran.
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
 }

@@ -41,11 +41,16 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("allreduce-mode"),
             help: "The gradient allreduce: auto, ring, two-level or mpi (training bench; the `allreduce` key of train).")
     var allreduceMode: AllreduceMode = .auto
+    @Option(help: "Write a Chrome trace-event timeline of every rank's warm-up and timed steps to this file (training bench; ui.perfetto.dev, chrome://tracing).")
+    var trace: String?
     @Flag(help: "Print JSON (rank 0).") var json = false
 
     func validate() throws {
         guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0, layers >= 1, accumulate >= 1 else {
             throw ValidationError("hidden, seq-len, batch-per-rank, timed, layers and accumulate must be positive, vocab > 1, warmup >= 0")
+        }
+        if trace != nil && (kernel || allreduce || blas) {
+            throw ValidationError("--trace records the training bench; drop --kernel, --allreduce or --blas")
         }
         if kernel && (cell != .rnn || layers != 1) {
             throw ValidationError("--kernel times the one-layer tanh RNN only; drop --cell/--layers or --kernel")
@@ -79,11 +84,13 @@ struct BenchCommand: ParsableCommand {
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             options.allreduce = allreduceMode
             options.kernel = recurrenceKernel
+            options.trace = trace
             let report = try TrainingBenchmark(options: options, world: world, blas: .current,
                                                allocationCount: { rnn_dist_allocation_count() }).run()
             guard world.isRoot else { return }
             if json { return try printJSON(report) }
             print(describe(report))
+            if let trace { print("trace written to \(trace) (open it in ui.perfetto.dev or chrome://tracing)") }
         }
     }
 

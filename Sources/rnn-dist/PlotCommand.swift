@@ -26,10 +26,14 @@ struct PlotCommand: ParsableCommand {
         one for all files or one per file) at its --x (one per file, e.g. the delay of a memory \
         task); the files with the same --label make one line through the median at each x, with \
         a bar from the smallest to the largest (the spread over seeds).
+
+        --timeline: the file is a trace written with --trace; draws every rank's steps, their \
+        phases and the gradient buckets in flight against time (--steps A-B: only those steps).
         """
     )
 
-    @Argument(help: "The metrics JSON-lines file(s) written with --metrics.") var metrics: [String]
+    @Argument(help: "The metrics JSON-lines file(s) written with --metrics (with --timeline: one trace written with --trace).")
+    var metrics: [String]
     @Option(name: [.customShort("o"), .long], help: "The SVG file to write (default: the first metrics file's name with .svg).")
     var output: String?
     @Option(help: "Several files: the name of each run's line, in the order of the files (default: the file names).")
@@ -46,9 +50,21 @@ struct PlotCommand: ParsableCommand {
     var xLabel = "x"
     @Flag(name: .customLong("log-x"), help: "With --final: a logarithmic x axis.")
     var logX = false
+    @Flag(help: "The file is a trace (--trace): draw it as a timeline of every rank.")
+    var timeline = false
+    @Option(help: "With --timeline: the steps to show, as A-B (1-based, inclusive; default: all).")
+    var steps: String?
 
     func validate() throws {
         guard !metrics.isEmpty else { throw ValidationError("give at least one metrics file") }
+        if timeline {
+            guard metrics.count == 1, label.isEmpty, floor.isEmpty, mark.isEmpty, !final, x.isEmpty, !logX else {
+                throw ValidationError("--timeline draws one trace file; --label, --floor, --mark, --final, --x and --log-x do not apply")
+            }
+            _ = try stepRange()
+            return
+        }
+        guard steps == nil else { throw ValidationError("--steps goes with --timeline") }
         guard label.isEmpty || label.count == metrics.count else {
             throw ValidationError("\(label.count) --label for \(metrics.count) metrics files: give one per file or none")
         }
@@ -68,7 +84,27 @@ struct PlotCommand: ParsableCommand {
         }
     }
 
+    /// `--steps A-B` (or one step N).
+    private func stepRange() throws -> ClosedRange<Int>? {
+        guard let steps else { return nil }
+        let parts = steps.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+        guard (1...2).contains(parts.count), let a = parts.first ?? nil, let b = parts.last ?? nil, a >= 1, b >= a else {
+            throw ValidationError("--steps takes A-B with 1 <= A <= B (or one step), got \(steps)")
+        }
+        return a...b
+    }
+
     func run() throws {
+        if timeline {
+            let destination = output ?? Self.defaultOutput(for: metrics[0])
+            let (svg, bars) = try PlotTimeline.page(path: metrics[0], steps: try stepRange())
+            do {
+                try svg.write(toFile: destination, atomically: true, encoding: .utf8)
+            } catch {
+                throw RunError.badInput("cannot write \(destination): \((error as NSError).localizedDescription)")
+            }
+            return print("wrote \(destination): a timeline of \(bars) intervals")
+        }
         let runs = try metrics.enumerated().map { index, path in
             do {
                 return PlotComparison.Run(label: label.isEmpty ? URL(fileURLWithPath: path).lastPathComponent : label[index],

@@ -35,6 +35,7 @@ enum SummaryText {
         if let save = config.save { lines.append("parameters saved to \(save)") }
         if let metrics = config.metrics { lines.append("metrics written to \(metrics)") }
         if let events = summary.tensorBoardPath { lines.append("TensorBoard events written to \(events)") }
+        if let trace = summary.tracePath { lines.append("trace written to \(trace) (open it in ui.perfetto.dev or chrome://tracing)") }
         return lines.joined(separator: "\n")
     }
 

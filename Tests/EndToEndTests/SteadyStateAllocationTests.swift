@@ -51,9 +51,19 @@ final class SteadyStateAllocationTests: XCTestCase {
                                              "--bptt", "truncated", "--bptt-steps", "6"])
     }
 
-    private func assertPlainStepsAllocateNothing(_ extra: [String], libraryRounds: Bool = false) throws {
+    /// A traced run (`--trace`) records each event into the buffer it made at the start, and
+    /// the bucket observer's start times into one made with the allreduce: still nothing per
+    /// step, whichever allreduce calls the observer (the library's at its fixed count).
+    func testTracedStepsAllocateNothingOnEveryRank() throws {
+        try assertPlainStepsAllocateNothing([], traced: true)
+        try assertPlainStepsAllocateNothing(["--allreduce", "two-level"], traced: true)
+        try assertPlainStepsAllocateNothing(["--allreduce", "mpi"], libraryRounds: true, traced: true)
+    }
+
+    private func assertPlainStepsAllocateNothing(_ extra: [String], libraryRounds: Bool = false, traced: Bool = false) throws {
         let run = try RNNDistRun()
         defer { run.remove() }
+        let extra = extra + (traced ? ["--trace", run.path("trace.json")] : [])
         let trace = run.path("allocations")
         try FileManager.default.createDirectory(atPath: trace, withIntermediateDirectories: true)
         let ranks = 2
@@ -69,6 +79,7 @@ final class SteadyStateAllocationTests: XCTestCase {
             "--debug-allocation-trace", trace, "--quiet",
         ] + extra, mca: ["pml_ob1_unexpected_limit": "4096"])
         XCTAssertEqual(result.status, 0, result.output)
+        if traced { XCTAssertTrue(FileManager.default.fileExists(atPath: run.path("trace.json")), "no trace written") }
 
         for rank in 0..<ranks {
             let counts = try allocationCounts(path: "\(trace)/rank-\(rank).txt")

@@ -12,8 +12,12 @@ final class GradientReadinessTests: XCTestCase {
         let gradients: Buffer<Float>
         var reported: [(range: Range<Int>, values: [Float])] = []
         var progressCalls = 0
+        /// At each forwardFinished call, how many buckets had been reported.
+        var forwardFinishedAfter: [Int] = []
 
         init(_ gradients: Buffer<Float>) { self.gradients = gradients }
+
+        func forwardFinished() { forwardFinishedAfter.append(reported.count) }
 
         func gradientReady(_ range: Range<Int>) { reported.append((range, gradients.toArray(range: range))) }
         func backwardProgress() { progressCalls += 1 }
@@ -34,6 +38,8 @@ final class GradientReadinessTests: XCTestCase {
             let recorder = Recorder(gradients)
             backward(rows, gradients, recorder)
             XCTAssertEqual(recorder.reported.map(\.range), buckets, "buckets out of order", file: file, line: line)
+            // The timeline's forward/backward boundary: once, before any bucket is final.
+            XCTAssertEqual(recorder.forwardFinishedAfter, [0], "forwardFinished once, before the first bucket", file: file, line: line)
             for (range, values) in recorder.reported {
                 XCTAssertEqual(values, gradients.toArray(range: range), "\(range) changed after it was reported ready",
                                file: file, line: line)

@@ -7,9 +7,15 @@
 /// every call of forwardBackward: a caller without overlap can reduce the same buckets in the
 /// same order afterwards and get the same bits.
 public protocol GradientReadiness: AnyObject {
+    /// The forward pass and the loss are done; the backward pass begins (a timeline marks it).
+    func forwardFinished()
     /// Elements `range` of the gradient buffer hold their final value for this batch.
     func gradientReady(_ range: Range<Int>)
     /// Called between pieces of backward work (each time step of the recurrence): a chance
     /// to progress communication. Must be cheap and must not allocate.
     func backwardProgress()
+}
+
+extension GradientReadiness {
+    public func forwardFinished() {}
 }

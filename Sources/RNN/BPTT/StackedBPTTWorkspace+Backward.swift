@@ -24,12 +24,14 @@ extension StackedBPTTWorkspace {
         let parameters = weightDropped(parameters, draw: dropout)
         forwardPass(parameters: parameters, inputs: inputs, batchSize: B, initialState: initialState, dropout: dropout)
         guard B > 0 else {
+            readiness?.forwardFinished()
             gradients.fill(0)
             for bucket in gradientBuckets { readiness?.gradientReady(bucket) }
             return 0
         }
         let loss = lossPass(parameters: parameters, targets: targets, batchSize: B,
                             dyScale: 1 / Scalar(tokenCountForMean))
+        readiness?.forwardFinished()
         let rows = T * B, g = gradients.baseAddress
 
         // Output layer, all T·B rows at once: dW_hy = dY^T·top, db_y = Σ dy, dH = dY·W_hy.
