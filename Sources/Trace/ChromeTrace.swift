@@ -199,6 +199,10 @@ public enum ChromeTrace {
             }
             for i in order {
                 let e = data.events[i]
+                // Both ends rounded to the nanosecond, and the duration their difference: an
+                // event that ends where the next begins stays adjacent to it in the file (a
+                // rounded start plus a separately rounded duration can overlap it by 1 ns).
+                let (start, end) = (nanoseconds(e.start), nanoseconds(e.end))
                 let tid = e.track == .allreduce ? firstLaneThread + lane[i] : trainingThread
                 var args = "\"step\":\(e.step)"
                 switch e.phase {
@@ -208,7 +212,7 @@ public enum ChromeTrace {
                 default: break
                 }
                 lines.append("{\"name\":\(quoted(e.phase.name)),\"cat\":\"\(e.phase.category)\",\"ph\":\"X\",\"pid\":\(rank),\"tid\":\(tid),"
-                    + "\"ts\":\(microseconds(e.start)),\"dur\":\(microseconds(e.end - e.start)),\"args\":{\(args)}}")
+                    + "\"ts\":\(microseconds(nanoseconds: start)),\"dur\":\(microseconds(nanoseconds: end - start)),\"args\":{\(args)}}")
             }
         }
         out += lines.joined(separator: ",\n")
@@ -222,7 +226,12 @@ public enum ChromeTrace {
 
     /// Seconds as microseconds with three decimals (nanoseconds), plain JSON numbers.
     static func microseconds(_ seconds: Double) -> String {
-        let nanoseconds = Int((seconds * 1e9).rounded())
+        microseconds(nanoseconds: nanoseconds(seconds))
+    }
+
+    static func nanoseconds(_ seconds: Double) -> Int { Int((seconds * 1e9).rounded()) }
+
+    static func microseconds(nanoseconds: Int) -> String {
         let sign = nanoseconds < 0 ? "-" : ""
         let magnitude = nanoseconds.magnitude
         let fraction = String(magnitude % 1000)
