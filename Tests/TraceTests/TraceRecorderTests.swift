@@ -48,6 +48,24 @@ final class TraceRecorderTests: XCTestCase {
         XCTAssertEqual(ChromeTrace.microseconds(0), "0.000")
     }
 
+    /// An event that ends where the next begins stays adjacent in the file: start 0.6 ns and
+    /// end 1.4 ns round to 1 ns each, so the forward has duration 0 and ends exactly where the
+    /// backward (from 1.4 ns) starts. Rounding the duration (0.8 ns → 1) by itself would put
+    /// the forward's end at 2 ns, 1 ns inside the backward.
+    func testAdjacentEventsStayAdjacentAfterRounding() throws {
+        let rank = ChromeTrace.Rank(events: [
+            TraceEvent(phase: .forward, track: .training, start: 0.6e-9, end: 1.4e-9, step: 1, index: 0, bytes: 0),
+            TraceEvent(phase: .backward, track: .training, start: 1.4e-9, end: 3e-9, step: 1, index: 0, bytes: 0),
+        ], capacity: 2)
+        let text = ChromeTrace.json(ranks: [rank], note: "")
+        let document = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let complete = try XCTUnwrap(document["traceEvents"] as? [[String: Any]]).filter { $0["ph"] as? String == "X" }
+        let forward = try XCTUnwrap(complete.first { $0["name"] as? String == "forward" })
+        let backward = try XCTUnwrap(complete.first { $0["name"] as? String == "backward" })
+        let forwardEnd = try XCTUnwrap(forward["ts"] as? Double) + XCTUnwrap(forward["dur"] as? Double)
+        XCTAssertEqual(forwardEnd, try XCTUnwrap(backward["ts"] as? Double), "\(forward) \(backward)")
+    }
+
     /// The document parses, names each rank, and says when events were dropped.
     func testDocumentParsesWithMetadataAndDroppedNote() throws {
         let rank0 = ChromeTrace.Rank(events: [
