@@ -35,50 +35,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$root/Tests/multihost/hosts.sh"
 # shellcheck source=Tests/checks.sh
 source "$root/Tests/checks.sh"
-finish() {
-    hosts_remove
-    check "nothing left behind: no namespace, veth, bridge or process of this test" hosts_all_gone
-    echo "elastic: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit $?
-}
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "elastic: skipped: needs root (network namespaces, veths)"
-    exit 0
-fi
-bash "$root/Launch/install-deps.sh" || exit 1
-if ! command -v ip >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null || exit 1
-fi
-binary="$root/.build/release/rnn-dist"
-if [ ! -x "$binary" ]; then
-    (cd "$root" && swift build -c release --product rnn-dist) || exit 1
-fi
-
-tmp="$(mktemp -d /tmp/rnn-dist-elastic.XXXXXX)"
-cleanup() {
-    hosts_remove
-    if [ "$failed" -gt 0 ] || [ -n "${RNN_DIST_MULTIHOST_KEEP:-}" ]; then
-        echo "elastic: outputs kept in $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if ! probe="$(ip netns add "$HOSTS_PREFIX-probe" 2>&1)"; then
-    echo "elastic: skipped: cannot make a network namespace here: $probe"
-    exit 0
-fi
-ip netns del "$HOSTS_PREFIX-probe"
-if ! hosts_make 3 "$tmp"; then
-    fail "make 3 hosts (namespaces, veths, bridge): $(tail -3 "$tmp/hosts.log" 2>/dev/null | tr '\n' ' ')"
-    finish
-fi
-pass "3 hosts: ${HOSTS_NAMES[*]} at ${HOSTS_ADDRESSES[*]} ($HOSTS_SUBNET)"
+hosts_test_begin elastic
 
 timeout_s=5
 steps=100

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # root, passed and failed belong to the sourcing test (Tests/checks.sh)
 # Tests/multihost/hosts.sh — hosts as Linux network namespaces on one machine, for
 # Tests/multihost/run.sh and scaling.sh (sourced; needs root, ip and tc).
 #
@@ -145,4 +145,59 @@ hosts_all_gone() {
     ! ip -o link show | grep -q ": $HOSTS_PREFIX" &&
     { [ -z "$HOSTS_AGENT" ] || ! pgrep -f -- "$HOSTS_AGENT" >/dev/null; } &&
     [ -z "$(jobs -p)" ]
+}
+
+# What a test of three such hosts (run.sh, elastic.sh) does first and last; NAME prefixes its
+# lines. hosts_test_begin NAME: skipped (exit 0) without root or where namespaces cannot be
+# made (a container without CAP_NET_ADMIN); installs what is missing (Launch/install-deps.sh,
+# iproute2), builds the release binary if absent (sets `binary`), makes the scratch folder `tmp`
+# (kept when a check failed or RNN_DIST_MULTIHOST_KEEP is set) and hosts h1..h3. finish: removes
+# the hosts, checks nothing is left, prints the counts and exits non-zero when a check failed.
+# Both use Tests/checks.sh's pass, fail, check, passed and failed; `root` is the repository.
+HOSTS_TEST_NAME=""
+hosts_test_begin() { # hosts_test_begin NAME
+    HOSTS_TEST_NAME="$1"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "$HOSTS_TEST_NAME: skipped: needs root (network namespaces, veths, tc)"
+        exit 0
+    fi
+    bash "$root/Launch/install-deps.sh" || exit 1
+    if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
+        echo "$HOSTS_TEST_NAME: installing iproute2"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null || exit 1
+    fi
+    binary="$root/.build/release/rnn-dist"
+    if [ ! -x "$binary" ]; then
+        (cd "$root" && swift build -c release --product rnn-dist) || exit 1
+    fi
+    tmp="$(mktemp -d "/tmp/rnn-dist-$HOSTS_TEST_NAME.XXXXXX")"
+    trap hosts_test_cleanup EXIT
+    trap 'exit 130' INT TERM
+    local probe
+    if ! probe="$(ip netns add "$HOSTS_PREFIX-probe" 2>&1)"; then
+        echo "$HOSTS_TEST_NAME: skipped: cannot make a network namespace here: $probe"
+        exit 0
+    fi
+    ip netns del "$HOSTS_PREFIX-probe"
+    if ! hosts_make 3 "$tmp"; then
+        fail "make 3 hosts (namespaces, veths, bridge): $(tail -3 "$tmp/hosts.log" 2>/dev/null | tr '\n' ' ')"
+        finish
+    fi
+    pass "3 hosts: ${HOSTS_NAMES[*]} at ${HOSTS_ADDRESSES[*]} on bridge $HOSTS_BRIDGE ($HOSTS_SUBNET)"
+}
+hosts_test_cleanup() {
+    hosts_remove
+    if [ "$failed" -gt 0 ] || [ -n "${RNN_DIST_MULTIHOST_KEEP:-}" ]; then
+        echo "$HOSTS_TEST_NAME: outputs kept in $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+}
+finish() {
+    hosts_remove
+    check "nothing left behind: no namespace, veth, bridge or process of this test" hosts_all_gone
+    echo "$HOSTS_TEST_NAME: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit $?
 }

@@ -36,52 +36,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$root/Tests/multihost/hosts.sh"
 # shellcheck source=Tests/checks.sh
 source "$root/Tests/checks.sh"
-finish() {
-    hosts_remove
-    check "nothing left behind: no namespace, veth, bridge or process of this test" hosts_all_gone
-    echo "multihost: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit $?
-}
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "multihost: skipped: needs root (network namespaces, veths, tc)"
-    exit 0
-fi
-bash "$root/Launch/install-deps.sh" || exit 1
-if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
-    echo "multihost: installing iproute2"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null || exit 1
-fi
-binary="$root/.build/release/rnn-dist"
-if [ ! -x "$binary" ]; then
-    (cd "$root" && swift build -c release --product rnn-dist) || exit 1
-fi
-
-tmp="$(mktemp -d /tmp/rnn-dist-multihost.XXXXXX)"
-cleanup() {
-    hosts_remove
-    if [ "$failed" -gt 0 ] || [ -n "${RNN_DIST_MULTIHOST_KEEP:-}" ]; then
-        echo "multihost: outputs kept in $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A container without CAP_NET_ADMIN cannot make namespaces: say so rather than fail.
-if ! probe="$(ip netns add "$HOSTS_PREFIX-probe" 2>&1)"; then
-    echo "multihost: skipped: cannot make a network namespace here: $probe"
-    exit 0
-fi
-ip netns del "$HOSTS_PREFIX-probe"
-if ! hosts_make 3 "$tmp"; then
-    fail "make 3 hosts (namespaces, veths, bridge): $(tail -3 "$tmp/hosts.log" 2>/dev/null | tr '\n' ' ')"
-    finish
-fi
-pass "3 hosts: ${HOSTS_NAMES[*]} at ${HOSTS_ADDRESSES[*]} on bridge $HOSTS_BRIDGE ($HOSTS_SUBNET)"
+hosts_test_begin multihost
 
 wait_for() { # wait_for SECONDS COMMAND... — polls every 0.2 s
     local limit=$(( $1 * 5 )); shift
