@@ -44,7 +44,7 @@ public struct AllreduceBenchmark {
     }
 
     public func run() throws -> Report {
-        var sizes: [(Int, String)] = [64, 128, 256, 512, 1024].map { hidden in
+        var sizes: [(Int, String)] = [32, 64, 128, 256, 512, 1024].map { hidden in
             (ModelLayout(architecture: ModelArchitecture(cell: .rnn, layers: 1, hiddenSize: hidden, vocabularySize: 65)).count, "gradients H=\(hidden) V=65")
         }
         sizes += stride(from: 0, through: 24, by: 2).map { (1 << $0, "2^\($0) floats") }

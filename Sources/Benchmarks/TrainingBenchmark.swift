@@ -25,6 +25,10 @@ public struct TrainingBenchmark {
         /// k micro-batches of batchPerRank sequences per rank and step (gradient accumulation).
         public var accumulate = 1
         public var vocabularySize = 65
+        /// E of an input embedding table (nil: one-hot input, layer 0's W_xh is [G·H, V]).
+        public var embedding: Int?
+        /// The output layer's weights are the embedding table (needs embedding == hidden).
+        public var tieWeights = false
         public var data: DataSource?
         public var optimizer = OptimizerKind.adam
         public var warmupSteps = 5
@@ -50,6 +54,8 @@ public struct TrainingBenchmark {
         public var batchPerRank: Int
         public var accumulate: Int
         public var vocab: Int
+        public var embedding: Int?
+        public var tieWeights: Bool
         public var optimizer: OptimizerKind
         public var timedSteps: Int
         public var overlapAllreduce: Bool
@@ -97,7 +103,8 @@ public struct TrainingBenchmark {
         public var activationsMiB: Double
 
         enum CodingKeys: String, CodingKey {
-            case ranks, cell, layers, hidden, vocab, optimizer, gflops, accumulate
+            case ranks, cell, layers, hidden, vocab, embedding, optimizer, gflops, accumulate
+            case tieWeights = "tie_weights"
             case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
             case overlapAllreduce = "overlap_allreduce", allreduceAlgorithm = "allreduce", hosts, buckets
             case crossHostMessagesPerStep = "cross_host_messages_per_step"
@@ -135,7 +142,8 @@ public struct TrainingBenchmark {
     public func run() throws -> Report {
         let (tokens, vocabularySize) = try corpusTokens()
         let architecture = ModelArchitecture(cell: options.cell, layers: options.layers, hiddenSize: options.hidden,
-                                             vocabularySize: vocabularySize)
+                                             vocabularySize: vocabularySize, embeddingSize: options.embedding,
+                                             tiedWeights: options.tieWeights)
         let layout = ModelLayout(architecture: architecture)
         let globalBatch = options.batchPerRank * world.size * options.accumulate
         let dataset = SequenceDataset(tokens: tokens, sequenceLength: options.seqLen)
@@ -231,12 +239,12 @@ public struct TrainingBenchmark {
         let stateTensors = 2 + optimizer.stateTensors.count + (options.accumulate > 1 ? 1 : 0)
         let rows = Double(options.batchPerRank * options.seqLen)
         let G = options.cell.gateCount
-        let floatsPerRow: Int = options.layers * (2 * G + 1) * options.hidden + 2 * vocabularySize
+        let floatsPerRow: Int = options.layers * (2 * G + 1) * options.hidden + 2 * vocabularySize + (options.embedding ?? 0)
         let activationsMiB: Double = rows * Double(floatsPerRow) * 4 / 1_048_576
         return Report(
             ranks: world.size, cell: options.cell, layers: options.layers, hidden: options.hidden, seqLen: options.seqLen,
             batchPerRank: options.batchPerRank, accumulate: options.accumulate,
-            vocab: vocabularySize, optimizer: options.optimizer, timedSteps: options.timedSteps,
+            vocab: vocabularySize, embedding: options.embedding, tieWeights: options.tieWeights, optimizer: options.optimizer, timedSteps: options.timedSteps,
             overlapAllreduce: options.overlapAllreduce,
             allreduceAlgorithm: synchronizer.algorithm.rawValue, hosts: topology.description, buckets: synchronizer.pieceCount,
             crossHostMessagesPerStep: crossHostMessages, sequentialCrossHostHopsPerBucket: crossHostHops,
@@ -261,9 +269,12 @@ public struct TrainingBenchmark {
     /// per layer the recurrence [H] × [H, G·H], 6·G·H²; per layer above the first the input
     /// projection [H] × [H, G·H], another 6·G·H² (layer 0 reads a one-hot x: a column lookup);
     /// the output layer 6·H·V. The tanh RNN (G = 1, L = 1): 6H² + 6HV; the LSTM: 24H² + 6HV.
+    /// With an embedding of E, layer 0 reads [E] × [E, G·H]: another 6·G·H·E (the table's gather
+    /// and scatter-add are copies, counted as none; tying changes no product).
     public static func flopsPerToken(_ a: ModelArchitecture) -> Double {
-        let H = Double(a.hiddenSize), G = Double(a.cell.gateCount)
-        return Double(a.layers) * 6 * G * H * H + Double(a.layers - 1) * 6 * G * H * H + 6 * H * Double(a.vocabularySize)
+        let H = Double(a.hiddenSize), G = Double(a.cell.gateCount), E = Double(a.embeddingSize ?? 0)
+        return Double(a.layers) * 6 * G * H * H + Double(a.layers - 1) * 6 * G * H * H + 6 * G * H * E
+            + 6 * H * Double(a.vocabularySize)
     }
 
     /// Training tokens: a corpus file, or uniform random tokens over the vocabulary size.

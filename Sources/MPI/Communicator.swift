@@ -103,6 +103,19 @@ public struct Communicator {
         return Request(handles: handles, keepAlive: buffer, operation: "allreduce")
     }
 
+    // MARK: point to point
+
+    /// Sends `send` to `destination` while receiving `receive` from `source` (MPI_Sendrecv,
+    /// blocking): one hop of a ring, as the latency benchmark times it.
+    public func sendReceive<T: MPIScalar>(_ send: Buffer<T>, to destination: Int, _ receive: Buffer<T>, from source: Int,
+                                          tag: Int = 0) throws {
+        try MPIError.check(
+            MPI_Sendrecv(send.baseAddress, Int32(send.count), T.mpiDatatype, Int32(destination), Int32(tag),
+                         receive.baseAddress, Int32(receive.count), T.mpiDatatype, Int32(source), Int32(tag),
+                         handle, cmpi_status_ignore()),
+            "MPI_Sendrecv(\(send.count) x \(T.self) to rank \(destination), from rank \(source))")
+    }
+
     // MARK: broadcast
 
     /// Copies `buffer` (or `range` of it) from `root` to every rank.

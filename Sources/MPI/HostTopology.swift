@@ -41,6 +41,30 @@ public struct HostTopology: Sendable, Equatable, CustomStringConvertible {
     /// Where `rank` stands among its host's ranks.
     public func localIndex(of rank: Int) -> Int { ranksOnHost[hostOfRank[rank]].firstIndex(of: rank)! }
 
+    /// The rings a ring hop can run in, every rank at once.
+    public enum Ring: String, CaseIterable, Codable, Sendable {
+        /// All ranks in rank order (the flat ring allreduce's ring).
+        case allRanks = "world_ring"
+        /// Each host's ranks in a ring of their own.
+        case withinHost = "host_rings"
+        /// The ranks with the same place on their host, one ring across the hosts per place (the
+        /// two-level allreduce's rings between owners; a host with fewer ranks is left out).
+        case acrossHosts = "cross_host_rings"
+    }
+
+    /// The ranks of `rank`'s ring of kind `ring`, in ring order.
+    public func ring(_ ring: Ring, containing rank: Int) -> [Int] {
+        switch ring {
+        case .allRanks:
+            return Array(0..<rankCount)
+        case .withinHost:
+            return ranksOnHost[hostOfRank[rank]]
+        case .acrossHosts:
+            let place = localIndex(of: rank)
+            return ranksOnHost.compactMap { $0.count > place ? $0[place] : nil }
+        }
+    }
+
     /// "3 hosts × 4 ranks", "2 hosts (3 + 1 ranks)", "1 host × 12 ranks".
     public var description: String {
         let sizes = ranksOnHost.map(\.count)

@@ -17,13 +17,18 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         Default: real data-parallel training steps under mpirun (any rank count), timed per phase. \
         --kernel: the model's forward+backward alone, one process. --allreduce: allreduce latency \
-        and bandwidth at the gradient sizes, with the ring model fitted. --blas: the OpenBLAS kernel \
+        and bandwidth at the gradient sizes, with the ring model fitted. --hops: one ring hop's latency \
+        in this job's layout (MPI_Sendrecv rings: all ranks, within each host, across hosts). --blas: the OpenBLAS kernel \
         that runs, who chose it, and its single-thread sgemm rate.
         """
     )
 
     @Flag(help: "Time the model's forward+backward alone on one process (no MPI traffic).") var kernel = false
     @Flag(help: "Measure allreduce latency and bandwidth for the gradient buffer sizes.") var allreduce = false
+    @Flag(help: "Measure one ring hop's latency in this job's layout: every rank at once in one ring, in rings within each host, in rings across the hosts (plain MPI_Sendrecv).")
+    var hops = false
+    @Option(name: .customLong("hop-floats"), help: "Floats per message of --hops (default 16: latency alone).")
+    var hopFloats: Int = 16
     @Flag(help: "Show the OpenBLAS kernel in use and who chose it, with its single-thread sgemm rate (one process).") var blas = false
     @Option(help: "Cell of every layer: rnn, lstm or gru (training bench).") var cell: CellKind = .rnn
     @Option(help: "L, stacked layers (training bench).") var layers: Int = 1
@@ -32,6 +37,10 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("batch-per-rank"), help: "Sequences per rank (per micro-batch with --accumulate).") var batchPerRank: Int = 32
     @Option(help: "k, micro-batches per rank per step (gradient accumulation; training bench).") var accumulate: Int = 1
     @Option(help: "Vocabulary size of the synthetic input (ignored with --data).") var vocab: Int = 65
+    @Option(help: "E: an input embedding table [V, E] instead of one-hot input (training bench; the `embedding` key of train).")
+    var embedding: Int?
+    @Flag(name: .customLong("tie-weights"), help: "The output layer's weights are the embedding table; needs --embedding equal to --hidden (training bench).")
+    var tieWeights = false
     @Option(help: "A corpus file to train on instead of random tokens.") var data: String?
     @Option(help: "sgd, adam or adagrad.") var optimizer: OptimizerKind = .adam
     @Option(help: "Warm-up steps.") var warmup: Int = 5
@@ -49,11 +58,19 @@ struct BenchCommand: ParsableCommand {
         guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0, layers >= 1, accumulate >= 1 else {
             throw ValidationError("hidden, seq-len, batch-per-rank, timed, layers and accumulate must be positive, vocab > 1, warmup >= 0")
         }
-        if trace != nil && (kernel || allreduce || blas) {
-            throw ValidationError("--trace records the training bench; drop --kernel, --allreduce or --blas")
+        if trace != nil && (kernel || allreduce || hops || blas) {
+            throw ValidationError("--trace records the training bench; drop --kernel, --allreduce, --hops or --blas")
         }
-        if kernel && (cell != .rnn || layers != 1) {
-            throw ValidationError("--kernel times the one-layer tanh RNN only; drop --cell/--layers or --kernel")
+        if [kernel, allreduce, hops, blas].filter({ $0 }).count > 1 {
+            throw ValidationError("--kernel, --allreduce, --hops and --blas are separate benchmarks: choose one")
+        }
+        if kernel && (cell != .rnn || layers != 1 || embedding != nil) {
+            throw ValidationError("--kernel times the one-layer tanh RNN only; drop --cell/--layers/--embedding or --kernel")
+        }
+        guard hopFloats > 0 else { throw ValidationError("--hop-floats must be positive, got \(hopFloats)") }
+        if let embedding, embedding <= 0 { throw ValidationError("--embedding must be positive, got \(embedding)") }
+        if tieWeights && embedding != hidden {
+            throw ValidationError("--tie-weights needs --embedding equal to --hidden (\(hidden)), got \(embedding.map(String.init) ?? "none")")
         }
     }
 
@@ -77,9 +94,23 @@ struct BenchCommand: ParsableCommand {
                              report.bandwidthGBPerSecond))
                 return
             }
+            if hops {
+                let topology = try HostTopology.discover(world)
+                let report = try HopBenchmark(world: world, topology: topology, elements: hopFloats).run()
+                guard world.isRoot else { return }
+                if json { return try printJSON(report) }
+                print("one ring hop on \(report.ranks) ranks (\(report.topology)), \(report.messageBytes)-byte MPI_Sendrecv, "
+                      + "every rank at once; median of \(report.rounds) rounds × \(report.exchangesPerRound) exchanges, slowest rank:")
+                for pattern in HostTopology.Ring.allCases {
+                    let value = report.hopMicroseconds[pattern.rawValue].map { String(format: "%.1f us", $0) } ?? "no ring here"
+                    print("  \(pattern.rawValue.replacingOccurrences(of: "_", with: " ")): \(value)")
+                }
+                return
+            }
             var options = TrainingBenchmark.Options()
             options.cell = cell; options.layers = layers; options.hidden = hidden; options.seqLen = seqLen; options.batchPerRank = batchPerRank
             options.accumulate = accumulate
+            options.embedding = embedding; options.tieWeights = tieWeights
             options.vocabularySize = vocab; options.data = try data.map(DataSource.init(parsing:)); options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             options.allreduce = allreduceMode
@@ -100,7 +131,7 @@ struct BenchCommand: ParsableCommand {
             .map { "\($0.kernel) \(String(format: "%.1f", $0.gflops))" }.joined(separator: ", ")
         let candidates = timed.isEmpty ? "" : "\n  kernel candidates   \(timed) GFLOP/s (the model's per-step products, slowest rank)"
         return """
-        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank\(r.accumulate > 1 ? " x \(r.accumulate) micro-batches" : "") V=\(r.vocab), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.allreduceAlgorithm) on \(r.hosts) \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
+        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank\(r.accumulate > 1 ? " x \(r.accumulate) micro-batches" : "") V=\(r.vocab)\(r.embedding.map { " E=\($0)\(r.tieWeights ? " tied" : "")" } ?? ""), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.allreduceAlgorithm) on \(r.hosts) \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
           BLAS                \(r.blasCore)

@@ -105,6 +105,27 @@ final class ObservabilityRunTests: XCTestCase {
         XCTAssertEqual(gatedReport["flops_per_token"] as? Double, Double(2 * 24 * 32 * 32 + 24 * 32 * 32 + 6 * 32 * 65))
         XCTAssertGreaterThan(gatedReport["tokens_per_s"] as? Double ?? 0, 0)
 
+        // An embedding of E = H, tied to the output layer: layer 0 reads [E] × [E, G·H], another
+        // 6·G·H·E; the table is the output weight, so the gradient has V·E fewer floats than untied.
+        let embedded = try run.run(ranks: 2, ["bench", "--cell", "gru", "--hidden", "32", "--embedding", "32", "--tie-weights",
+                                              "--seq-len", "16", "--batch-per-rank", "4", "--warmup", "2", "--timed", "5", "--json"])
+        XCTAssertEqual(embedded.status, 0, embedded.output)
+        let embeddedLine = try XCTUnwrap(embedded.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, embedded.output)
+        let embeddedReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(embeddedLine.utf8)) as? [String: Any])
+        XCTAssertEqual(embeddedReport["embedding"] as? Int, 32)
+        XCTAssertEqual(embeddedReport["tie_weights"] as? Bool, true)
+        XCTAssertEqual(embeddedReport["flops_per_token"] as? Double, Double(18 * 32 * 32 + 18 * 32 * 32 + 6 * 32 * 65))
+        XCTAssertEqual(embeddedReport["allocations_per_step"] as? Double, 0, "E = 32 > 8: OpenBLAS's small sgemm allocates nothing")
+        let text = try run.run(ranks: 1, ["bench", "--hidden", "32", "--embedding", "16", "--seq-len", "16", "--batch-per-rank", "4",
+                                          "--warmup", "1", "--timed", "2"])
+        XCTAssertEqual(text.status, 0, text.output)
+        XCTAssertTrue(text.stdout.contains("V=65 E=16,"), text.output)
+        XCTAssertNil((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["embedding"],
+                     "one-hot input has no embedding key")
+        let mismatched = try run.run(ranks: 1, ["bench", "--hidden", "32", "--embedding", "16", "--tie-weights"])
+        XCTAssertNotEqual(mismatched.status, 0)
+        XCTAssertTrue(mismatched.output.contains("--tie-weights needs --embedding equal to --hidden (32), got 16"), mismatched.output)
+
         // One schema: every quantity the kernel bench reports has the training bench's name.
         let kernel = try run.runAlone(["bench", "--kernel", "--hidden", "32", "--seq-len", "16", "--batch-per-rank", "4",
                                        "--warmup", "1", "--timed", "2", "--json"])
@@ -120,6 +141,19 @@ final class ObservabilityRunTests: XCTestCase {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(fit.utf8)) as? [String: Any])
         XCTAssertNotNil(object["alpha_us"])
         XCTAssertGreaterThan((object["measurements"] as? [Any])?.count ?? 0, 10)
+
+        // One host: the world ring and the host ring are measured, there is no ring across hosts.
+        let hops = try run.run(ranks: 2, ["bench", "--hops", "--json"])
+        XCTAssertEqual(hops.status, 0, hops.output)
+        let hopLine = try XCTUnwrap(hops.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, hops.output)
+        let hopReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(hopLine.utf8)) as? [String: Any])
+        XCTAssertEqual(hopReport["topology"] as? String, "1 host × 2 ranks")
+        let hopTimes = try XCTUnwrap(hopReport["hop_us"] as? [String: Double], hops.output)
+        XCTAssertEqual(hopTimes.keys.sorted(), ["host_rings", "world_ring"])
+        XCTAssertTrue(hopTimes.values.allSatisfy { $0 > 0 && $0.isFinite }, "\(hopTimes)")
+        let both = try run.run(ranks: 1, ["bench", "--hops", "--allreduce"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.output.contains("separate benchmarks"), both.output)
     }
     /// The allreduce really overlaps BPTT: with overlap some of the gradient is summed before
     /// the backward pass ends (the output layer's, reduced while the recurrence runs back),

@@ -6,6 +6,10 @@ predicted step time against the host count with the measured 3-host points on it
 MEASURED.json (written by Tests/multihost/scaling.sh TOPOLOGY=3x4, or by hand):
   alpha_shm_us, beta_shm_gb_per_s   a message within a host (shared memory): latency, bandwidth
   alpha_tcp_us, beta_tcp_gb_per_s   a message between hosts (TCP, at the gradient's size)
+  beta_at_tiny: {beta_shm_gb_per_s, beta_tcp_gb_per_s}   β at the measured (tiny) model's gradient size
+  hop_us: {world_ring, host_rings, cross_host_rings}   one hop's latency in the measured layout
+                                    (bench --hops: MPI_Sendrecv rings, every rank at once), medians
+  rounds: [{hop_us: {…}, allreduce_ms: {mode: ms}}]   each round's hops beside its allreduces
   points: [{mode, model, hosts, ranks_per_host, compute_ms, step_ms, allreduce_ms}]  measured
   cluster: {alpha_tcp_us, beta_tcp_gb_per_s, alpha_shm_us, beta_shm_gb_per_s}  the links predicted for
   compute_ms: {model: ms}           one rank's forward + backward + optimizer per step
@@ -42,6 +46,8 @@ def allreduce_seconds(mode, elements, hosts, per_host, links):
         return 0.0
     if mode == "ring":
         a, beta = (a_tcp, b_tcp) if hosts > 1 else (a_shm, b_shm)
+        # In a measured layout the flat ring's hop is measured as such (bench --hops' world ring).
+        a = links.get("alpha_ring_us", a * 1e6) * 1e-6
         return 2 * (p - 1) * a + 2 * (p - 1) / p * b / beta
     if mode == "two-level":
         within = 2 * ((per_host - 1) * a_shm + (per_host - 1) / per_host * b / b_shm)
@@ -57,6 +63,8 @@ def main():
     svg_path = sys.argv[2]
     lab = {k: measured[k] for k in ("alpha_shm_us", "beta_shm_gb_per_s", "alpha_tcp_us", "beta_tcp_gb_per_s")}
     cluster = dict(lab, **measured["cluster"])
+    # The measured points are of the tiny model: their bytes move at the β of their own size.
+    lab = dict(lab, **measured.get("beta_at_tiny", {}))
     out = []
     out.append("Measured 3-host points against the model (this machine's links):\n")
     out.append("| mode | model | hosts × ranks | compute | allreduce measured | allreduce model | step measured | step model | error |")
@@ -70,29 +78,42 @@ def main():
         errors.append(error)
         out.append(f"| {point['mode']} | {label} | {point['hosts']} × {point['ranks_per_host']} | {point['compute_ms']:.1f} ms | "
                    f"{point['allreduce_ms']:.2f} ms | {t:.2f} ms | {point['step_ms']:.1f} ms | {step:.1f} ms | {error * 100:+.0f}% |")
-    # The same model with the per-hop latency of the measured layout itself: calibrated on the
-    # ring's point (its latency term over its 2(p−1) hops, both kinds of hop alike), predicting
-    # the other modes' points.
-    ring_points = [p for p in measured["points"] if p["mode"] == "ring"]
-    calibrated = lab
-    if ring_points:
-        r = ring_points[0]
-        _, elements = MODELS[r["model"]]
-        p_count = r["hosts"] * r["ranks_per_host"]
-        bandwidth_only = dict(lab, alpha_tcp_us=0.0, alpha_shm_us=0.0)
-        ring_bytes_ms = allreduce_seconds("ring", elements, r["hosts"], r["ranks_per_host"], bandwidth_only) * 1e3
-        hop_us = (r["allreduce_ms"] - ring_bytes_ms) / (2 * (p_count - 1)) * 1e3
-        calibrated = dict(lab, alpha_tcp_us=hop_us, alpha_shm_us=hop_us)
+    # The same model with the hop latencies of the measured layout itself (bench --hops in the
+    # same rounds: plain MPI_Sendrecv rings of the 12 ranks, none of the allreduce code): the
+    # flat ring's hop from the world ring, the shared-memory hop from the host rings, the
+    # cross-host hop from the rings across the hosts. Nothing is fitted to the points.
+    layout = lab
+    errors_layout = []
+    hops = measured.get("hop_us")
+    if hops:
+        layout = dict(lab, alpha_ring_us=hops["world_ring"], alpha_shm_us=hops["host_rings"],
+                      alpha_tcp_us=hops["cross_host_rings"])
         out.append("")
-        out.append(f"The same model with the hop latency of the measured layout (12 ranks on this machine's 2 cores): "
-                   f"{hop_us:.0f} µs per hop, from the ring's point (its bytes' share taken out), for every hop:\n")
-        out.append("| mode | step measured | step model | error |")
-        out.append("| --- | --- | --- | --- |")
+        out.append(f"The same model with one hop's latency measured in the layout itself (bench --hops, the same rounds): "
+                   f"world ring {hops['world_ring']:.0f} µs, within a host {hops['host_rings']:.0f} µs, "
+                   f"across hosts {hops['cross_host_rings']:.0f} µs (medians); β at the tiny gradient's size "
+                   f"(TCP {lab['beta_tcp_gb_per_s']:g} GB/s, shared memory {lab['beta_shm_gb_per_s']:g} GB/s):\n")
+        rounds = measured.get("rounds", [])
+        out.append("| mode | allreduce measured | allreduce model | step measured | step model | error | each round's error: median (min … max) |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- |")
         for point in measured["points"]:
             _, elements = MODELS[point["model"]]
-            step = point["compute_ms"] + allreduce_seconds(point["mode"], elements, point["hosts"], point["ranks_per_host"], calibrated) * 1e3
-            note = " (calibration)" if point["mode"] == "ring" else ""
-            out.append(f"| {point['mode']} | {point['step_ms']:.2f} ms | {step:.2f} ms | {(step / point['step_ms'] - 1) * 100:+.0f}%{note} |")
+            t = allreduce_seconds(point["mode"], elements, point["hosts"], point["ranks_per_host"], layout) * 1e3
+            step = point["compute_ms"] + t
+            errors_layout.append(step / point["step_ms"] - 1)
+            # The same, round by round: a round's hops predict that round's step (the machine's
+            # load moves both within minutes).
+            per_round = []
+            for r in rounds:
+                hop = r["hop_us"]
+                links = dict(lab, alpha_ring_us=hop["world_ring"], alpha_shm_us=hop["host_rings"], alpha_tcp_us=hop["cross_host_rings"])
+                predicted = point["compute_ms"] + allreduce_seconds(point["mode"], elements, point["hosts"], point["ranks_per_host"], links) * 1e3
+                per_round.append(predicted / (point["compute_ms"] + r["allreduce_ms"][point["mode"]]) - 1)
+            per_round.sort()
+            spread = (f"{per_round[len(per_round) // 2] * 100:+.0f}% ({per_round[0] * 100:+.0f} … {per_round[-1] * 100:+.0f}%, "
+                      f"{len(per_round)} rounds)") if per_round else "—"
+            out.append(f"| {point['mode']} | {point['allreduce_ms']:.2f} ms | {t:.2f} ms | {point['step_ms']:.2f} ms | "
+                       f"{step:.2f} ms | {errors_layout[-1] * 100:+.0f}% | {spread} |")
     out.append("")
     out.append(f"Predicted on {cluster['beta_tcp_gb_per_s']:g} GB/s links (α_tcp {cluster['alpha_tcp_us']:g} µs, "
                f"α_shm {cluster['alpha_shm_us']:g} µs, β_shm {cluster['beta_shm_gb_per_s']:g} GB/s), 32 ranks per host, "
@@ -121,10 +142,12 @@ def main():
         compute = sum(compute) / len(compute)
         for mode in MODES:
             xs = [2 ** k for k in range(1, 9)]
-            ys = [compute + allreduce_seconds(mode, elements, h, 4, calibrated) * 1e3 for h in xs]
-            curves.append((f"{label}, {mode}, 4/host, this machine (calibrated hop)", xs, ys, True))
+            ys = [compute + allreduce_seconds(mode, elements, h, 4, layout) * 1e3 for h in xs]
+            curves.append((f"{label}, {mode}, 4/host, this machine (hops measured)", xs, ys, True))
     print("\n".join(out))
-    print(f"\nlargest model error on the measured points: {max(abs(e) for e in errors) * 100:.0f}%" if errors else "")
+    if errors:
+        print(f"\nlargest model error on the measured points: link latencies {max(abs(e) for e in errors) * 100:.0f}%"
+              + (f", hop latencies of the layout {max(abs(e) for e in errors_layout) * 100:.0f}%" if errors_layout else ""))
     write_svg(svg_path, curves, measured["points"])
 
 

@@ -100,18 +100,31 @@ hosts_unshape
 # --- 4.: faults across hosts ----------------------------------------------------------------
 timeout_s=5
 fault_model=(--hidden 256 --seq-len 32 --global-batch 48 --seed 7)
+progress_lines_beyond() { test "$(grep -c '^step ' "$1")" -ge "$2"; }
 fault_run() { # fault_run NAME FAULT — runs a long job on 3 hosts, injects FAULT, checks the end
     local name="$1" fault="$2"
     local out="$tmp/$name.out" dir="$tmp/$name-checkpoints"
-    hosts_shape 2mbit
     hosts_mpirun 3 "$binary" train "${fault_model[@]}" --steps 100000 --log-every 2 \
         --collective-timeout "$timeout_s" --checkpoint-dir "$dir" --checkpoint-every 2 >"$out" 2>&1 &
     local runner=$!
-    # A progress line comes right after the step's small collectives: 0.3 s later the ranks
-    # are in the next step's gradient allreduce (~1.5 s at 2 Mbit/s for H=256; compute is
-    # ~0.1 s), the collective that knows which peer it waits for.
-    wait_for 90 has "$out" "step +6/"
+    # The links are shaped only once the first steps are through: OpenMPI opens its TCP
+    # connections in the first allreduce, and at 2 Mbit/s a dropped handshake packet waits for
+    # TCP's 1 s and 3 s retransmission timers, which took step 1 past the 5 s timeout in a CI run
+    # with no fault injected.
+    wait_for 90 has "$out" "step +2/"
+    hosts_shape 2mbit
+    # Unshaped, a step takes ~30 ms, so several more may pass while the links are being shaped:
+    # the fault waits for two progress lines of shaped steps. A progress line comes right after
+    # the step's small collectives: 0.3 s later the ranks are in the next step's gradient
+    # allreduce (~1.5 s at 2 Mbit/s for H=256; compute is ~0.1 s), the collective that knows
+    # which peer it waits for.
+    local shaped_at
+    shaped_at="$(grep -c '^step ' "$out")"
+    wait_for 90 progress_lines_beyond "$out" "$((shaped_at + 2))"
     sleep 0.3
+    if ! kill -0 "$runner" 2>/dev/null; then
+        fail "$name: the job had ended before the fault: $(grep -m1 'rnn-dist: rank' "$out" || tail -1 "$out")"
+    fi
     local start
     start="$(date +%s.%N)"
     case "$fault" in

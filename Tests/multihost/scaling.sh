@@ -14,8 +14,10 @@
 # TOPOLOGY=3x4: the allreduce algorithms instead. Makes 3 hosts, shapes the links to RATE
 # (default 1gbit), fits α and β between hosts (TCP: bench --allreduce on 3 hosts × 1 rank) and
 # within one (shared memory: 1 host × 4 ranks), β at the gradient's size from the same bench's
-# H=512 line; then REPEATS (default 3) interleaved rounds of the training bench on 3 hosts × 4
-# ranks for each of ring, two-level and mpi (tiny model, H=32, allreduce after BPTT), and one
+# H=512 line; then REPEATS (default 3) interleaved rounds of, on 3 hosts × 4 ranks, one ring
+# hop's latency in that layout (bench --hops: MPI_Sendrecv rings of all 12 ranks, within each
+# host, across the hosts) and the training bench for each of ring, two-level and mpi (tiny
+# model, H=32, allreduce after BPTT), and one
 # rank's compute for H=512 tanh and the 2×1024 LSTM (T=64, 32 sequences). Prints the medians,
 # writes OUT (default /tmp/rnn-dist-allreduce-model.json) and runs Tests/multihost/model.py on it
 # (the tables of docs/multihost.md and SVG=… (default docs/allreduce-model.svg)).
@@ -48,25 +50,38 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
 
     [ "$rate" != none ] && hosts_shape "$rate"
     # The gradient-sized line of bench --allreduce: its median (µs).
-    gradient_us() { tr '{' '\n' <"$1" | grep "gradients H=512 " | sed -n 's/.*"median_us" *: *\([0-9.e+-]*\).*/\1/p'; }
+    gradient_us() { tr '{' '\n' <"$1" | grep "gradients H=${2:-512} " | sed -n 's/.*"median_us" *: *\([0-9.e+-]*\).*/\1/p'; }
     # Every run here yields when idle, as hosts_mpirun_per does (3 or 4 ranks on 2 cores too).
     HOSTS_MPI_EXTRA=(--mca mpi_yield_when_idle 1)
     hosts_mpirun 3 "$binary" bench --allreduce --json >"$tmp/tcp.json" 2>/dev/null
     HOSTS_MPI_EXTRA=()
     hosts_mpirun_per 1 4 "$binary" bench --allreduce --json >"$tmp/shm.json" 2>/dev/null
-    n=$(( 512 * 512 + 2 * 512 * 65 + 512 + 65 ))
-    # β at the gradient's size: 2(p−1)/p · bytes over the time the latency term leaves.
-    beta_at() { awk -v t="$1" -v a="$2" -v p="$3" -v n="$n" 'BEGIN { printf "%.5f", 2 * (p - 1) / p * 4 * n / (t * 1e-6 - 2 * (p - 1) * a * 1e-6) / 1e9 }'; }
+    # β at a gradient's size (H=512's for the predictions, H=32's for the measured tiny model:
+    # tbf passes what fits its bucket at the veth's speed, so small messages see another β):
+    # 2(p−1)/p · bytes over the time the latency term leaves (none left: bytes cost nothing).
+    beta_at() { awk -v t="$1" -v a="$2" -v p="$3" -v n="$4" 'BEGIN { r = t * 1e-6 - 2 * (p - 1) * a * 1e-6;
+        printf "%.5f", r > 0 ? 2 * (p - 1) / p * 4 * n / r / 1e9 : 1e6 }'; }
+    n512=$(( 512 * 512 + 2 * 512 * 65 + 512 + 65 )); n32=$(( 32 * 32 + 2 * 32 * 65 + 32 + 65 ))
     alpha_tcp="$(field "$tmp/tcp.json" alpha_us)"; alpha_shm="$(field "$tmp/shm.json" alpha_us)"
-    beta_tcp="$(beta_at "$(gradient_us "$tmp/tcp.json")" "$alpha_tcp" 3)"
-    beta_shm="$(beta_at "$(gradient_us "$tmp/shm.json")" "$alpha_shm" 4)"
-    echo "links $rate: TCP alpha $alpha_tcp us, beta at the gradient $beta_tcp GB/s; shared memory alpha $alpha_shm us, beta $beta_shm GB/s"
+    beta_tcp="$(beta_at "$(gradient_us "$tmp/tcp.json")" "$alpha_tcp" 3 "$n512")"
+    beta_shm="$(beta_at "$(gradient_us "$tmp/shm.json")" "$alpha_shm" 4 "$n512")"
+    beta_tcp_tiny="$(beta_at "$(gradient_us "$tmp/tcp.json" 32)" "$alpha_tcp" 3 "$n32")"
+    beta_shm_tiny="$(beta_at "$(gradient_us "$tmp/shm.json" 32)" "$alpha_shm" 4 "$n32")"
+    echo "links $rate: TCP alpha $alpha_tcp us, beta at the H=512 gradient $beta_tcp GB/s, at H=32's $beta_tcp_tiny GB/s; shared memory alpha $alpha_shm us, beta $beta_shm GB/s, at H=32's $beta_shm_tiny GB/s"
+    rounds=""
     for ((round = 1; round <= repeats; round++)); do
+        # One hop's latency in this very layout (12 ranks on the hosts' cores), by plain
+        # MPI_Sendrecv rings: the model's α, measured apart from the allreduce it predicts.
+        hosts_mpirun_per 3 4 "$binary" bench --hops --json >"$tmp/hops-$round.json" 2>/dev/null
+        echo "round $round hops: world ring $(field "$tmp/hops-$round.json" world_ring) us, host rings $(field "$tmp/hops-$round.json" host_rings) us, cross-host rings $(field "$tmp/hops-$round.json" cross_host_rings) us"
         for mode in ring two-level mpi; do
             hosts_mpirun_per 3 4 "$binary" bench --hidden 32 --seq-len 16 --batch-per-rank 4 --warmup 3 --timed 30 \
                 --no-overlap-allreduce --allreduce-mode "$mode" --json >"$tmp/$mode-$round.json" 2>/dev/null
             echo "round $round $mode: step $(field "$tmp/$mode-$round.json" seconds_per_step) s, allreduce $(field "$tmp/$mode-$round.json" allreduce_s) s"
         done
+        # The round as the model reads it: its hops beside its three measured allreduces.
+        ms() { awk -v x="$(field "$tmp/$1-$round.json" "$2")" 'BEGIN { print x * 1e3 }'; }
+        rounds+="${rounds:+,}{\"hop_us\": {\"world_ring\": $(field "$tmp/hops-$round.json" world_ring), \"host_rings\": $(field "$tmp/hops-$round.json" host_rings), \"cross_host_rings\": $(field "$tmp/hops-$round.json" cross_host_rings)}, \"allreduce_ms\": {\"ring\": $(ms ring allreduce_s), \"two-level\": $(ms two-level allreduce_s), \"mpi\": $(ms mpi allreduce_s)}}"
     done
     hosts_unshape
     median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -78,6 +93,9 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
         echo "median of $repeats: $mode step $step s, allreduce $allreduce s, compute $compute s"
         points+="${points:+,}{\"mode\": \"$mode\", \"model\": \"tiny\", \"hosts\": 3, \"ranks_per_host\": 4, \"compute_ms\": $(awk -v x="$compute" 'BEGIN { print x * 1e3 }'), \"step_ms\": $(awk -v x="$step" 'BEGIN { print x * 1e3 }'), \"allreduce_ms\": $(awk -v x="$allreduce" 'BEGIN { print x * 1e3 }')}"
     done
+    hop_median() { for f in "$tmp"/hops-*.json; do field "$f" "$1"; done | median; }
+    hop_world="$(hop_median world_ring)"; hop_host="$(hop_median host_rings)"; hop_cross="$(hop_median cross_host_rings)"
+    echo "median of $repeats: one hop in the 3 x 4 layout: world ring $hop_world us, host rings $hop_host us, cross-host rings $hop_cross us"
     one_rank_ms() { mpirun --allow-run-as-root --mca mpi_yield_when_idle 1 --bind-to none -x OPENBLAS_NUM_THREADS=1 -np 1 "$binary" bench "$@" --seq-len 64 --batch-per-rank 32 \
         --warmup 1 --timed 3 --json 2>/dev/null </dev/null | awk '{ print }' >"$tmp/one.json"
         awk -v s="$(field "$tmp/one.json" seconds_per_step)" 'BEGIN { print s * 1e3 }'; }
@@ -87,6 +105,9 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
     out="${OUT:-/tmp/rnn-dist-allreduce-model.json}"
     cat >"$out" <<JSON
 {"alpha_shm_us": $alpha_shm, "beta_shm_gb_per_s": $beta_shm, "alpha_tcp_us": $alpha_tcp, "beta_tcp_gb_per_s": $beta_tcp,
+ "beta_at_tiny": {"beta_shm_gb_per_s": $beta_shm_tiny, "beta_tcp_gb_per_s": $beta_tcp_tiny},
+ "rounds": [$rounds],
+ "hop_us": {"world_ring": $hop_world, "host_rings": $hop_host, "cross_host_rings": $hop_cross},
  "points": [$points],
  "compute_ms": {"tanh512": $tanh_ms, "lstm2x1024": $lstm_ms},
  "cluster": {"alpha_tcp_us": ${CLUSTER_ALPHA_US:-30}, "beta_tcp_gb_per_s": ${CLUSTER_BETA_GB:-2.8}}}
