@@ -19,7 +19,10 @@
 #      exit 2 or OpenMPI's 205/9, a message names host h3 (rnn-dist's: "rank 2 on host h3"
 #      when the ranks wait in the gradient allreduce), the newest checkpoint is intact and a resume on
 #      h1 and h2 (2 ranks, same --global-batch) finishes;
-#   5. every namespace, veth, bridge and process it made is gone (also on failure: trap).
+#   5. every namespace, veth, bridge and process it made is gone (also on failure: trap);
+#   6. 3 hosts × 4 ranks: ring, two-level and mpi against one rank (within the rounding spread),
+#      ring = 1 host × 12 ranks bit for bit, auto's choice, two-level's overlap bits, the counted
+#      cross-host hops and messages, and bench --hops timing all three kinds of ring.
 # Only addresses inside its own namespaces and its bridge are used.
 #
 # Run from anywhere, as root:  bash Tests/multihost/run.sh     (about 3 minutes). Without root,
@@ -240,5 +243,12 @@ check "two-level: 2(hosts−1) = 4 sequential cross-host hops per bucket (counte
 # two-level: 4 chunks, each a ring of 3 owners over 4 steps.
 check "cross-host messages per step: ring 3 × 22 = 66 (${messages[ring]:-none}), two-level 4 × 3 × 4 = 48 (${messages[two-level]:-none})" \
     test "${messages[ring]:-0}" -eq 66 -a "${messages[two-level]:-0}" -eq 48
+
+# The hop latencies the allreduce model takes (bench --hops): in this layout all three rings
+# exist (a ring of 12, 3 rings of 4 in shared memory, 4 rings of 3 across the hosts).
+hosts_mpirun_per 3 "$per_host" "$binary" bench --hops --json >"$tmp/hops.json" 2>"$tmp/hops.err"
+echo "     3 hosts × 4 ranks, one hop: $(sed -n 's/.*"hop_us" *: *\({[^}]*}\).*/\1/p' "$tmp/hops.json")"
+check "3 hosts × 4 ranks: bench --hops times a ring of all, rings within the hosts and rings across them" \
+    grep -q '"cross_host_rings":[0-9.e+-]*,"host_rings":[0-9.e+-]*,"world_ring":[0-9.e+-]*}.*"topology":"3 hosts × 4 ranks"' "$tmp/hops.json"
 
 finish

@@ -60,7 +60,7 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
     # tbf passes what fits its bucket at the veth's speed, so small messages see another β):
     # 2(p−1)/p · bytes over the time the latency term leaves (none left: bytes cost nothing).
     beta_at() { awk -v t="$1" -v a="$2" -v p="$3" -v n="$4" 'BEGIN { r = t * 1e-6 - 2 * (p - 1) * a * 1e-6;
-        printf "%.5f", r > 0 ? 2 * (p - 1) / p * 4 * n / r / 1e9 : 1e6 }'; }
+        printf "%.5f", (r > 0 ? 2 * (p - 1) / p * 4 * n / r / 1e9 : 1e6) }'; }
     n512=$(( 512 * 512 + 2 * 512 * 65 + 512 + 65 )); n32=$(( 32 * 32 + 2 * 32 * 65 + 32 + 65 ))
     alpha_tcp="$(field "$tmp/tcp.json" alpha_us)"; alpha_shm="$(field "$tmp/shm.json" alpha_us)"
     beta_tcp="$(beta_at "$(gradient_us "$tmp/tcp.json")" "$alpha_tcp" 3 "$n512")"
