@@ -8,13 +8,15 @@ import MPI
 /// its per-hop latencies from here: a link latency measured with one rank per host misses what
 /// 12 ranks sharing 2 cores pay at every hop (waiting to be scheduled).
 ///
-/// Three patterns, each rank sending a small message to its right neighbour while receiving from
+/// Four patterns, each rank sending a small message to its right neighbour while receiving from
 /// its left one, every rank at once:
 /// - world ring: ranks 0 → 1 → … → p−1 → 0, the flat ring allreduce's hop (host by host, so
 ///   the hops at host boundaries cross a link);
 /// - host rings: the ranks of each host in a ring of their own, all hosts at once (shared memory);
 /// - cross-host rings: the ranks with the same place on their host, one ring across the hosts per
-///   place, all at once (the two-level allreduce's rings between owners).
+///   place, all at once (the two-level allreduce's rings between owners);
+/// - leader ring: the first rank of each host in one ring across the hosts while the others wait
+///   (one message per link at a time, as in the levels of a tree between hosts).
 public struct HopBenchmark {
     public struct Report: Codable, Sendable {
         public var ranks: Int

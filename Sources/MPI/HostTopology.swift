@@ -50,6 +50,9 @@ public struct HostTopology: Sendable, Equatable, CustomStringConvertible {
         /// The ranks with the same place on their host, one ring across the hosts per place (the
         /// two-level allreduce's rings between owners; a host with fewer ranks is left out).
         case acrossHosts = "cross_host_rings"
+        /// The first rank of every host in one ring across the hosts, the others idle: one
+        /// message per link at a time, as in a tree's levels between hosts.
+        case leadersAcrossHosts = "leader_ring"
     }
 
     /// The ranks of `rank`'s ring of kind `ring`, in ring order.
@@ -62,6 +65,8 @@ public struct HostTopology: Sendable, Equatable, CustomStringConvertible {
         case .acrossHosts:
             let place = localIndex(of: rank)
             return ranksOnHost.compactMap { $0.count > place ? $0[place] : nil }
+        case .leadersAcrossHosts:
+            return localIndex(of: rank) == 0 ? ranksOnHost.map { $0[0] } : [rank]
         }
     }
 

@@ -142,7 +142,7 @@ final class ObservabilityRunTests: XCTestCase {
         XCTAssertNotNil(object["alpha_us"])
         XCTAssertGreaterThan((object["measurements"] as? [Any])?.count ?? 0, 10)
 
-        // One host: the world ring and the host ring are measured, there is no ring across hosts.
+        // One host: the world ring and the host ring are measured, there are no rings across hosts.
         let hops = try run.run(ranks: 2, ["bench", "--hops", "--json"])
         XCTAssertEqual(hops.status, 0, hops.output)
         let hopLine = try XCTUnwrap(hops.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, hops.output)

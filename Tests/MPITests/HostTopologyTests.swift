@@ -10,6 +10,8 @@ final class HostTopologyTests: XCTestCase {
         XCTAssertEqual(topology.ring(.withinHost, containing: 5), [4, 5, 6, 7])
         XCTAssertEqual(topology.ring(.acrossHosts, containing: 5), [1, 5, 9])
         XCTAssertEqual(topology.ring(.acrossHosts, containing: 11), [3, 7, 11])
+        XCTAssertEqual(topology.ring(.leadersAcrossHosts, containing: 4), [0, 4, 8])
+        XCTAssertEqual(topology.ring(.leadersAcrossHosts, containing: 5), [5], "not a host's first rank: idle")
     }
 
     /// Hosts of 3 and 1 ranks, numbered out of order: a place only some hosts have makes a ring
@@ -22,5 +24,7 @@ final class HostTopologyTests: XCTestCase {
         XCTAssertEqual(topology.ring(.acrossHosts, containing: 1), [0, 1])
         XCTAssertEqual(topology.ring(.acrossHosts, containing: 2), [2])
         XCTAssertEqual(topology.ring(.acrossHosts, containing: 3), [3])
+        XCTAssertEqual(topology.ring(.leadersAcrossHosts, containing: 1), [0, 1])
+        XCTAssertEqual(topology.ring(.leadersAcrossHosts, containing: 2), [2])
     }
 }

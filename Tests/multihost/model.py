@@ -7,7 +7,7 @@ MEASURED.json (written by Tests/multihost/scaling.sh TOPOLOGY=3x4, or by hand):
   alpha_shm_us, beta_shm_gb_per_s   a message within a host (shared memory): latency, bandwidth
   alpha_tcp_us, beta_tcp_gb_per_s   a message between hosts (TCP, at the gradient's size)
   beta_at_tiny: {beta_shm_gb_per_s, beta_tcp_gb_per_s}   β at the measured (tiny) model's gradient size
-  hop_us: {world_ring, host_rings, cross_host_rings}   one hop's latency in the measured layout
+  hop_us: {world_ring, host_rings, cross_host_rings, leader_ring}   one hop's latency in the measured layout
                                     (bench --hops: MPI_Sendrecv rings, every rank at once), medians
   rounds: [{hop_us: {…}, allreduce_ms: {mode: ms}}]   each round's hops beside its allreduces
   points: [{mode, model, hosts, ranks_per_host, compute_ms, step_ms, allreduce_ms}]  measured
@@ -21,7 +21,8 @@ H hosts of L):
   two-level  2[(L−1)·α_shm + (L−1)/L · b/β_shm] + 2(H−1)·α_tcp + 2(H−1)/H · b/β_tcp
              gather and scatter within the host (L−1 messages per rank each), then the L rings
              of H owners, whose 2(H−1)/H · b/L each share the host's link.
-  mpi        2[⌈log2 L⌉·(α_shm + b/β_shm) + ⌈log2 H⌉·(α_tcp + b/β_tcp)]
+  mpi        2[⌈log2 L⌉·(α_shm + b/β_shm) + ⌈log2 H⌉·(α_tcp + b/β_tcp)]  (in a measured layout α_tcp of a
+             level between hosts is the leader ring's hop: one message per link at a time)
              OpenMPI 4.1's libnbc runs an in-place allreduce as a binomial reduce then broadcast
              of the whole buffer (ranks placed host by host: the lower levels stay in a host).
 Step = compute + allreduce; weak-scaling efficiency = compute / step.
@@ -54,7 +55,9 @@ def allreduce_seconds(mode, elements, hosts, per_host, links):
         across = 2 * (hosts - 1) * a_tcp + 2 * (hosts - 1) / hosts * b / b_tcp
         return within + across
     if mode == "mpi":
-        return 2 * (math.ceil(math.log2(per_host)) * (a_shm + b / b_shm) + math.ceil(math.log2(hosts)) * (a_tcp + b / b_tcp))
+        # A tree's level between hosts has one message per link at a time (the leader ring's hop).
+        a_tree = links.get("alpha_tree_tcp_us", a_tcp * 1e6) * 1e-6
+        return 2 * (math.ceil(math.log2(per_host)) * (a_shm + b / b_shm) + math.ceil(math.log2(hosts)) * (a_tree + b / b_tcp))
     raise ValueError(mode)
 
 
@@ -87,11 +90,11 @@ def main():
     hops = measured.get("hop_us")
     if hops:
         layout = dict(lab, alpha_ring_us=hops["world_ring"], alpha_shm_us=hops["host_rings"],
-                      alpha_tcp_us=hops["cross_host_rings"])
+                      alpha_tcp_us=hops["cross_host_rings"], alpha_tree_tcp_us=hops["leader_ring"])
         out.append("")
         out.append(f"The same model with one hop's latency measured in the layout itself (bench --hops, the same rounds): "
                    f"world ring {hops['world_ring']:.0f} µs, within a host {hops['host_rings']:.0f} µs, "
-                   f"across hosts {hops['cross_host_rings']:.0f} µs (medians); β at the tiny gradient's size "
+                   f"across hosts {hops['cross_host_rings']:.0f} µs (4 rings at once), {hops['leader_ring']:.0f} µs (one ring of the hosts' first ranks) (medians); β at the tiny gradient's size "
                    f"(TCP {lab['beta_tcp_gb_per_s']:g} GB/s, shared memory {lab['beta_shm_gb_per_s']:g} GB/s):\n")
         rounds = measured.get("rounds", [])
         out.append("| mode | allreduce measured | allreduce model | step measured | step model | error | each round's error: median (min … max) |")
@@ -106,7 +109,8 @@ def main():
             per_round = []
             for r in rounds:
                 hop = r["hop_us"]
-                links = dict(lab, alpha_ring_us=hop["world_ring"], alpha_shm_us=hop["host_rings"], alpha_tcp_us=hop["cross_host_rings"])
+                links = dict(lab, alpha_ring_us=hop["world_ring"], alpha_shm_us=hop["host_rings"], alpha_tcp_us=hop["cross_host_rings"],
+                             alpha_tree_tcp_us=hop["leader_ring"])
                 predicted = point["compute_ms"] + allreduce_seconds(point["mode"], elements, point["hosts"], point["ranks_per_host"], links) * 1e3
                 per_round.append(predicted / (point["compute_ms"] + r["allreduce_ms"][point["mode"]]) - 1)
             per_round.sort()

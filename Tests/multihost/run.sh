@@ -22,7 +22,7 @@
 #   5. every namespace, veth, bridge and process it made is gone (also on failure: trap);
 #   6. 3 hosts × 4 ranks: ring, two-level and mpi against one rank (within the rounding spread),
 #      ring = 1 host × 12 ranks bit for bit, auto's choice, two-level's overlap bits, the counted
-#      cross-host hops and messages, and bench --hops timing all three kinds of ring.
+#      cross-host hops and messages, and bench --hops timing all four kinds of ring.
 # Only addresses inside its own namespaces and its bridge are used.
 #
 # Run from anywhere, as root:  bash Tests/multihost/run.sh     (about 3 minutes). Without root,
@@ -245,10 +245,11 @@ check "cross-host messages per step: ring 3 × 22 = 66 (${messages[ring]:-none})
     test "${messages[ring]:-0}" -eq 66 -a "${messages[two-level]:-0}" -eq 48
 
 # The hop latencies the allreduce model takes (bench --hops): in this layout all three rings
-# exist (a ring of 12, 3 rings of 4 in shared memory, 4 rings of 3 across the hosts).
+# exist (a ring of 12, 3 rings of 4 in shared memory, 4 rings of 3 across the hosts, and the
+# hosts' first ranks alone in a ring of 3).
 hosts_mpirun_per 3 "$per_host" "$binary" bench --hops --json >"$tmp/hops.json" 2>"$tmp/hops.err"
 echo "     3 hosts × 4 ranks, one hop: $(sed -n 's/.*"hop_us" *: *\({[^}]*}\).*/\1/p' "$tmp/hops.json")"
 check "3 hosts × 4 ranks: bench --hops times a ring of all, rings within the hosts and rings across them" \
-    grep -q '"cross_host_rings":[0-9.e+-]*,"host_rings":[0-9.e+-]*,"world_ring":[0-9.e+-]*}.*"topology":"3 hosts × 4 ranks"' "$tmp/hops.json"
+    grep -q '"cross_host_rings":[0-9.e+-]*,"host_rings":[0-9.e+-]*,"leader_ring":[0-9.e+-]*,"world_ring":[0-9.e+-]*}.*"topology":"3 hosts × 4 ranks"' "$tmp/hops.json"
 
 finish

@@ -16,7 +16,7 @@
 # within one (shared memory: 1 host × 4 ranks), β at the gradient's size from the same bench's
 # H=512 line; then REPEATS (default 3) interleaved rounds of, on 3 hosts × 4 ranks, one ring
 # hop's latency in that layout (bench --hops: MPI_Sendrecv rings of all 12 ranks, within each
-# host, across the hosts) and the training bench for each of ring, two-level and mpi (tiny
+# host, across the hosts, of the hosts' first ranks alone) and the training bench for each of ring, two-level and mpi (tiny
 # model, H=32, allreduce after BPTT), and one
 # rank's compute for H=512 tanh and the 2×1024 LSTM (T=64, 32 sequences). Prints the medians,
 # writes OUT (default /tmp/rnn-dist-allreduce-model.json) and runs Tests/multihost/model.py on it
@@ -73,7 +73,7 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
         # One hop's latency in this very layout (12 ranks on the hosts' cores), by plain
         # MPI_Sendrecv rings: the model's α, measured apart from the allreduce it predicts.
         hosts_mpirun_per 3 4 "$binary" bench --hops --json >"$tmp/hops-$round.json" 2>/dev/null
-        echo "round $round hops: world ring $(field "$tmp/hops-$round.json" world_ring) us, host rings $(field "$tmp/hops-$round.json" host_rings) us, cross-host rings $(field "$tmp/hops-$round.json" cross_host_rings) us"
+        echo "round $round hops: world ring $(field "$tmp/hops-$round.json" world_ring) us, host rings $(field "$tmp/hops-$round.json" host_rings) us, cross-host rings $(field "$tmp/hops-$round.json" cross_host_rings) us, leader ring $(field "$tmp/hops-$round.json" leader_ring) us"
         for mode in ring two-level mpi; do
             hosts_mpirun_per 3 4 "$binary" bench --hidden 32 --seq-len 16 --batch-per-rank 4 --warmup 3 --timed 30 \
                 --no-overlap-allreduce --allreduce-mode "$mode" --json >"$tmp/$mode-$round.json" 2>/dev/null
@@ -81,7 +81,7 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
         done
         # The round as the model reads it: its hops beside its three measured allreduces.
         ms() { awk -v x="$(field "$tmp/$1-$round.json" "$2")" 'BEGIN { print x * 1e3 }'; }
-        rounds+="${rounds:+,}{\"hop_us\": {\"world_ring\": $(field "$tmp/hops-$round.json" world_ring), \"host_rings\": $(field "$tmp/hops-$round.json" host_rings), \"cross_host_rings\": $(field "$tmp/hops-$round.json" cross_host_rings)}, \"allreduce_ms\": {\"ring\": $(ms ring allreduce_s), \"two-level\": $(ms two-level allreduce_s), \"mpi\": $(ms mpi allreduce_s)}}"
+        rounds+="${rounds:+,}{\"hop_us\": {\"world_ring\": $(field "$tmp/hops-$round.json" world_ring), \"host_rings\": $(field "$tmp/hops-$round.json" host_rings), \"cross_host_rings\": $(field "$tmp/hops-$round.json" cross_host_rings), \"leader_ring\": $(field "$tmp/hops-$round.json" leader_ring)}, \"allreduce_ms\": {\"ring\": $(ms ring allreduce_s), \"two-level\": $(ms two-level allreduce_s), \"mpi\": $(ms mpi allreduce_s)}}"
     done
     hosts_unshape
     median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -95,7 +95,8 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
     done
     hop_median() { for f in "$tmp"/hops-*.json; do field "$f" "$1"; done | median; }
     hop_world="$(hop_median world_ring)"; hop_host="$(hop_median host_rings)"; hop_cross="$(hop_median cross_host_rings)"
-    echo "median of $repeats: one hop in the 3 x 4 layout: world ring $hop_world us, host rings $hop_host us, cross-host rings $hop_cross us"
+    hop_leader="$(hop_median leader_ring)"
+    echo "median of $repeats: one hop in the 3 x 4 layout: world ring $hop_world us, host rings $hop_host us, cross-host rings $hop_cross us, leader ring $hop_leader us"
     one_rank_ms() { mpirun --allow-run-as-root --mca mpi_yield_when_idle 1 --bind-to none -x OPENBLAS_NUM_THREADS=1 -np 1 "$binary" bench "$@" --seq-len 64 --batch-per-rank 32 \
         --warmup 1 --timed 3 --json 2>/dev/null </dev/null | awk '{ print }' >"$tmp/one.json"
         awk -v s="$(field "$tmp/one.json" seconds_per_step)" 'BEGIN { print s * 1e3 }'; }
@@ -107,7 +108,7 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
 {"alpha_shm_us": $alpha_shm, "beta_shm_gb_per_s": $beta_shm, "alpha_tcp_us": $alpha_tcp, "beta_tcp_gb_per_s": $beta_tcp,
  "beta_at_tiny": {"beta_shm_gb_per_s": $beta_shm_tiny, "beta_tcp_gb_per_s": $beta_tcp_tiny},
  "rounds": [$rounds],
- "hop_us": {"world_ring": $hop_world, "host_rings": $hop_host, "cross_host_rings": $hop_cross},
+ "hop_us": {"world_ring": $hop_world, "host_rings": $hop_host, "cross_host_rings": $hop_cross, "leader_ring": $hop_leader},
  "points": [$points],
  "compute_ms": {"tanh512": $tanh_ms, "lstm2x1024": $lstm_ms},
  "cluster": {"alpha_tcp_us": ${CLUSTER_ALPHA_US:-30}, "beta_tcp_gb_per_s": ${CLUSTER_BETA_GB:-2.8}}}
