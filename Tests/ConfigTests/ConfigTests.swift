@@ -31,6 +31,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.bptt, .truncated)
         XCTAssertGreaterThanOrEqual(config.bpttSteps ?? config.seqLen, 100, "T ≥ 100")
         XCTAssertEqual(config.gateInitialization, .chrono(maxDelay: 80), "chrono over twice the delay (issue 24)")
+        XCTAssertEqual(config.beta2, 0.995, "the second-moment average that made the LSTM independent of the seed (issue 24)")
         let plain = try ConfigLoader.load(configPath: "\(MPIRun.packageRoot)/configs/recall-remedy.yaml", flags: [])
         XCTAssertEqual(plain.cell, .rnn, "the file names no cell: --cell alone changes between the runs")
     }
