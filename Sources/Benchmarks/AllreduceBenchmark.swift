@@ -79,7 +79,7 @@ public struct AllreduceBenchmark {
     /// Least squares of t = a·x1 + b·x2 with x1 = 2(p−1), x2 = 2(p−1)/p·bytes; α = a, β = 1/b.
     static func fitRing(_ measurements: [Measurement], ranks: Int) -> (alpha: Double, beta: Double) {
         let p = Double(ranks)
-        guard ranks > 1 else { return (0, .infinity) }
+        guard ranks > 1 else { return (0, 0) }   // nothing moves between ranks: no bandwidth to fit (0)
         var (s11, s12, s22, s1t, s2t) = (0.0, 0.0, 0.0, 0.0, 0.0)
         for m in measurements {
             let x1 = 2 * (p - 1), x2 = 2 * (p - 1) / p * Double(m.bytes), t = m.medianMicroseconds / 1e6
@@ -88,8 +88,15 @@ public struct AllreduceBenchmark {
             s11 += w * x1 * x1; s12 += w * x1 * x2; s22 += w * x2 * x2; s1t += w * x1 * t; s2t += w * x2 * t
         }
         let determinant = s11 * s22 - s12 * s12
-        let a = (s1t * s22 - s2t * s12) / determinant
+        let a = max(0, (s1t * s22 - s2t * s12) / determinant)
         let b = (s11 * s2t - s12 * s1t) / determinant
-        return (max(0, a), b > 0 ? 1 / b : .infinity)
+        if b > 0 { return (a, 1 / b) }
+        // Noise in the small messages (a loaded machine) can leave the fitted slope ≤ 0; the
+        // largest message's own rate, after the latency term, is then the bandwidth. Never
+        // infinite: the report is JSON, which has no infinity.
+        guard let largest = measurements.max(by: { $0.bytes < $1.bytes }) else { return (a, 0) }
+        let x1 = 2 * (p - 1), x2 = 2 * (p - 1) / p * Double(largest.bytes)
+        let remaining = largest.medianMicroseconds / 1e6 - x1 * a
+        return (a, remaining > 0 ? x2 / remaining : x2 / (largest.medianMicroseconds / 1e6))
     }
 }

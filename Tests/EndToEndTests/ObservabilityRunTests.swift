@@ -141,6 +141,11 @@ final class ObservabilityRunTests: XCTestCase {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(fit.utf8)) as? [String: Any])
         XCTAssertNotNil(object["alpha_us"])
         XCTAssertGreaterThan((object["measurements"] as? [Any])?.count ?? 0, 10)
+        XCTAssertGreaterThan(object["beta_gb_per_s"] as? Double ?? 0, 0, "a bandwidth, finite (JSON has no infinity)")
+        // One rank moves nothing: the fit reports 0, and the JSON is still written.
+        let alone = try run.run(ranks: 1, ["bench", "--allreduce", "--json"])
+        XCTAssertEqual(alone.status, 0, alone.output)
+        XCTAssertTrue(alone.stdout.contains("\"beta_gb_per_s\":0"), alone.output)
 
         // One host: the world ring and the host ring are measured, there are no rings across hosts.
         let hops = try run.run(ranks: 2, ["bench", "--hops", "--json"])
