@@ -1,5 +1,5 @@
 // Path choice, packing and the blocked driver shared by every path: for each block of at most
-// 256 rows, K in passes of kc, column panels of nr, row blocks of mr. With RNN_DEPTH_L1 a
+// 256 rows, K in passes of kc, column panels of nr, row tiles of at most mr. With RNN_DEPTH_L1 a
 // kc × nr block of the packed panel (24 KiB on AVX-512) stays in L1 while every row block of
 // the batch streams it; with RNN_DEPTH_SINGLE_PASS the whole depth is one pass, so C is loaded
 // and stored once, the blocks coming from L2. Which wins depends on L1, L2 and the load
@@ -104,17 +104,21 @@ double rnn_recurrence_product(rnn_recurrence_path path, rnn_recurrence_depth dep
                     nextLines = (int)(((size_t)width * (size_t)min_int(kc, k - nextK0) * sizeof(float) + 63) / 64);
                 }
                 const int tiles = (rows + s->mr - 1) / s->mr, linesPerTile = (nextLines + tiles - 1) / tiles;
-                for (int i0 = 0; i0 < rows; i0 += s->mr) {
+                // The rows are shared out evenly (32 rows at mr = 6: 6 6 5 5 5 5, not 6 6 6 6 6 2):
+                // a tile of two rows has too few independent accumulators to hide the FMA
+                // latency. Which rows share a tile changes no sum, so no result either.
+                for (int rowTile = 0, i0 = 0; rowTile < tiles; rowTile++) {
                     const ptrdiff_t row = m0 + i0;
-                    const int firstLine = i0 / s->mr * linesPerTile;
+                    const int firstLine = rowTile * linesPerTile;
                     t.prefetch = next ? next + 64 * (ptrdiff_t)firstLine : next;
                     t.prefetch_lines = firstLine < nextLines ? min_int(linesPerTile, nextLines - firstLine) : 0;
-                    t.m = min_int(s->mr, rows - i0);
+                    t.m = rows / tiles + (rowTile < rows % tiles);
                     t.a = a + row * lda + k0;
                     t.c = c + row * ldc + n0;
                     t.h = h ? h + row * ldh + n0 : h;
                     t.row_sumsq = rowSumsq + i0;
                     s->tile(&t);
+                    i0 += t.m;
                 }
             }
         }

@@ -8,11 +8,15 @@ import XCTest
 /// products with the widest path's epilogue) against plain Double loops, at shapes that
 /// hit every edge of the blocking: H not a multiple of the vector width (17, 100), H = 1,
 /// B = 1, B = 33 (a partial row tile), B = 300 (more than one 256-row block), G = 1, 3, 4,
-/// and depths G·H beyond one K pass (128 on AVX-512, 256 on AVX2 and generic).
+/// and depths G·H beyond one K pass (128 on AVX-512, 256 on AVX2 and generic). The AVX2 tile
+/// takes four k steps per iteration: the depths K = H and G·H leave every remainder mod 4
+/// (17, 100, 51, 10, 30, 19), and the row tiles hold 1 to 6 rows (B = 1, 2, 7: 4 + 3,
+/// 13: 5 + 4 + 4, 19: 5 + 5 + 5 + 4, 33: 6 + 6 + 6 + 5 + 5 + 5).
 final class RecurrenceKernelTests: XCTestCase {
     /// (H, B, G)
     let shapes = [(17, 33, 1), (100, 32, 1), (1, 1, 1), (1, 33, 4), (16, 1, 3), (17, 2, 3),
-                  (100, 1, 4), (100, 33, 3), (48, 7, 1), (300, 5, 1), (20, 300, 1)]
+                  (100, 1, 4), (100, 33, 3), (48, 7, 1), (300, 5, 1), (20, 300, 1),
+                  (10, 13, 3), (19, 19, 1)]
     let paths = RecurrenceKernelPath.allCases.filter(\.isSupported)
 
     /// Rows around the result hold this sentinel: a kernel writing outside [B, N] fails.
