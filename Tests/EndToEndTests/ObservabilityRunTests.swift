@@ -9,6 +9,12 @@ final class ObservabilityRunTests: XCTestCase {
     override func setUpWithError() throws { run = try RNNDistRun() }
     override func tearDown() { run.remove() }
 
+    /// The JSON object a `--json` command printed (its first line that starts with "{").
+    private func jsonReport(of result: ProcessResult) throws -> [String: Any] {
+        let line = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, result.output)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], result.output)
+    }
+
     func testMetricsCarryTimingValidationAndDiagnostics() throws {
         let metrics = run.path("m.jsonl"), events = run.path("tb")
         let result = try run.run(ranks: 3, ["--steps", "40", "--log-every", "10", "--eval-every", "20", "--diagnose-every", "20",
@@ -77,8 +83,7 @@ final class ObservabilityRunTests: XCTestCase {
         let result = try run.run(ranks: 2, ["bench", "--hidden", "32", "--seq-len", "16", "--batch-per-rank", "4",
                                             "--warmup", "2", "--timed", "5", "--json"])
         XCTAssertEqual(result.status, 0, result.output)
-        let line = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, result.output)
-        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let report = try jsonReport(of: result)
         for key in ["tokens_per_s", "gflops", "sgemm_gflops_single_thread", "ranks", "forward_s", "backward_s", "allreduce_s",
                     "optimizer_s", "allocations_per_step", "peak_rss_mib_per_rank", "percent_of_sgemm_ceiling"] {
             XCTAssertNotNil(report[key], "bench JSON lacks \(key)")
@@ -98,8 +103,7 @@ final class ObservabilityRunTests: XCTestCase {
         let gated = try run.run(ranks: 2, ["bench", "--cell", "lstm", "--layers", "2", "--hidden", "32", "--seq-len", "16",
                                            "--batch-per-rank", "4", "--warmup", "2", "--timed", "5", "--json"])
         XCTAssertEqual(gated.status, 0, gated.output)
-        let gatedLine = try XCTUnwrap(gated.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, gated.output)
-        let gatedReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(gatedLine.utf8)) as? [String: Any])
+        let gatedReport = try jsonReport(of: gated)
         XCTAssertEqual(gatedReport["cell"] as? String, "lstm")
         XCTAssertEqual(gatedReport["layers"] as? Int, 2)
         XCTAssertEqual(gatedReport["flops_per_token"] as? Double, Double(2 * 24 * 32 * 32 + 24 * 32 * 32 + 6 * 32 * 65))
@@ -110,8 +114,7 @@ final class ObservabilityRunTests: XCTestCase {
         let embedded = try run.run(ranks: 2, ["bench", "--cell", "gru", "--hidden", "32", "--embedding", "32", "--tie-weights",
                                               "--seq-len", "16", "--batch-per-rank", "4", "--warmup", "2", "--timed", "5", "--json"])
         XCTAssertEqual(embedded.status, 0, embedded.output)
-        let embeddedLine = try XCTUnwrap(embedded.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, embedded.output)
-        let embeddedReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(embeddedLine.utf8)) as? [String: Any])
+        let embeddedReport = try jsonReport(of: embedded)
         XCTAssertEqual(embeddedReport["embedding"] as? Int, 32)
         XCTAssertEqual(embeddedReport["tie_weights"] as? Bool, true)
         XCTAssertEqual(embeddedReport["flops_per_token"] as? Double, Double(18 * 32 * 32 + 18 * 32 * 32 + 6 * 32 * 65))
@@ -120,8 +123,7 @@ final class ObservabilityRunTests: XCTestCase {
                                           "--warmup", "1", "--timed", "2"])
         XCTAssertEqual(text.status, 0, text.output)
         XCTAssertTrue(text.stdout.contains("V=65 E=16,"), text.output)
-        XCTAssertNil((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["embedding"],
-                     "one-hot input has no embedding key")
+        XCTAssertNil(report["embedding"], "one-hot input has no embedding key")
         let mismatched = try run.run(ranks: 1, ["bench", "--hidden", "32", "--embedding", "16", "--tie-weights"])
         XCTAssertNotEqual(mismatched.status, 0)
         XCTAssertTrue(mismatched.output.contains("--tie-weights needs --embedding equal to --hidden (32), got 16"), mismatched.output)
@@ -130,15 +132,13 @@ final class ObservabilityRunTests: XCTestCase {
         let kernel = try run.runAlone(["bench", "--kernel", "--hidden", "32", "--seq-len", "16", "--batch-per-rank", "4",
                                        "--warmup", "1", "--timed", "2", "--json"])
         XCTAssertEqual(kernel.status, 0, kernel.output)
-        let kernelLine = try XCTUnwrap(kernel.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, kernel.output)
-        let kernelReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(kernelLine.utf8)) as? [String: Any])
+        let kernelReport = try jsonReport(of: kernel)
         XCTAssertEqual(Set(kernelReport.keys).subtracting(report.keys).sorted(), [], "kernel bench keys the training bench spells otherwise")
         XCTAssertEqual(kernelReport["flops_per_token"] as? Double, report["flops_per_token"] as? Double)
 
         let allreduce = try run.run(ranks: 2, ["bench", "--allreduce", "--json"])
         XCTAssertEqual(allreduce.status, 0, allreduce.output)
-        let fit = try XCTUnwrap(allreduce.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, allreduce.output)
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(fit.utf8)) as? [String: Any])
+        let object = try jsonReport(of: allreduce)
         XCTAssertNotNil(object["alpha_us"])
         XCTAssertGreaterThan((object["measurements"] as? [Any])?.count ?? 0, 10)
         XCTAssertGreaterThan(object["beta_gb_per_s"] as? Double ?? 0, 0, "a bandwidth, finite (JSON has no infinity)")
@@ -150,8 +150,7 @@ final class ObservabilityRunTests: XCTestCase {
         // One host: the world ring and the host ring are measured, there are no rings across hosts.
         let hops = try run.run(ranks: 2, ["bench", "--hops", "--json"])
         XCTAssertEqual(hops.status, 0, hops.output)
-        let hopLine = try XCTUnwrap(hops.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, hops.output)
-        let hopReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(hopLine.utf8)) as? [String: Any])
+        let hopReport = try jsonReport(of: hops)
         XCTAssertEqual(hopReport["topology"] as? String, "1 host × 2 ranks")
         let hopTimes = try XCTUnwrap(hopReport["hop_us"] as? [String: Double], hops.output)
         XCTAssertEqual(hopTimes.keys.sorted(), ["host_rings", "world_ring"])
@@ -170,8 +169,7 @@ final class ObservabilityRunTests: XCTestCase {
             let result = try run.run(ranks: 2, ["bench", "--hidden", "512", "--seq-len", "64", "--batch-per-rank", "32",
                                                 "--warmup", "2", "--timed", "10", flag, "--json"])
             XCTAssertEqual(result.status, 0, result.output)
-            let line = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, result.output)
-            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let report = try jsonReport(of: result)
             XCTAssertEqual(report["overlap_allreduce"] as? Bool, flag == "--overlap-allreduce")
             return try XCTUnwrap(report["reduced_during_backward"] as? Double)
         }
