@@ -42,7 +42,7 @@ public final class PeerWait: @unchecked Sendable {
     func wait(on request: UnsafeMutablePointer<MPI_Request?>, peer rank: Int, operation: @autoclosure () -> String) throws(MPIError) {
         defer { peer.store(-1, ordering: .relaxed) }
         peer.store(rank, ordering: .relaxed)
-        try MPIError.check(MPI_Wait(request, cmpi_status_ignore()), operation())
+        try IdleBackoff.complete(request, operation: operation())
     }
 
     /// Records the rank a polling loop waits for (nil: none).
@@ -77,12 +77,13 @@ public final class PeerWait: @unchecked Sendable {
     }
 
     /// Blocks until `step`'s receive and the send of `slot` are complete, recording the side
-    /// still awaited: the receive from `source` first, then the send to `destination`.
+    /// still awaited: the receive from `source` first, then the send to `destination`. Waits
+    /// as IdleBackoff does: a peer still computing gets the core back.
     func complete(slot: Int, step: Int, source: Int32, destination: Int32, operation: @autoclosure () -> String) throws {
         defer { peer.store(-1, ordering: .relaxed) }
         peer.store(Int(source), ordering: .relaxed)
-        try MPIError.check(MPI_Wait(receiveRequest(slot: slot, step: step), cmpi_status_ignore()), operation())
+        try IdleBackoff.complete(receiveRequest(slot: slot, step: step), operation: operation())
         peer.store(Int(destination), ordering: .relaxed)
-        try MPIError.check(MPI_Wait(sendRequest(slot: slot), cmpi_status_ignore()), operation())
+        try IdleBackoff.complete(sendRequest(slot: slot), operation: operation())
     }
 }

@@ -27,6 +27,13 @@ func report(_ name: String, _ condition: Bool, _ detail: @autoclosure () -> Stri
     }
 }
 
+/// CPU time of the calling thread, in seconds.
+func threadCPUSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}
+
 func run() throws {
     print("rank \(rank) of \(size)")
     let triangular = size * (size + 1) / 2
@@ -95,6 +102,23 @@ func run() throws {
     let idleRing = RingAllreduce<Float>(count: 100, communicator: world)
     try idleRing.sum(Buffer<Float>(count: 100, repeating: 1))
     report("ring-peer-idle", idleRing.wait.waitingOn == nil, "\(String(describing: idleRing.wait.waitingOn))")
+    // A rank waiting for a peer that still computes gives its core back (IdleBackoff): the
+    // last rank joins 300 ms late, and every other rank's ring waits that long on under a fifth
+    // of a core. Polling in MPI_Wait used all of it (with 6 ranks on 2 cores, where OpenMPI
+    // yields between polls, 0.3 of it: measured with the spin made 10 s long).
+    if size > 1 {
+        let lateRing = RingAllreduce<Float>(count: 1000, communicator: world)
+        let late = Buffer<Float>(count: 1000, repeating: 1)
+        try world.barrier()
+        let (wallStart, cpuStart) = (Communicator.wallTime(), threadCPUSeconds())
+        if rank == size - 1 { usleep(300_000) }
+        try lateRing.sum(late)
+        let (wall, cpu) = (Communicator.wallTime() - wallStart, threadCPUSeconds() - cpuStart)
+        if rank != size - 1 {
+            report("ring-wait-yields-core", wall >= 0.25 && cpu < 0.2 * wall && late.toArray().allSatisfy { $0 == Float(size) },
+                   "\(cpu) s on a core during a \(wall) s wait")
+        }
+    }
 
     // Every rank's host, in rank order: this rank's own entry is what it sees locally.
     let hosts = try world.hosts()

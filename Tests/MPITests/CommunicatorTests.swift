@@ -21,6 +21,10 @@ final class CommunicatorTests: XCTestCase {
                           "ring-traffic", "library-allreduce", "scalar-allreduce", "ring-peer-idle", "hosts", "gather", "mpi-error-surfaces", "wall-time"] {
                 XCTAssertTrue(result.stdout.contains("rank \(rank) check \(check) ok"), "rank \(rank) \(check) missing")
             }
+            // Every rank but the last (which joins late) waits on it without holding a core.
+            if rank < ranks - 1 {
+                XCTAssertTrue(result.stdout.contains("rank \(rank) check ring-wait-yields-core ok"), "rank \(rank) ring-wait-yields-core missing")
+            }
         }
         let errorText = MPIRun.lines(result.stdout, startingWith: "rank 0 error-text").first ?? ""
         XCTAssertTrue(errorText.contains("MPI_ERR_ROOT"), "MPI's own error string expected, got: \(errorText)")
