@@ -14,7 +14,8 @@ import Training
 
 /// `rnn-dist bench`: real data-parallel training steps (the trainer's own DataParallelStep)
 /// timed per phase on every rank, against the single-thread sgemm rate measured in the same
-/// run on every rank at once (so the ceiling is measured under the same load).
+/// run on every rank at once and sustained for 0.5 s (so the ceiling is measured under the
+/// same load, as the share of a core a long computation gets).
 public struct TrainingBenchmark {
     public struct Options: Sendable {
         public var cell = CellKind.rnn
@@ -83,6 +84,8 @@ public struct TrainingBenchmark {
         /// This CPU's caches, which decide whether W_hh stays in L2 between time steps.
         public var caches: CacheHierarchy
         public var sgemmGFLOPsSingleThread: Double
+        /// The best single 1024³ product of the same measurement (what the ceiling was before).
+        public var sgemmGFLOPsBestProduct: Double
         public var percentOfSgemmCeiling: Double
         public var secondsPerStep: Double
         public var forwardSeconds: Double
@@ -113,7 +116,8 @@ public struct TrainingBenchmark {
             case recurrenceKernel = "recurrence_kernel", recurrenceForwardGFLOPs = "recurrence_forward_gflops"
             case recurrenceBackwardGFLOPs = "recurrence_backward_gflops", recurrenceBLASGFLOPs = "recurrence_blas_gflops"
             case kernelTimings = "kernel_timings", caches
-            case sgemmGFLOPsSingleThread = "sgemm_gflops_single_thread", percentOfSgemmCeiling = "percent_of_sgemm_ceiling"
+            case sgemmGFLOPsSingleThread = "sgemm_gflops_single_thread", sgemmGFLOPsBestProduct = "sgemm_gflops_best_product"
+            case percentOfSgemmCeiling = "percent_of_sgemm_ceiling"
             case secondsPerStep = "seconds_per_step", forwardSeconds = "forward_s", backwardSeconds = "backward_s"
             case allreduceSeconds = "allreduce_s", optimizerSeconds = "optimizer_s"
             case allreducePlusOptimizerPercent = "allreduce_plus_optimizer_percent"
@@ -176,8 +180,13 @@ public struct TrainingBenchmark {
                                        synchronizer: synchronizer, globalBatch: globalBatch, kernel: decision.kernel,
                                        accumulation: options.accumulate, trace: trace)
 
-        // The ceiling: single-thread sgemm, measured on every rank at the same time.
-        let sgemm = try world.allreduce(BLAS.measureSgemmGFLOPs(size: 1024, repeats: 5), op: .sum) / Double(world.size)
+        // The ceiling: single-thread sgemm, measured on every rank at the same time, its
+        // sustained rate: training is timed over many steps, and where another process shares
+        // the cores the best single product is one the scheduler happened to leave alone.
+        let rate = BLAS.measureSgemm(size: 1024, minimumRuns: 5, minimumSeconds: 0.5)
+        var rates = [rate.sustained, rate.best]
+        try world.allreduce(&rates, op: .sum)
+        let (sgemm, sgemmBest) = (rates[0] / Double(world.size), rates[1] / Double(world.size))
 
         try ChromeTrace.align(trace, world: world)
         for step in 0..<options.warmupSteps { _ = try stepper.run(step: step, learningRate: 1e-3) }
@@ -254,7 +263,7 @@ public struct TrainingBenchmark {
             recurrenceForwardGFLOPs: recurrence.forward, recurrenceBackwardGFLOPs: recurrence.backward,
             recurrenceBLASGFLOPs: recurrence.blas,
             kernelTimings: decision.timings.filter { $0.secondsPerStep.isFinite }, caches: CacheHierarchy.detect(),
-            sgemmGFLOPsSingleThread: sgemm, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),
+            sgemmGFLOPsSingleThread: sgemm, sgemmGFLOPsBestProduct: sgemmBest, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),
             secondsPerStep: secondsPerStep, forwardSeconds: forwardMean, backwardSeconds: compute - forwardMean,
             allreduceSeconds: allreduce, optimizerSeconds: update,
             allreducePlusOptimizerPercent: 100 * (allreduce + update) / secondsPerStep,

@@ -1,3 +1,4 @@
+import Foundation
 import BLAS
 import Buffers
 import XCTest
@@ -63,5 +64,15 @@ final class GemmTests: XCTestCase {
     func testSgemmRateIsMeasured() {
         let rate = BLAS.measureSgemmGFLOPs(size: 128, repeats: 2)
         XCTAssertTrue(rate.isFinite && rate > 0, "sgemm rate \(rate)")
+    }
+
+    /// The sustained rate runs for its minimum time, and no single product is slower than the
+    /// average of all of them.
+    func testSustainedSgemmRateRunsItsTimeAndIsAtMostTheBest() {
+        let start = Date()
+        let rate = BLAS.measureSgemm(size: 64, minimumRuns: 1, minimumSeconds: 0.05)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.05)
+        XCTAssertTrue(rate.sustained.isFinite && rate.sustained > 0, "sustained \(rate.sustained)")
+        XCTAssertGreaterThanOrEqual(rate.best, rate.sustained, "the best product is at least the mean rate")
     }
 }

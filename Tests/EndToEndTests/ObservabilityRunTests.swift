@@ -90,6 +90,10 @@ final class ObservabilityRunTests: XCTestCase {
         }
         XCTAssertEqual(report["ranks"] as? Int, 2)
         XCTAssertGreaterThan(report["tokens_per_s"] as? Double ?? 0, 0)
+        // The ceiling is the sustained sgemm rate; the best single product is beside it.
+        let sustained = report["sgemm_gflops_single_thread"] as? Double ?? 0
+        XCTAssertGreaterThanOrEqual(report["sgemm_gflops_best_product"] as? Double ?? 0, sustained * (1 - 1e-12))
+        XCTAssertGreaterThan(sustained, 0)
         XCTAssertEqual(report["cell"] as? String, "rnn")
         XCTAssertEqual(report["layers"] as? Int, 1)
         XCTAssertEqual(report["flops_per_token"] as? Double, Double(6 * 32 * 32 + 6 * 32 * 65), "6H² + 6HV")
