@@ -7,6 +7,7 @@
 #
 #   bash Tests/compare/run.sh [ROUNDS]         (default 3)
 #   HIDDEN="512 256 1024" GATED="lstm gru" GATED_HIDDEN=512 bash Tests/compare/run.sh 3
+#   LOAD=1 bash Tests/compare/run.sh 3          (another process keeps one core busy throughout)
 #
 # The environment reaches every rank of every program: RNN_DIST_KERNEL=avx2
 # OPENBLAS_CORETYPE=Haswell reproduces an AVX2-only machine's kernels for rnn-dist and NumPy
@@ -29,7 +30,13 @@ flags=(-np 2 --bind-to none -x OPENBLAS_NUM_THREADS=1)
 for name in RNN_DIST_KERNEL OPENBLAS_CORETYPE; do [ -n "${!name:-}" ] && flags+=(-x "$name"); done
 [ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
 results="$(mktemp)"
-trap 'rm -f "$results"' EXIT
+busy=""
+trap 'rm -f "$results"; [ -z "$busy" ] || kill "$busy" 2>/dev/null' EXIT
+if [ "${LOAD:-0}" = 1 ]; then
+    # One core's worth of someone else's work, for every program alike: the loaded rounds.
+    python3 -c 'while True: pass' &
+    busy=$!
+fi
 
 # field JSON KEY: one number from a JSON line.
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], 0))' "$1" "$2"; }
