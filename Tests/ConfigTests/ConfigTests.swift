@@ -53,6 +53,26 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.tokenizer, tanh.tokenizer)
     }
 
+    /// configs/shakespeare-best.yaml (docs/performance.md) is the LSTM config's model, data and
+    /// split, measured on the whole held-out split in 1,000-character sequences, with the
+    /// regularizers it was measured with.
+    func testShakespeareBestYAMLLoads() throws {
+        let root = MPIRun.packageRoot
+        let config = try ConfigLoader.load(configPath: "\(root)/configs/shakespeare-best.yaml",
+                                           flags: [("data", .string("corpus.txt"))])
+        let lstm = try ConfigLoader.load(configPath: "\(root)/configs/shakespeare-lstm.yaml", flags: [])
+        XCTAssertEqual(config.data, .file(path: "corpus.txt"))
+        XCTAssertEqual([config.cell, config.layers, config.hidden] as [AnyHashable], [lstm.cell, lstm.layers, lstm.hidden])
+        XCTAssertEqual(config.validationFraction, lstm.validationFraction)
+        XCTAssertEqual(config.tokenizer, lstm.tokenizer)
+        XCTAssertEqual(config.evalSeqLen, 1000)
+        XCTAssertNil(config.evalTokens, "the whole held-out split")
+        XCTAssertEqual(config.weightDrop, 0.2)
+        XCTAssertEqual(config.ema, 0.998)
+        XCTAssertEqual(config.steps, 4600)
+        XCTAssertTrue(config.keepBest)
+    }
+
     func testFlagsOverrideTheFile() throws {
         let yaml = "hidden: 32\nlr: 0.5\nsteps: 7\n"
         var config = try ConfigLoader.apply(try ConfigLoader.parseYAML(yaml, source: "t.yaml"), to: TrainingConfig(), source: "t.yaml")
