@@ -12,7 +12,7 @@ import Glibc
 /// - A message between ranks of one host lands within a few µs of its send, one over TCP
 ///   within 40–110 µs (`rnn-dist bench --hops`, 12 ranks on 2 cores), and a ring chunk of a
 ///   bucket (at most 2 MiB) is copied between ranks of one host in about 0.2 ms. A rank that
-///   has polled for `spinNanoseconds` (1 ms) without a result is waiting for a peer that is
+///   has polled for `spinSeconds` (1 ms) without a result is waiting for a peer that is
 ///   still computing its backward pass, not for the network.
 /// - Spinning that long costs at most 1 ms of a core per wait, a few % of a step when the
 ///   ranks are out of step by more than that, nothing when they are not.
@@ -24,20 +24,20 @@ import Glibc
 ///   rank sleeps: the kernel's socket buffers fill and drain without MPI, and each wake reads
 ///   what arrived.
 struct IdleBackoff {
-    static let spinNanoseconds: UInt64 = 1_000_000
+    static let spinSeconds = 1e-3
     static let firstSleepNanoseconds: UInt64 = 50_000
     static let longestSleepNanoseconds: UInt64 = 200_000
 
-    /// When the current idle stretch began (0: the last poll made progress).
-    private var idleSince: UInt64 = 0
+    /// When the idle stretch began (MPI_Wtime; nil before the first idle poll).
+    private var idleSince: Double?
     private var nextSleep = IdleBackoff.firstSleepNanoseconds
 
     /// The last poll found nothing to do: returns at once within the idle stretch's first
-    /// `spinNanoseconds`, after that sleeps (50 µs, 100 µs, then 200 µs per call).
+    /// `spinSeconds`, after that sleeps (50 µs, 100 µs, then 200 µs per call).
     mutating func idle() {
-        let now = Self.monotonicNanoseconds()
-        if idleSince == 0 { idleSince = now; return }
-        guard now - idleSince >= Self.spinNanoseconds else { return }
+        let now = Communicator.wallTime()
+        guard let idleSince else { idleSince = now; return }
+        guard now - idleSince >= Self.spinSeconds else { return }
         var pause = timespec(tv_sec: 0, tv_nsec: Int(nextSleep))
         _ = nanosleep(&pause, nil)
         nextSleep = min(nextSleep * 2, Self.longestSleepNanoseconds)
@@ -53,11 +53,5 @@ struct IdleBackoff {
             if done != 0 { return }
             backoff.idle()
         }
-    }
-
-    private static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }

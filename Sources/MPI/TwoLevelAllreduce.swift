@@ -280,7 +280,8 @@ public final class TwoLevelAllreduce<T: MPIScalar & AdditiveArithmetic>: @unchec
             // Block on what the lowest unfinished piece waits for; every rank's lowest piece
             // has been started (or finished) by the ranks it waits on. A rank with several
             // chunks (a smaller host) runs several rings, and must not sit in one while another
-            // could move: it polls instead (MPI_Wait spins too).
+            // could move: it polls instead, and without IdleBackoff's sleeps, which cannot tell
+            // a stalled ring from a moving one here.
             if let (request, peer) = try drive(firstUnfinished) {
                 if owned.count == 1 {
                     try wait.wait(on: request, peer: peer, operation: operation(firstUnfinished))
