@@ -38,6 +38,8 @@ public struct TrainingBenchmark {
         public var overlapAllreduce = true
         /// The gradient allreduce's algorithm (the trainer's `allreduce` key).
         public var allreduce = AllreduceMode.auto
+        /// How two-level crosses hosts (the trainer's `two-level-cross-host` key).
+        public var twoLevelCrossHost = TwoLevelCrossHostMode.auto
         /// The recurrence path (the executable's choice, RNN_DIST_KERNEL).
         /// Forced (RNN_DIST_KERNEL) or measured as training measures it (KernelSelection).
         public var kernel = KernelSelection.Request.measure
@@ -65,6 +67,11 @@ public struct TrainingBenchmark {
         /// the longest chain of cross-host exchanges one after another in a bucket (any rank).
         public var allreduceAlgorithm: String
         public var hosts: String
+        /// Two-level: its cross-host stage (rings or leaders) and the median seconds of one
+        /// allreduce of the gradient that chose it (nil when not timed or not two-level).
+        public var twoLevelCrossHost: CrossHostStage?
+        public var twoLevelSecondsRings: Double?
+        public var twoLevelSecondsLeaders: Double?
         public var buckets: Int
         public var crossHostMessagesPerStep: Int
         public var sequentialCrossHostHopsPerBucket: Int
@@ -110,6 +117,8 @@ public struct TrainingBenchmark {
             case tieWeights = "tie_weights"
             case seqLen = "seq_len", batchPerRank = "batch_per_rank", timedSteps = "timed_steps"
             case overlapAllreduce = "overlap_allreduce", allreduceAlgorithm = "allreduce", hosts, buckets
+            case twoLevelCrossHost = "two_level_cross_host", twoLevelSecondsRings = "two_level_rings_s"
+            case twoLevelSecondsLeaders = "two_level_leaders_s"
             case crossHostMessagesPerStep = "cross_host_messages_per_step"
             case sequentialCrossHostHopsPerBucket = "sequential_cross_host_hops_per_bucket"
             case tokensPerSecond = "tokens_per_s", flopsPerToken = "flops_per_token", blasCore = "blas_core"
@@ -167,9 +176,10 @@ public struct TrainingBenchmark {
             guard world.isRoot, let path = options.trace else { return nil }
             do { return try TraceFile(path: path) } catch { throw RunError.badInput("cannot write the trace: \(error)") }
         }
-        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global,
+        let synchronizer = try GradientSynchronizer(collectives: collectives, clipMode: .norm, clipThreshold: 5, clipScope: .global,
                                                 gradientCount: layout.count, overlap: options.overlapAllreduce,
-                                                algorithm: options.allreduce.algorithm(on: topology), topology: topology,
+                                                algorithm: options.allreduce.algorithm(on: topology),
+                                                crossHost: options.twoLevelCrossHost, topology: topology,
                                                 trace: trace)
         let batches = BatchSource.sequences(SequenceBatches(dataset: dataset, sampler: sampler))
         let decision = try KernelSelection.decide(options.kernel, recorded: nil, architecture: architecture,
@@ -255,7 +265,9 @@ public struct TrainingBenchmark {
             batchPerRank: options.batchPerRank, accumulate: options.accumulate,
             vocab: vocabularySize, embedding: options.embedding, tieWeights: options.tieWeights, optimizer: options.optimizer, timedSteps: options.timedSteps,
             overlapAllreduce: options.overlapAllreduce,
-            allreduceAlgorithm: synchronizer.algorithm.rawValue, hosts: topology.description, buckets: synchronizer.pieceCount,
+            allreduceAlgorithm: synchronizer.algorithm.rawValue, hosts: topology.description,
+            twoLevelCrossHost: synchronizer.crossHost?.stage, twoLevelSecondsRings: synchronizer.crossHost?.secondsRings,
+            twoLevelSecondsLeaders: synchronizer.crossHost?.secondsLeaders, buckets: synchronizer.pieceCount,
             crossHostMessagesPerStep: crossHostMessages, sequentialCrossHostHopsPerBucket: crossHostHops,
             tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, gflops: gflops,
             blasCore: blas.description,

@@ -56,6 +56,12 @@ public enum AllreduceMode: String, ConfigChoice {
     case mpi
 }
 
+/// How the two-level allreduce crosses hosts: one ring per local rank, one ring of the hosts'
+/// leaders, or whichever was faster timed at start (auto). The same bits either way.
+public enum TwoLevelCrossHostMode: String, ConfigChoice {
+    case auto, rings, leaders
+}
+
 /// What a NaN/Inf gradient does: skip the step on every rank, or stop the run.
 public enum NonfinitePolicy: String, ConfigChoice {
     case skip, stop

@@ -59,6 +59,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var clipScope = ClipScope.global
     public var overlapAllreduce = true
     public var allreduce = AllreduceMode.auto
+    public var twoLevelCrossHost = TwoLevelCrossHostMode.auto
     public var onNonfinite = NonfinitePolicy.skip
     // Reproducibility and safety
     public var seed = 1234

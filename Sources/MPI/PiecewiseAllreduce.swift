@@ -4,7 +4,8 @@ import Buffers
 /// the work: a round over a buffer in pieces declared when it begins, each piece `ready` when
 /// it is final on this rank (in declaration order), `progress()` while the caller computes, and
 /// `finish` to block until every piece is summed. RingAllreduce (flat ring),
-/// TwoLevelAllreduce (within hosts, then across them) and LibraryAllreduce (the MPI library's
+/// TwoLevelAllreduce and HostLeaderAllreduce (within hosts, then across them, the same sums) and
+/// LibraryAllreduce (the MPI library's
 /// own allreduce) implement it.
 public protocol PiecewiseAllreduce: AnyObject {
     /// Elements of the buffer a round reduces.
@@ -67,8 +68,8 @@ public struct AllreduceTraffic: Sendable, Equatable {
 public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
     /// One ring over all ranks: 2(p−1) steps, each as slow as the slowest link.
     case ring
-    /// Reduce-scatter within each host, a ring per chunk across hosts, allgather within hosts:
-    /// 2(hosts−1) cross-host steps.
+    /// Within each host, then across hosts (2(hosts−1) cross-host steps: one ring per local rank
+    /// or one ring of the hosts' leaders, whichever CrossHostChoice timed faster), then back.
     case twoLevel = "two-level"
     /// The MPI library's persistent allreduce, one per piece (its algorithm, its sum order).
     case library = "mpi"
@@ -79,12 +80,17 @@ public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
         topology.hostCount >= 2 && topology.sharesHosts ? .twoLevel : .ring
     }
 
-    /// This algorithm over `count` Float elements of `world`, its scratch allocated now.
-    public func make(count: Int, world: Communicator, topology: HostTopology, maxPieces: Int = 64) -> any PiecewiseAllreduce {
-        switch self {
-        case .ring: return RingAllreduce<Float>(count: count, communicator: world, maxPieces: maxPieces, topology: topology)
-        case .twoLevel: return TwoLevelAllreduce<Float>(count: count, communicator: world, topology: topology, maxPieces: maxPieces)
-        case .library: return LibraryAllreduce<Float>(count: count, communicator: world, maxPieces: maxPieces)
+    /// This algorithm over `count` Float elements of `world`, its scratch allocated now; for
+    /// two-level, with the cross-host stage `crossHost` chose (CrossHostChoice.measure).
+    public func make(count: Int, world: Communicator, topology: HostTopology, crossHost: CrossHostStage = .ringPerLocalRank,
+                     maxPieces: Int = 64) -> any PiecewiseAllreduce {
+        switch (self, crossHost) {
+        case (.ring, _): return RingAllreduce<Float>(count: count, communicator: world, maxPieces: maxPieces, topology: topology)
+        case (.twoLevel, .ringPerLocalRank):
+            return TwoLevelAllreduce<Float>(count: count, communicator: world, topology: topology, maxPieces: maxPieces)
+        case (.twoLevel, .hostLeaders):
+            return HostLeaderAllreduce<Float>(count: count, communicator: world, topology: topology, maxPieces: maxPieces)
+        case (.library, _): return LibraryAllreduce<Float>(count: count, communicator: world, maxPieces: maxPieces)
         }
     }
 }

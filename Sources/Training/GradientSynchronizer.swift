@@ -31,6 +31,8 @@ package struct GradientSynchronizer {
     package let ring: any PiecewiseAllreduce
     package let algorithm: AllreduceAlgorithm
     package let topology: HostTopology
+    /// Two-level: how it crosses hosts and the times that chose it (nil for other algorithms).
+    package let crossHost: CrossHostChoice?
     /// Whether the allreduce may overlap the backward pass: asked for, more than one rank, and
     /// no local clipping (which needs this rank's whole gradient before anything is sent).
     package let overlaps: Bool
@@ -39,15 +41,33 @@ package struct GradientSynchronizer {
     private let trace: TraceRecorder
 
     package init(collectives: Collectives, clipMode: ClipMode, clipThreshold: Double, clipScope: ClipScope,
-                 gradientCount: Int, overlap: Bool, algorithm: AllreduceAlgorithm, topology: HostTopology,
-                 trace: TraceRecorder = .off()) {
+                 gradientCount: Int, overlap: Bool, algorithm: AllreduceAlgorithm,
+                 crossHost crossHostMode: TwoLevelCrossHostMode = .auto, topology: HostTopology,
+                 trace: TraceRecorder = .off()) throws {
         self.collectives = collectives
         self.clipMode = clipMode
         self.clipThreshold = clipThreshold
         self.clipScope = clipScope
         self.algorithm = algorithm
         self.topology = topology
-        ring = algorithm.make(count: gradientCount, world: collectives.world, topology: topology)
+        switch (algorithm, crossHostMode) {
+        case (.twoLevel, .auto):
+            // Under the watchdog, as every collective of a run: a rank lost at start ends the run.
+            let label = "two-level cross-host timing"
+            crossHost = try CrossHostChoice.measure(
+                count: gradientCount, world: collectives.world, topology: topology,
+                finish: { try collectives.finishSum($0, label: label, step: 0) },
+                align: { _ in _ = try collectives.allreduce(0, op: .sum, label: label, step: 0) },
+                slowest: { try collectives.allreduce(&$0, op: .max, label: label, step: 0) })
+        case (.twoLevel, .rings):
+            crossHost = CrossHostChoice(stage: .ringPerLocalRank, secondsRings: nil, secondsLeaders: nil, untimedReason: "chosen")
+        case (.twoLevel, .leaders):
+            crossHost = CrossHostChoice(stage: .hostLeaders, secondsRings: nil, secondsLeaders: nil, untimedReason: "chosen")
+        case (.ring, _), (.library, _):
+            crossHost = nil
+        }
+        ring = algorithm.make(count: gradientCount, world: collectives.world, topology: topology,
+                              crossHost: crossHost?.stage ?? .ringPerLocalRank)
         overlaps = overlap && collectives.size > 1 && clipScope == .global
         reduction = OverlappedReduction(ring: ring)
         self.trace = trace

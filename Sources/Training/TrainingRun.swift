@@ -91,10 +91,11 @@ final class TrainingRun {
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
         let optimizer = try OptimizerFactory.make(config: config, count: layout.count)
         let topology = try HostTopology.discover(world)
-        let synchronizer = GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
+        let synchronizer = try GradientSynchronizer(collectives: collectives, clipMode: config.clipMode,
                                                 clipThreshold: config.clip, clipScope: config.clipScope,
                                                 gradientCount: layout.count, overlap: config.overlapAllreduce,
-                                                algorithm: config.allreduce.algorithm(on: topology), topology: topology,
+                                                algorithm: config.allreduce.algorithm(on: topology),
+                                                crossHost: config.twoLevelCrossHost, topology: topology,
                                                 trace: trace)
         // The masks' seed is the run's seed: a resumed run and any rank count draw the same masks.
         stepper = DataParallelStep(parameters: parameters, optimizer: optimizer, batches: data.batches,
@@ -320,12 +321,14 @@ final class TrainingRun {
         return "\(config.initScheme), \(config.gateInitialization.summary(for: layout.architecture.cell))"
     }
 
-    /// "two-level (auto: 3 hosts × 4 ranks), overlapped with BPTT".
+    /// "two-level (auto: 3 hosts × 4 ranks; across hosts: leaders (0.41 ms, rings 0.98 ms)),
+    /// overlapped with BPTT".
     private var allreduceDescription: String {
         let synchronizer = stepper.synchronizer
         let chosen = config.allreduce == .auto ? "auto: " : ""
         let overlap = world.size == 1 ? "one rank" : synchronizer.overlaps ? "overlapped with BPTT" : "after BPTT"
-        return "\(synchronizer.algorithm.rawValue) (\(chosen)\(synchronizer.topology)), \(overlap)"
+        let across = synchronizer.crossHost.map { "; across hosts: \($0)" } ?? ""
+        return "\(synchronizer.algorithm.rawValue) (\(chosen)\(synchronizer.topology)\(across)), \(overlap)"
     }
 
     private var header: String {

@@ -37,22 +37,75 @@ func twoLevelOrderSum<T: BinaryFloatingPoint>(_ k: Int, piece: Range<Int>, topol
     return sum
 }
 
-/// Runs the two-level allreduce on every made-up grouping, whole and in pieces (ready out of
-/// order of the buffer, progressed between), and compares every element with
-/// `twoLevelOrderSum`, exactly. Returns what differs, and the cross-host hops the "pairs"
-/// grouping counted (2(hosts − 1) on every rank).
-func checkTwoLevelOrder<T: BinaryFloatingPoint & MPIScalar>(_ type: T.Type, world: Communicator) throws
+/// Either two-level allreduce (one ring per local rank, or the hosts' leaders' ring), which
+/// must give the same sums.
+enum TwoLevelUnderTest<T: BinaryFloatingPoint & MPIScalar> {
+    case rings(TwoLevelAllreduce<T>)
+    case leaders(HostLeaderAllreduce<T>)
+
+    init(_ stage: CrossHostStage, count: Int, world: Communicator, topology: HostTopology) {
+        switch stage {
+        case .ringPerLocalRank: self = .rings(TwoLevelAllreduce<T>(count: count, communicator: world, topology: topology))
+        case .hostLeaders: self = .leaders(HostLeaderAllreduce<T>(count: count, communicator: world, topology: topology))
+        }
+    }
+    func begin(_ buffer: Buffer<T>, pieces: [Range<Int>]) throws {
+        switch self {
+        case .rings(let a): try a.begin(buffer, pieces: pieces)
+        case .leaders(let a): try a.begin(buffer, pieces: pieces)
+        }
+    }
+    func ready(_ piece: Range<Int>) {
+        switch self {
+        case .rings(let a): a.ready(piece)
+        case .leaders(let a): a.ready(piece)
+        }
+    }
+    func readyAll() {
+        switch self {
+        case .rings(let a): a.readyAll()
+        case .leaders(let a): a.readyAll()
+        }
+    }
+    func progress() {
+        switch self {
+        case .rings(let a): a.progress()
+        case .leaders(let a): a.progress()
+        }
+    }
+    func finish() throws {
+        switch self {
+        case .rings(let a): try a.finish()
+        case .leaders(let a): try a.finish()
+        }
+    }
+    var traffic: AllreduceTraffic {
+        switch self {
+        case .rings(let a): a.traffic
+        case .leaders(let a): a.traffic
+        }
+    }
+}
+
+/// Runs the two-level allreduce (cross-host stage `stage`) on every made-up grouping, whole and
+/// in pieces (ready out of order of the buffer, progressed between), and compares every element
+/// with `twoLevelOrderSum`, exactly. Returns what differs, and the cross-host hops the "pairs"
+/// grouping counted (2(hosts − 1): on every rank for rings, on the leaders for leaders; the
+/// most any rank counted).
+func checkTwoLevelOrder<T: BinaryFloatingPoint & MPIScalar>(_ type: T.Type, world: Communicator, stage: CrossHostStage) throws
     -> (wrong: [String], pairsHops: Int) {
     var wrong: [String] = []
     var pairsHops = -1
     for (name, topology) in madeUpTopologies(ranks: world.size) {
         for count in [1, world.size - 1, world.size, 7, 1000, 12_345] where count > 0 {
-            let twoLevel = TwoLevelAllreduce<T>(count: count, communicator: world, topology: topology)
+            let twoLevel = TwoLevelUnderTest<T>(stage, count: count, world: world, topology: topology)
             let values = Buffer<T>((0..<count).map { ringInput($0, rank: world.rank) })
             try twoLevel.begin(values, pieces: [0..<count])
             twoLevel.readyAll()
             try twoLevel.finish()
-            if name == "pairs" && count == 1000 { pairsHops = twoLevel.traffic.sequentialCrossHostHops }
+            if name == "pairs" && count == 1000 {
+                pairsHops = try world.allreduce(twoLevel.traffic.sequentialCrossHostHops, op: .max)
+            }
             let pieces = ringPieces(count: count)
             let pieced = Buffer<T>((0..<count).map { ringInput($0, rank: world.rank) })
             try twoLevel.begin(pieced, pieces: pieces)

@@ -137,12 +137,16 @@ func run() throws {
 
     // The two-level allreduce on made-up host groupings, bit for bit against its documented
     // order (TwoLevelOrder.swift), and its cross-host hops: 2(hosts − 1) per piece.
-    for (name, check) in [("float", { try checkTwoLevelOrder(Float.self, world: world) }),
-                          ("double", { try checkTwoLevelOrder(Double.self, world: world) })] {
-        let (wrong, hops) = try check()
-        let hosts = (size + 1) / 2
-        report("two-level-order-\(name)", wrong.isEmpty && hops == 2 * (hosts - 1),
-               "\(wrong.joined(separator: "; ")); pairs: \(hops) cross-host hops, \(2 * (hosts - 1)) expected")
+    // Both cross-host stages (one ring per local rank, the leaders' ring) give those same bits.
+    for stage in CrossHostStage.allCases {
+        for (name, check) in [("float", { try checkTwoLevelOrder(Float.self, world: world, stage: stage) }),
+                              ("double", { try checkTwoLevelOrder(Double.self, world: world, stage: stage) })] {
+            let (wrong, hops) = try check()
+            let hosts = (size + 1) / 2
+            let suffix = stage == .ringPerLocalRank ? "" : "-\(stage.rawValue)"
+            report("two-level-order-\(name)\(suffix)", wrong.isEmpty && hops == 2 * (hosts - 1),
+                   "\(wrong.joined(separator: "; ")); pairs: \(hops) cross-host hops, \(2 * (hosts - 1)) expected")
+        }
     }
     // This machine is one host: MPI_COMM_TYPE_SHARED puts every rank on it.
     let discovered = try HostTopology.discover(world)

@@ -50,6 +50,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("allreduce-mode"),
             help: "The gradient allreduce: auto, ring, two-level or mpi (training bench; the `allreduce` key of train).")
     var allreduceMode: AllreduceMode = .auto
+    @Option(name: .customLong("two-level-cross-host"),
+            help: "How two-level crosses hosts: auto (timed at start), rings or leaders (training bench; the `two-level-cross-host` key of train).")
+    var twoLevelCrossHost: TwoLevelCrossHostMode = .auto
     @Option(help: "Write a Chrome trace-event timeline of every rank's warm-up and timed steps to this file (training bench; ui.perfetto.dev, chrome://tracing).")
     var trace: String?
     @Flag(help: "Print JSON (rank 0).") var json = false
@@ -114,6 +117,7 @@ struct BenchCommand: ParsableCommand {
             options.vocabularySize = vocab; options.data = try data.map(DataSource.init(parsing:)); options.optimizer = optimizer
             options.warmupSteps = warmup; options.timedSteps = timed; options.overlapAllreduce = overlapAllreduce
             options.allreduce = allreduceMode
+            options.twoLevelCrossHost = twoLevelCrossHost
             options.kernel = recurrenceKernel
             options.trace = trace
             let report = try TrainingBenchmark(options: options, world: world, blas: .current,
@@ -131,7 +135,7 @@ struct BenchCommand: ParsableCommand {
             .map { "\($0.kernel) \(String(format: "%.1f", $0.gflops))" }.joined(separator: ", ")
         let candidates = timed.isEmpty ? "" : "\n  kernel candidates   \(timed) GFLOP/s (the model's per-step products, slowest rank)"
         return """
-        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank\(r.accumulate > 1 ? " x \(r.accumulate) micro-batches" : "") V=\(r.vocab)\(r.embedding.map { " E=\($0)\(r.tieWeights ? " tied" : "")" } ?? ""), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.allreduceAlgorithm) on \(r.hosts) \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
+        bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), \(r.cell) L=\(r.layers) H=\(r.hidden) T=\(r.seqLen) B=\(r.batchPerRank)/rank\(r.accumulate > 1 ? " x \(r.accumulate) micro-batches" : "") V=\(r.vocab)\(r.embedding.map { " E=\($0)\(r.tieWeights ? " tied" : "")" } ?? ""), \(r.optimizer), \(r.timedSteps) timed steps, allreduce \(r.allreduceAlgorithm)\(r.twoLevelCrossHost.map { " (across hosts: \($0.rawValue))" } ?? "") on \(r.hosts) \(r.overlapAllreduce ? "overlapped with BPTT" : "after BPTT")
           tokens/s            \(Int(r.tokensPerSecond))
           GFLOP/s             \(String(format: "%.1f", r.gflops)) (\(Int(r.flopsPerToken)) FLOPs/token)
           BLAS                \(r.blasCore)
@@ -195,3 +199,4 @@ struct BenchCommand: ParsableCommand {
 extension OptimizerKind: ExpressibleByArgument {}
 extension CellKind: ExpressibleByArgument {}
 extension AllreduceMode: ExpressibleByArgument {}
+extension TwoLevelCrossHostMode: ExpressibleByArgument {}

@@ -89,13 +89,18 @@ final class DistributedTrainingTests: XCTestCase {
         let tanh = smallRun(["--global-batch", "12", "--steps", "8", "--hidden", "256", "--checksum-every", "4"])
         let one = try trainAndLoad(ranks: 1, tanh, name: "modes-np1")
         let bound = try roundingBound(one, tanh, "modes")
-        for mode in ["ring", "two-level", "mpi"] {
+        // Two-level across hosts by rings and by leaders (on one host: reduce-scatter/allgather
+        // against gather to rank 0/send back) add in the same order: the same bits.
+        var twoLevelFiles: [String: Data] = [:]
+        for (mode, stage) in [("ring", nil), ("two-level", "rings"), ("two-level", "leaders"), ("mpi", nil)] as [(String, String?)] {
             var files: [Data] = []
             for flag in ["--overlap-allreduce", "--no-overlap-allreduce"] {
-                let output = run.path("mode-\(mode)\(flag).safetensors")
-                let result = try run.run(ranks: 3, tanh + ["--allreduce", mode, flag, "--save", output])
+                let output = run.path("mode-\(mode)\(stage ?? "")\(flag).safetensors")
+                let how = ["--allreduce", mode] + (stage.map { ["--two-level-cross-host", $0] } ?? [])
+                let result = try run.run(ranks: 3, tanh + how + [flag, "--save", output])
                 XCTAssertEqual(result.status, 0, "\(mode) \(flag):\n\(result.output)")
-                XCTAssertTrue(result.stdout.contains("allreduce: \(mode) (1 host × 3 ranks), \(flag == "--overlap-allreduce" ? "overlapped with BPTT" : "after BPTT")"),
+                let across = stage.map { "; across hosts: \($0) (chosen)" } ?? ""
+                XCTAssertTrue(result.stdout.contains("allreduce: \(mode) (1 host × 3 ranks\(across)), \(flag == "--overlap-allreduce" ? "overlapped with BPTT" : "after BPTT")"),
                               result.output)
                 XCTAssertTrue(result.stdout.contains("identical on all 3 ranks"), result.output)
                 files.append(try Data(contentsOf: URL(fileURLWithPath: output)))
@@ -106,8 +111,15 @@ final class DistributedTrainingTests: XCTestCase {
                 let difference = ParameterDifference.maxRelative(one, many)
                 XCTAssertLessThan(difference, bound, "\(mode) \(flag) on 3 ranks vs 1: relative \(difference)")
             }
-            if mode != "mpi" { XCTAssertEqual(files[0], files[1], "\(mode): overlap changed the parameters") }
+            if mode != "mpi" { XCTAssertEqual(files[0], files[1], "\(mode) \(stage ?? ""): overlap changed the parameters") }
+            if let stage { twoLevelFiles[stage] = files[0] }
         }
+        XCTAssertEqual(twoLevelFiles["rings"], twoLevelFiles["leaders"], "two-level: leaders and rings gave different parameters")
+        // auto times both on the gradient and says so.
+        let timed = try run.run(ranks: 3, tanh + ["--allreduce", "two-level", "--steps", "1"])
+        XCTAssertEqual(timed.status, 0, timed.output)
+        XCTAssertNotNil(timed.stdout.range(of: #"allreduce: two-level \(1 host × 3 ranks; across hosts: (rings|leaders) \([0-9.]+ ms, (rings|leaders) [0-9.]+ ms\)\)"#,
+                                            options: .regularExpression), timed.output)
         let auto = try run.run(ranks: 2, smallRun(["--global-batch", "8", "--steps", "2"]))
         XCTAssertEqual(auto.status, 0, auto.output)
         XCTAssertTrue(auto.stdout.contains("allreduce: ring (auto: 1 host × 2 ranks), overlapped with BPTT"), auto.output)

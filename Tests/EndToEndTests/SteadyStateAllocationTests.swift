@@ -20,10 +20,12 @@ final class SteadyStateAllocationTests: XCTestCase {
         try assertPlainStepsAllocateNothing(["--accumulate", "3", "--bptt", "truncated", "--bptt-steps", "6"])
     }
 
-    /// The two-level allreduce's requests and scratch are made once (on one host it is the
-    /// within-host reduce-scatter and allgather).
+    /// The two-level allreduce's requests and scratch are made once, across hosts by rings and
+    /// by leaders (on one host: the within-host reduce-scatter and allgather, or the gather to
+    /// rank 0 and its replies).
     func testTwoLevelStepsAllocateNothingOnEveryRank() throws {
-        try assertPlainStepsAllocateNothing(["--allreduce", "two-level"])
+        try assertPlainStepsAllocateNothing(["--allreduce", "two-level", "--two-level-cross-host", "rings"])
+        try assertPlainStepsAllocateNothing(["--allreduce", "two-level", "--two-level-cross-host", "leaders"])
     }
 
     /// `allreduce: mpi`: rnn-dist's part (persistent requests, made at the first step) allocates
@@ -56,7 +58,7 @@ final class SteadyStateAllocationTests: XCTestCase {
     /// step, whichever allreduce calls the observer (the library's at its fixed count).
     func testTracedStepsAllocateNothingOnEveryRank() throws {
         try assertPlainStepsAllocateNothing([], traced: true)
-        try assertPlainStepsAllocateNothing(["--allreduce", "two-level"], traced: true)
+        try assertPlainStepsAllocateNothing(["--allreduce", "two-level", "--two-level-cross-host", "leaders"], traced: true)
         try assertPlainStepsAllocateNothing(["--allreduce", "mpi"], libraryRounds: true, traced: true)
     }
 

@@ -25,11 +25,13 @@ final class TraceRunTests: XCTestCase {
     }
 
     /// The same checks with the other allreduces, whose bucket events come from their own
-    /// observer calls: the two-level one (on one host: its within-host reduce-scatter and
-    /// allgather, the piece summed when its scatter has arrived) and the MPI library's (a piece
-    /// started at MPI_Start, summed when MPI_Test or MPI_Wait finds it complete).
+    /// observer calls: the two-level ones (on one host: rings' within-host reduce-scatter and
+    /// allgather, the piece summed when its scatter has arrived; leaders' gather to rank 0 and
+    /// replies) and the MPI library's (a piece started at MPI_Start, summed when MPI_Test or
+    /// MPI_Wait finds it complete).
     func testTwoLevelAllreduceTraceNestsAndEachStepIsItsPhases() throws {
-        try assertTrainTrace(steps: 4, extra: ["--allreduce", "two-level"], microBatches: 1)
+        try assertTrainTrace(steps: 4, extra: ["--allreduce", "two-level", "--two-level-cross-host", "rings"], microBatches: 1)
+        try assertTrainTrace(steps: 4, extra: ["--allreduce", "two-level", "--two-level-cross-host", "leaders"], microBatches: 1)
     }
 
     func testLibraryAllreduceTraceNestsAndEachStepIsItsPhases() throws {

@@ -17,7 +17,8 @@ final class CommunicatorTests: XCTestCase {
             for check in ["allreduce-sum-float", "allreduce-max-double", "allreduce-min-int", "allreduce-range",
                           "broadcast-nonzero-root", "broadcast-string", "iallreduce-overlap", "allreduce-split",
                           "iallreduce-split", "broadcast-split", "ring-allreduce", "ring-allreduce-order-float",
-                          "ring-allreduce-order-double", "two-level-order-float", "two-level-order-double", "host-topology",
+                          "ring-allreduce-order-double", "two-level-order-float", "two-level-order-double", "two-level-order-float-leaders",
+                          "two-level-order-double-leaders", "host-topology",
                           "ring-traffic", "library-allreduce", "scalar-allreduce", "ring-peer-idle", "hosts", "gather", "mpi-error-surfaces", "wall-time"] {
                 XCTAssertTrue(result.stdout.contains("rank \(rank) check \(check) ok"), "rank \(rank) \(check) missing")
             }

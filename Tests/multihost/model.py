@@ -18,9 +18,14 @@ The model, per mode (the allreduce after BPTT; b = 4 bytes × gradient elements,
 H hosts of L):
   ring       2(p−1)·α_tcp + 2(p−1)/p · b/β_tcp
              every step of the flat ring has a link between hosts, and waits for it.
-  two-level  2[(L−1)·α_shm + (L−1)/L · b/β_shm] + 2(H−1)·α_tcp + 2(H−1)/H · b/β_tcp
+  two-level-rings    2[(L−1)·α_shm + (L−1)/L · b/β_shm] + 2(H−1)·α_tcp + 2(H−1)/H · b/β_tcp
              gather and scatter within the host (L−1 messages per rank each), then the L rings
              of H owners, whose 2(H−1)/H · b/L each share the host's link.
+  two-level-leaders  2[α_shm + (L−1) · b/β_shm] + 2(H−1)·α_tree + 2(H−1)/H · b/β_tcp
+             every rank sends its whole piece to the host's leader at once (one latency, L−1
+             pieces into one rank), then one ring of the H leaders (one message per link and
+             hop: in a measured layout the leader ring's hop), then the leader sends back.
+  two-level (auto) runs whichever of the two was faster when timed at start: the smaller.
   mpi        2[⌈log2 L⌉·(α_shm + b/β_shm) + ⌈log2 H⌉·(α_tcp + b/β_tcp)]  (in a measured layout α_tcp of a
              level between hosts is the leader ring's hop: one message per link at a time)
              OpenMPI 4.1's libnbc runs an in-place allreduce as a binomial reduce then broadcast
@@ -35,7 +40,7 @@ MODELS = {
     "lstm2x1024": ("2×1024 LSTM", sum(4 * 1024 * (i + 1024) + 2 * 4 * 1024 for i in (65, 1024)) + 65 * 1024 + 65),
     "tiny": ("H=32 tanh", 32 * 32 + 2 * 32 * 65 + 32 + 65),
 }
-MODES = ["ring", "two-level", "mpi"]
+MODES = ["ring", "two-level-rings", "two-level-leaders", "mpi"]
 
 
 def allreduce_seconds(mode, elements, hosts, per_host, links):
@@ -50,10 +55,18 @@ def allreduce_seconds(mode, elements, hosts, per_host, links):
         # In a measured layout the flat ring's hop is measured as such (bench --hops' world ring).
         a = links.get("alpha_ring_us", a * 1e6) * 1e-6
         return 2 * (p - 1) * a + 2 * (p - 1) / p * b / beta
-    if mode == "two-level":
+    if mode == "two-level-rings":
         within = 2 * ((per_host - 1) * a_shm + (per_host - 1) / per_host * b / b_shm)
         across = 2 * (hosts - 1) * a_tcp + 2 * (hosts - 1) / hosts * b / b_tcp
         return within + across
+    if mode == "two-level-leaders":
+        a_tree = links.get("alpha_tree_tcp_us", a_tcp * 1e6) * 1e-6
+        within = 2 * (a_shm + (per_host - 1) * b / b_shm) if per_host > 1 else 0.0
+        across = 2 * (hosts - 1) * a_tree + 2 * (hosts - 1) / hosts * b / b_tcp
+        return within + across
+    if mode == "two-level":
+        return min(allreduce_seconds("two-level-rings", elements, hosts, per_host, links),
+                   allreduce_seconds("two-level-leaders", elements, hosts, per_host, links))
     if mode == "mpi":
         # A tree's level between hosts has one message per link at a time (the leader ring's hop).
         a_tree = links.get("alpha_tree_tcp_us", a_tcp * 1e6) * 1e-6
@@ -129,16 +142,18 @@ def main():
     for key in ("tanh512", "lstm2x1024"):
         label, elements = MODELS[key]
         compute = measured["compute_ms"][key]
-        for mode in MODES:
+        for mode in MODES + ["two-level"]:
             cells, xs, ys = [], [], []
             for h in hosts_list:
                 step = compute + allreduce_seconds(mode, elements, h, 32, cluster) * 1e3
                 cells.append(f"{step:.1f} ms ({100 * compute / step:.0f}%)")
-            for h in [2 ** k for k in range(1, 9)]:
-                xs.append(h)
-                ys.append(compute + allreduce_seconds(mode, elements, h, 32, cluster) * 1e3)
-            curves.append((f"{label}, {mode}, 32/host, cluster links", xs, ys, False))
-            out.append(f"| {label} ({compute:.0f} ms compute) | {mode} | " + " | ".join(cells) + " |")
+            if mode in MODES:
+                for h in [2 ** k for k in range(1, 9)]:
+                    xs.append(h)
+                    ys.append(compute + allreduce_seconds(mode, elements, h, 32, cluster) * 1e3)
+                curves.append((f"{label}, {mode}, 32/host, cluster links", xs, ys, False))
+            name = "**two-level (auto: the faster)**" if mode == "two-level" else mode
+            out.append(f"| {label} ({compute:.0f} ms compute) | {name} | " + " | ".join(cells) + " |")
     # The measured configuration's curves (this machine's links, 4 ranks per host) with its points.
     for point_model in sorted({p["model"] for p in measured["points"]}):
         label, elements = MODELS[point_model]
@@ -162,7 +177,7 @@ def write_svg(path, curves, points):
     y0, y1 = math.floor(math.log10(min(all_y))), math.ceil(math.log10(max(all_y)))
     def px(x): return left + (math.log10(x) - x0) / (x1 - x0) * (width - left - right)
     def py(y): return top + (y1 - math.log10(y)) / (y1 - y0) * (height - top - bottom)
-    colors = {"ring": "#d62728", "two-level": "#1f77b4", "mpi": "#2ca02c"}
+    colors = {"ring": "#d62728", "two-level-rings": "#1f77b4", "two-level-leaders": "#9467bd", "mpi": "#2ca02c"}
     dashes = ["", "6,3", "2,2"]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
              f'<rect width="{width}" height="{height}" fill="white"/>',

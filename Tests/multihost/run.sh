@@ -21,8 +21,9 @@
 #      h1 and h2 (2 ranks, same --global-batch) finishes;
 #   5. every namespace, veth, bridge and process it made is gone (also on failure: trap);
 #   6. 3 hosts × 4 ranks: ring, two-level and mpi against one rank (within the rounding spread),
-#      ring = 1 host × 12 ranks bit for bit, auto's choice, two-level's overlap bits, the counted
-#      cross-host hops and messages, and bench --hops timing all four kinds of ring.
+#      ring = 1 host × 12 ranks bit for bit, auto's choice (and its timed cross-host stage),
+#      two-level across hosts by rings = by leaders bit for bit, two-level's overlap bits, the
+#      counted cross-host hops and messages, and bench --hops timing all four kinds of ring.
 # Only addresses inside its own namespaces and its bridge are used.
 #
 # Run from anywhere, as root:  bash Tests/multihost/run.sh     (about 3 minutes). Without root,
@@ -208,7 +209,7 @@ for mode in ring two-level mpi; do
     twelve --allreduce "$mode" --save "$tmp/tiny-3x4-$mode.safetensors" >"$tmp/tiny-3x4-$mode.out" 2>&1
     status=$?
     check "3 hosts × 4 ranks, $mode: exits 0 (got $status), header names it" \
-        has "$tmp/tiny-3x4-$mode.out" "allreduce: $mode \\(3 hosts × 4 ranks\\)"
+        has "$tmp/tiny-3x4-$mode.out" "allreduce: $mode \\(3 hosts × 4 ranks[;)]"
     check "3 hosts × 4 ranks, $mode: parameters identical on all 12 ranks" \
         has "$tmp/tiny-3x4-$mode.out" "parameters identical on all 12 ranks"
     difference="$(python3 "$root/Tests/multihost/maxrel.py" "$tmp/tiny-np1.safetensors" "$tmp/tiny-3x4-$mode.safetensors" 2>/dev/null)"
@@ -218,31 +219,53 @@ done
 check "3 hosts × 4 ranks ring = 1 host × 12 ranks ring, bit for bit (cmp)" \
     cmp -s "$tmp/tiny-3x4-ring.safetensors" "$tmp/tiny-1x12-ring.safetensors"
 twelve >"$tmp/tiny-3x4-auto.out" 2>&1
-check "3 hosts × 4 ranks: auto chooses two-level (header)" has "$tmp/tiny-3x4-auto.out" "allreduce: two-level \\(auto: 3 hosts × 4 ranks\\)"
-for flag in --overlap-allreduce --no-overlap-allreduce; do
-    hosts_mpirun_per 3 "$per_host" "$binary" train --hidden 256 --seq-len 16 --global-batch 24 --steps 4 --log-every 4 --seed 7 \
-        --allreduce two-level "$flag" --save "$tmp/h256-3x4$flag.safetensors" >"$tmp/h256-3x4$flag.out" 2>&1
+check "3 hosts × 4 ranks: auto chooses two-level, its cross-host stage timed (header)" \
+    has "$tmp/tiny-3x4-auto.out" "allreduce: two-level \\(auto: 3 hosts × 4 ranks; across hosts: (rings|leaders) \\([0-9.]+ ms, (rings|leaders) [0-9.]+ ms\\)\\)"
+# The two cross-host stages (one ring per local rank; one ring of the hosts' leaders) add in
+# the same order: the same bits, whichever the timing at start picks.
+for stage in rings leaders; do
+    twelve --allreduce two-level --two-level-cross-host "$stage" --save "$tmp/tiny-3x4-$stage.safetensors" >"$tmp/tiny-3x4-$stage.out" 2>&1
+    check "3 hosts × 4 ranks, two-level across hosts by $stage: exits 0 (got $?), header names it" \
+        has "$tmp/tiny-3x4-$stage.out" "across hosts: $stage \\(chosen\\)"
 done
-check "3 hosts × 4 ranks, two-level at H=256 in pieces: overlapped = after BPTT, bit for bit (cmp)" \
-    cmp -s "$tmp/h256-3x4--overlap-allreduce.safetensors" "$tmp/h256-3x4--no-overlap-allreduce.safetensors"
+check "3 hosts × 4 ranks, two-level: rings = leaders across hosts, bit for bit (cmp)" \
+    cmp -s "$tmp/tiny-3x4-rings.safetensors" "$tmp/tiny-3x4-leaders.safetensors"
+for stage in rings leaders; do
+    for flag in --overlap-allreduce --no-overlap-allreduce; do
+        hosts_mpirun_per 3 "$per_host" "$binary" train --hidden 256 --seq-len 16 --global-batch 24 --steps 4 --log-every 4 --seed 7 \
+            --allreduce two-level --two-level-cross-host "$stage" "$flag" --save "$tmp/h256-3x4-$stage$flag.safetensors" \
+            >"$tmp/h256-3x4-$stage$flag.out" 2>&1
+    done
+    check "3 hosts × 4 ranks, two-level ($stage) at H=256 in pieces: overlapped = after BPTT, bit for bit (cmp)" \
+        cmp -s "$tmp/h256-3x4-$stage--overlap-allreduce.safetensors" "$tmp/h256-3x4-$stage--no-overlap-allreduce.safetensors"
+done
+check "3 hosts × 4 ranks, two-level at H=256 in pieces: rings = leaders, bit for bit (cmp)" \
+    cmp -s "$tmp/h256-3x4-rings--overlap-allreduce.safetensors" "$tmp/h256-3x4-leaders--overlap-allreduce.safetensors"
 
 # Cross-host messages per step and sequential cross-host hops per bucket, counted by the
 # algorithms themselves (rnn-dist bench's JSON): a flat ring's 2(p−1) steps each wait on a link
 # between hosts; two-level's cross-host rings take 2(hosts−1) steps.
 bench_tiny=(bench --hidden 32 --seq-len 16 --batch-per-rank 4 --warmup 2 --timed 10 --no-overlap-allreduce --json)
 declare -A hops messages
-for mode in ring two-level; do
-    hosts_mpirun_per 3 "$per_host" "$binary" "${bench_tiny[@]}" --allreduce-mode "$mode" >"$tmp/count-$mode.json" 2>"$tmp/count-$mode.err"
+for mode in ring two-level two-level-leaders; do
+    case "$mode" in
+        two-level) how=(--allreduce-mode two-level --two-level-cross-host rings) ;;
+        two-level-leaders) how=(--allreduce-mode two-level --two-level-cross-host leaders) ;;
+        *) how=(--allreduce-mode "$mode") ;;
+    esac
+    hosts_mpirun_per 3 "$per_host" "$binary" "${bench_tiny[@]}" "${how[@]}" >"$tmp/count-$mode.json" 2>"$tmp/count-$mode.err"
     hops[$mode]="$(sed -n 's/.*"sequential_cross_host_hops_per_bucket" *: *\([0-9]*\).*/\1/p' "$tmp/count-$mode.json")"
     messages[$mode]="$(sed -n 's/.*"cross_host_messages_per_step" *: *\([0-9]*\).*/\1/p' "$tmp/count-$mode.json")"
     echo "     3 hosts × 4 ranks, $mode: ${messages[$mode]:-?} cross-host messages per step, ${hops[$mode]:-?} sequential cross-host hops per bucket"
 done
 check "ring: 2(p−1) = 22 sequential cross-host hops per bucket (counted: ${hops[ring]:-none})" test "${hops[ring]:-0}" -eq 22
-check "two-level: 2(hosts−1) = 4 sequential cross-host hops per bucket (counted: ${hops[two-level]:-none})" test "${hops[two-level]:-0}" -eq 4
+check "two-level: 2(hosts−1) = 4 sequential cross-host hops per bucket, across hosts by rings (counted: ${hops[two-level]:-none}) and by leaders (${hops[two-level-leaders]:-none})" \
+    test "${hops[two-level]:-0}" -eq 4 -a "${hops[two-level-leaders]:-0}" -eq 4
 # Ring: the 3 ranks whose right neighbour is on the next host send at each of the 22 steps;
-# two-level: 4 chunks, each a ring of 3 owners over 4 steps.
-check "cross-host messages per step: ring 3 × 22 = 66 (${messages[ring]:-none}), two-level 4 × 3 × 4 = 48 (${messages[two-level]:-none})" \
-    test "${messages[ring]:-0}" -eq 66 -a "${messages[two-level]:-0}" -eq 48
+# two-level by rings: 4 chunks, each a ring of 3 owners over 4 steps; by leaders: one ring of
+# the 3 leaders over 4 steps, each step's message packing the 4 chunks' pieces.
+check "cross-host messages per step: ring 3 × 22 = 66 (${messages[ring]:-none}), two-level by rings 4 × 3 × 4 = 48 (${messages[two-level]:-none}), by leaders 3 × 4 = 12 (${messages[two-level-leaders]:-none})" \
+    test "${messages[ring]:-0}" -eq 66 -a "${messages[two-level]:-0}" -eq 48 -a "${messages[two-level-leaders]:-0}" -eq 12
 
 # The hop latencies the allreduce model takes (bench --hops): in this layout all three rings
 # exist (a ring of 12, 3 rings of 4 in shared memory, 4 rings of 3 across the hosts, and the

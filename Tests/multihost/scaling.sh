@@ -16,8 +16,9 @@
 # within one (shared memory: 1 host × 4 ranks), β at the gradient's size from the same bench's
 # H=512 line; then REPEATS (default 3) interleaved rounds of, on 3 hosts × 4 ranks, one ring
 # hop's latency in that layout (bench --hops: MPI_Sendrecv rings of all 12 ranks, within each
-# host, across the hosts, of the hosts' first ranks alone) and the training bench for each of ring, two-level and mpi (tiny
-# model, H=32, allreduce after BPTT), and one
+# host, across the hosts, of the hosts' first ranks alone) and the training bench for each of ring, two-level
+# across hosts by rings, two-level across hosts by leaders, and mpi (tiny model, H=32, allreduce after BPTT; one
+# more two-level run lets auto time and pick its cross-host stage, which the round prints), and one
 # rank's compute for H=512 tanh and the 2×1024 LSTM (T=64, 32 sequences). Prints the medians,
 # writes OUT (default /tmp/rnn-dist-allreduce-model.json) and runs Tests/multihost/model.py on it
 # (the tables of docs/multihost.md and SVG=… (default docs/allreduce-model.svg)).
@@ -74,19 +75,24 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
         # MPI_Sendrecv rings: the model's α, measured apart from the allreduce it predicts.
         hosts_mpirun_per 3 4 "$binary" bench --hops --json >"$tmp/hops-$round.json" 2>/dev/null
         echo "round $round hops: world ring $(field "$tmp/hops-$round.json" world_ring) us, host rings $(field "$tmp/hops-$round.json" host_rings) us, cross-host rings $(field "$tmp/hops-$round.json" cross_host_rings) us, leader ring $(field "$tmp/hops-$round.json" leader_ring) us"
-        for mode in ring two-level mpi; do
+        for mode in ring two-level-rings two-level-leaders mpi two-level-auto; do
+            case "$mode" in
+                two-level-*) how=(--allreduce-mode two-level --two-level-cross-host "${mode#two-level-}") ;;
+                *) how=(--allreduce-mode "$mode") ;;
+            esac
             hosts_mpirun_per 3 4 "$binary" bench --hidden 32 --seq-len 16 --batch-per-rank 4 --warmup 3 --timed 30 \
-                --no-overlap-allreduce --allreduce-mode "$mode" --json >"$tmp/$mode-$round.json" 2>/dev/null
+                --no-overlap-allreduce "${how[@]}" --json >"$tmp/$mode-$round.json" 2>/dev/null
             echo "round $round $mode: step $(field "$tmp/$mode-$round.json" seconds_per_step) s, allreduce $(field "$tmp/$mode-$round.json" allreduce_s) s"
         done
+        echo "round $round two-level auto chose: $(sed -n 's/.*"two_level_cross_host" *: *"\([a-z]*\)".*/\1/p' "$tmp/two-level-auto-$round.json") (timed at start: rings $(field "$tmp/two-level-auto-$round.json" two_level_rings_s) s, leaders $(field "$tmp/two-level-auto-$round.json" two_level_leaders_s) s)"
         # The round as the model reads it: its hops beside its three measured allreduces.
         ms() { awk -v x="$(field "$tmp/$1-$round.json" "$2")" 'BEGIN { print x * 1e3 }'; }
-        rounds+="${rounds:+,}{\"hop_us\": {\"world_ring\": $(field "$tmp/hops-$round.json" world_ring), \"host_rings\": $(field "$tmp/hops-$round.json" host_rings), \"cross_host_rings\": $(field "$tmp/hops-$round.json" cross_host_rings), \"leader_ring\": $(field "$tmp/hops-$round.json" leader_ring)}, \"allreduce_ms\": {\"ring\": $(ms ring allreduce_s), \"two-level\": $(ms two-level allreduce_s), \"mpi\": $(ms mpi allreduce_s)}}"
+        rounds+="${rounds:+,}{\"hop_us\": {\"world_ring\": $(field "$tmp/hops-$round.json" world_ring), \"host_rings\": $(field "$tmp/hops-$round.json" host_rings), \"cross_host_rings\": $(field "$tmp/hops-$round.json" cross_host_rings), \"leader_ring\": $(field "$tmp/hops-$round.json" leader_ring)}, \"allreduce_ms\": {\"ring\": $(ms ring allreduce_s), \"two-level-rings\": $(ms two-level-rings allreduce_s), \"two-level-leaders\": $(ms two-level-leaders allreduce_s), \"mpi\": $(ms mpi allreduce_s)}}"
     done
     hosts_unshape
     median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
     points=""
-    for mode in ring two-level mpi; do
+    for mode in ring two-level-rings two-level-leaders mpi; do
         step="$(for f in "$tmp/$mode"-*.json; do field "$f" seconds_per_step; done | median)"
         allreduce="$(for f in "$tmp/$mode"-*.json; do field "$f" allreduce_s; done | median)"
         compute="$(for f in "$tmp/$mode"-*.json; do awk -v a="$(field "$f" forward_s)" -v b="$(field "$f" backward_s)" -v c="$(field "$f" optimizer_s)" 'BEGIN { print a + b + c }'; done | median)"
