@@ -86,7 +86,12 @@ public struct CrossHostChoice: Sendable, Equatable, CustomStringConvertible {
             spent += times[0] + times[1]
             if spent > budgetSeconds { break }
         }
-        let (r, l) = (median(timesRings), median(timesLeaders))
+        return choose(rings: timesRings, leaders: timesLeaders)
+    }
+
+    /// The faster by the medians of the rounds' times; a tie keeps rings (less copying within a host).
+    static func choose(rings: [Double], leaders: [Double]) -> CrossHostChoice {
+        let (r, l) = (median(rings), median(leaders))
         return CrossHostChoice(stage: l < r ? .hostLeaders : .ringPerLocalRank, secondsRings: r, secondsLeaders: l, untimedReason: nil)
     }
 

@@ -10,7 +10,9 @@ MEASURED.json (written by Tests/multihost/scaling.sh TOPOLOGY=3x4, or by hand):
   hop_us: {world_ring, host_rings, cross_host_rings, leader_ring}   one hop's latency in the measured layout
                                     (bench --hops: MPI_Sendrecv rings, every rank at once), medians
   rounds: [{hop_us: {…}, allreduce_ms: {mode: ms}}]   each round's hops beside its allreduces
-  points: [{mode, model, hosts, ranks_per_host, compute_ms, step_ms, allreduce_ms}]  measured
+  points: [{mode, model, hosts, ranks_per_host, compute_ms, step_ms, allreduce_ms, imbalance_ms}]  measured;
+                                    imbalance_ms: of allreduce_ms, the wait for the slowest rank's compute
+                                    (bench's waiting_for_slowest_rank_s), added to the model's step
   cluster: {alpha_tcp_us, beta_tcp_gb_per_s, alpha_shm_us, beta_shm_gb_per_s}  the links predicted for
   compute_ms: {model: ms}           one rank's forward + backward + optimizer per step
 
@@ -30,7 +32,9 @@ H hosts of L):
              level between hosts is the leader ring's hop: one message per link at a time)
              OpenMPI 4.1's libnbc runs an in-place allreduce as a binomial reduce then broadcast
              of the whole buffer (ranks placed host by host: the lower levels stay in a host).
-Step = compute + allreduce; weak-scaling efficiency = compute / step.
+Step = compute + allreduce (+ on the measured points, their measured wait for the slowest rank's
+compute: load imbalance is not the allreduce's, and on dedicated cores it is ~0); weak-scaling
+efficiency = compute / step.
 """
 import json, math, sys
 
@@ -89,6 +93,7 @@ def main():
     for point in measured["points"]:
         label, elements = MODELS[point["model"]]
         t = allreduce_seconds(point["mode"], elements, point["hosts"], point["ranks_per_host"], lab) * 1e3
+        t += point.get("imbalance_ms", 0.0)
         step = point["compute_ms"] + t
         error = step / point["step_ms"] - 1
         errors.append(error)
@@ -108,13 +113,15 @@ def main():
         out.append(f"The same model with one hop's latency measured in the layout itself (bench --hops, the same rounds): "
                    f"world ring {hops['world_ring']:.0f} µs, within a host {hops['host_rings']:.0f} µs, "
                    f"across hosts {hops['cross_host_rings']:.0f} µs (4 rings at once), {hops['leader_ring']:.0f} µs (one ring of the hosts' first ranks) (medians); β at the tiny gradient's size "
-                   f"(TCP {lab['beta_tcp_gb_per_s']:g} GB/s, shared memory {lab['beta_shm_gb_per_s']:g} GB/s):\n")
+                   f"(TCP {lab['beta_tcp_gb_per_s']:g} GB/s, shared memory {lab['beta_shm_gb_per_s']:g} GB/s); "
+                   "the allreduce model plus each point's measured wait for the slowest rank's compute:\n")
         rounds = measured.get("rounds", [])
         out.append("| mode | allreduce measured | allreduce model | step measured | step model | error | each round's error: median (min … max) |")
         out.append("| --- | --- | --- | --- | --- | --- | --- |")
         for point in measured["points"]:
             _, elements = MODELS[point["model"]]
             t = allreduce_seconds(point["mode"], elements, point["hosts"], point["ranks_per_host"], layout) * 1e3
+            t += point.get("imbalance_ms", 0.0)
             step = point["compute_ms"] + t
             errors_layout.append(step / point["step_ms"] - 1)
             # The same, round by round: a round's hops predict that round's step (the machine's
@@ -125,6 +132,7 @@ def main():
                 links = dict(lab, alpha_ring_us=hop["world_ring"], alpha_shm_us=hop["host_rings"], alpha_tcp_us=hop["cross_host_rings"],
                              alpha_tree_tcp_us=hop["leader_ring"])
                 predicted = point["compute_ms"] + allreduce_seconds(point["mode"], elements, point["hosts"], point["ranks_per_host"], links) * 1e3
+                predicted += r.get("imbalance_ms", {}).get(point["mode"], 0.0)
                 per_round.append(predicted / (point["compute_ms"] + r["allreduce_ms"][point["mode"]]) - 1)
             per_round.sort()
             spread = (f"{per_round[len(per_round) // 2] * 100:+.0f}% ({per_round[0] * 100:+.0f} … {per_round[-1] * 100:+.0f}%, "

@@ -87,7 +87,7 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
         echo "round $round two-level auto chose: $(sed -n 's/.*"two_level_cross_host" *: *"\([a-z]*\)".*/\1/p' "$tmp/two-level-auto-$round.json") (timed at start: rings $(field "$tmp/two-level-auto-$round.json" two_level_rings_s) s, leaders $(field "$tmp/two-level-auto-$round.json" two_level_leaders_s) s)"
         # The round as the model reads it: its hops beside its three measured allreduces.
         ms() { awk -v x="$(field "$tmp/$1-$round.json" "$2")" 'BEGIN { print x * 1e3 }'; }
-        rounds+="${rounds:+,}{\"hop_us\": {\"world_ring\": $(field "$tmp/hops-$round.json" world_ring), \"host_rings\": $(field "$tmp/hops-$round.json" host_rings), \"cross_host_rings\": $(field "$tmp/hops-$round.json" cross_host_rings), \"leader_ring\": $(field "$tmp/hops-$round.json" leader_ring)}, \"allreduce_ms\": {\"ring\": $(ms ring allreduce_s), \"two-level-rings\": $(ms two-level-rings allreduce_s), \"two-level-leaders\": $(ms two-level-leaders allreduce_s), \"mpi\": $(ms mpi allreduce_s)}}"
+        rounds+="${rounds:+,}{\"hop_us\": {\"world_ring\": $(field "$tmp/hops-$round.json" world_ring), \"host_rings\": $(field "$tmp/hops-$round.json" host_rings), \"cross_host_rings\": $(field "$tmp/hops-$round.json" cross_host_rings), \"leader_ring\": $(field "$tmp/hops-$round.json" leader_ring)}, \"allreduce_ms\": {\"ring\": $(ms ring allreduce_s), \"two-level-rings\": $(ms two-level-rings allreduce_s), \"two-level-leaders\": $(ms two-level-leaders allreduce_s), \"mpi\": $(ms mpi allreduce_s)}, \"imbalance_ms\": {\"ring\": $(ms ring waiting_for_slowest_rank_s), \"two-level-rings\": $(ms two-level-rings waiting_for_slowest_rank_s), \"two-level-leaders\": $(ms two-level-leaders waiting_for_slowest_rank_s), \"mpi\": $(ms mpi waiting_for_slowest_rank_s)}}"
     done
     hosts_unshape
     median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -96,8 +96,11 @@ if [ "${TOPOLOGY:-}" = 3x4 ]; then
         step="$(for f in "$tmp/$mode"-*.json; do field "$f" seconds_per_step; done | median)"
         allreduce="$(for f in "$tmp/$mode"-*.json; do field "$f" allreduce_s; done | median)"
         compute="$(for f in "$tmp/$mode"-*.json; do awk -v a="$(field "$f" forward_s)" -v b="$(field "$f" backward_s)" -v c="$(field "$f" optimizer_s)" 'BEGIN { print a + b + c }'; done | median)"
-        echo "median of $repeats: $mode step $step s, allreduce $allreduce s, compute $compute s"
-        points+="${points:+,}{\"mode\": \"$mode\", \"model\": \"tiny\", \"hosts\": 3, \"ranks_per_host\": 4, \"compute_ms\": $(awk -v x="$compute" 'BEGIN { print x * 1e3 }'), \"step_ms\": $(awk -v x="$step" 'BEGIN { print x * 1e3 }'), \"allreduce_ms\": $(awk -v x="$allreduce" 'BEGIN { print x * 1e3 }')}"
+        # Of the allreduce's time, the wait for the slowest rank's compute (its compute minus the
+        # ranks' mean, per step): load imbalance, which the allreduce model does not predict.
+        imbalance="$(for f in "$tmp/$mode"-*.json; do field "$f" waiting_for_slowest_rank_s; done | median)"
+        echo "median of $repeats: $mode step $step s, allreduce $allreduce s (of it waiting for the slowest rank $imbalance s), compute $compute s"
+        points+="${points:+,}{\"mode\": \"$mode\", \"model\": \"tiny\", \"hosts\": 3, \"ranks_per_host\": 4, \"compute_ms\": $(awk -v x="$compute" 'BEGIN { print x * 1e3 }'), \"step_ms\": $(awk -v x="$step" 'BEGIN { print x * 1e3 }'), \"allreduce_ms\": $(awk -v x="$allreduce" 'BEGIN { print x * 1e3 }'), \"imbalance_ms\": $(awk -v x="$imbalance" 'BEGIN { print x * 1e3 }')}"
     done
     hop_median() { for f in "$tmp"/hops-*.json; do field "$f" "$1"; done | median; }
     hop_world="$(hop_median world_ring)"; hop_host="$(hop_median host_rings)"; hop_cross="$(hop_median cross_host_rings)"
