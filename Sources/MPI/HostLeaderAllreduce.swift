@@ -130,19 +130,12 @@ public final class HostLeaderAllreduce<T: MPIScalar & AdditiveArithmetic>: @unch
 
     private static func tag(piece: Int, phase: Int) -> Int32 { Int32(5000 + piece * 3 + phase) }
 
-    /// TwoLevelAllreduce's chunk c of a range, sub-chunk k of a chunk, and a ring step's exchange.
-    private func chunk(_ c: Int, of range: Range<Int>) -> Range<Int> {
-        range.lowerBound + range.count * c / chunks ..< range.lowerBound + range.count * (c + 1) / chunks
-    }
-    private func sub(_ k: Int, of chunk: Range<Int>) -> Range<Int> {
-        let i = ((k % hosts) + hosts) % hosts
-        return chunk.lowerBound + chunk.count * i / hosts ..< chunk.lowerBound + chunk.count * (i + 1) / hosts
-    }
+    private var cut: TwoLevelCut { TwoLevelCut(chunks: chunks, hosts: hosts, host: host) }
+    private func chunk(_ c: Int, of range: Range<Int>) -> Range<Int> { cut.chunk(c, of: range) }
     private func exchange(of chunk: Range<Int>, step: Int) -> (send: Range<Int>, receive: Range<Int>, reduces: Bool) {
-        if step < hosts - 1 { return (sub(host - step, of: chunk), sub(host - step - 1, of: chunk), true) }
-        let s = step - (hosts - 1)
-        return (sub(host + 1 - s, of: chunk), sub(host - s, of: chunk), false)
+        cut.exchange(of: chunk, step: step)
     }
+
     /// Elements a ring step of `range` sends (or receives): one sub-chunk of every chunk.
     private func packedCount(of range: Range<Int>, step: Int, sending: Bool) -> Int {
         var n = 0

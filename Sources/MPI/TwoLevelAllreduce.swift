@@ -169,21 +169,10 @@ public final class TwoLevelAllreduce<T: MPIScalar & AdditiveArithmetic>: @unchec
     }
     private func tag(_ piece: Int, _ chunk: Int, _ phase: Int) -> Int32 { Self.tag(piece: piece, chunk: chunk, phase: phase, chunks: chunks) }
 
-    /// Chunk `c` of `range` (C chunks), and sub-chunk `k` of a chunk (hosts sub-chunks).
-    private func chunk(_ c: Int, of range: Range<Int>) -> Range<Int> {
-        range.lowerBound + range.count * c / chunks ..< range.lowerBound + range.count * (c + 1) / chunks
-    }
-    private func sub(_ k: Int, of chunk: Range<Int>) -> Range<Int> {
-        let i = ((k % hosts) + hosts) % hosts
-        return chunk.lowerBound + chunk.count * i / hosts ..< chunk.lowerBound + chunk.count * (i + 1) / hosts
-    }
-
-    /// What this owner sends right and receives from the left at ring `step` of `chunk`
-    /// (RingAllreduce's exchange, with hosts for ranks): reduce-scatter, then allgather.
+    private var cut: TwoLevelCut { TwoLevelCut(chunks: chunks, hosts: hosts, host: host) }
+    private func chunk(_ c: Int, of range: Range<Int>) -> Range<Int> { cut.chunk(c, of: range) }
     private func exchange(of chunk: Range<Int>, step: Int) -> (send: Range<Int>, receive: Range<Int>, reduces: Bool) {
-        if step < hosts - 1 { return (sub(host - step, of: chunk), sub(host - step - 1, of: chunk), true) }
-        let s = step - (hosts - 1)
-        return (sub(host + 1 - s, of: chunk), sub(host - s, of: chunk), false)
+        cut.exchange(of: chunk, step: step)
     }
 
     // MARK: - A round
@@ -422,4 +411,28 @@ public final class TwoLevelAllreduce<T: MPIScalar & AdditiveArithmetic>: @unchec
 
 extension TwoLevelAllreduce: PiecewiseAllreduce where T == Float {
     public func begin(round buffer: Buffer<Float>, pieces: [Range<Int>]) throws { try begin(buffer, pieces: pieces) }
+}
+
+/// How the two-level allreduces cut a piece and move it around the ring of hosts: C chunks
+/// (chunk c = n·c/C ..< n·(c+1)/C), each cut into `hosts` sub-chunks, and what host `host` sends
+/// right and receives from the left at each ring step (RingAllreduce's exchange, with hosts for
+/// ranks): reduce-scatter, then allgather. TwoLevelAllreduce and HostLeaderAllreduce share it,
+/// which is what makes their sums the same.
+struct TwoLevelCut {
+    let chunks: Int, hosts: Int, host: Int
+
+    func chunk(_ c: Int, of range: Range<Int>) -> Range<Int> {
+        range.lowerBound + range.count * c / chunks ..< range.lowerBound + range.count * (c + 1) / chunks
+    }
+
+    func sub(_ k: Int, of chunk: Range<Int>) -> Range<Int> {
+        let i = ((k % hosts) + hosts) % hosts
+        return chunk.lowerBound + chunk.count * i / hosts ..< chunk.lowerBound + chunk.count * (i + 1) / hosts
+    }
+
+    func exchange(of chunk: Range<Int>, step: Int) -> (send: Range<Int>, receive: Range<Int>, reduces: Bool) {
+        if step < hosts - 1 { return (sub(host - step, of: chunk), sub(host - step - 1, of: chunk), true) }
+        let s = step - (hosts - 1)
+        return (sub(host + 1 - s, of: chunk), sub(host - s, of: chunk), false)
+    }
 }
