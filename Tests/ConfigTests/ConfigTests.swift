@@ -69,7 +69,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(config.evalTokens, "the whole held-out split")
         XCTAssertEqual(config.weightDrop, 0.2)
         XCTAssertEqual(config.ema, 0.998)
-        XCTAssertEqual(config.steps, 4600)
+        XCTAssertEqual(config.steps, 5000)
+        XCTAssertEqual(config.minLrFactor, 0.45)
         XCTAssertTrue(config.keepBest)
     }
 
