@@ -46,26 +46,23 @@ public struct CrossHostChoice: Sendable, Equatable, CustomStringConvertible {
     /// to `rounds` rounds or about `budgetSeconds`, every rank at once; each stage's time is
     /// the median over rounds of the slowest rank's. Every rank computes the choice from the
     /// same allreduced times, so all make it alike. Collective: every rank must call it.
+    /// Returns the choice and the chosen allreduce (the timed instance, ready for the run).
     /// `finish` completes a started round (the trainer's runs under its watchdog), `align`
     /// lines the ranks up and `slowest` takes each time's maximum over the ranks (the same).
     public static func measure(count: Int, world: Communicator, topology: HostTopology, maxPieces: Int = 64,
                                rounds: Int = 5, budgetSeconds: Double = 1.0,
                                finish: (any PiecewiseAllreduce) throws -> Void = { try $0.finish(whileWaiting: { false }) },
                                align: (Communicator) throws -> Void = { try $0.barrier() },
-                               slowest: (inout [Double]) throws -> Void) throws -> CrossHostChoice {
-        if world.size == 1 {
-            return CrossHostChoice(stage: .ringPerLocalRank, secondsRings: nil, secondsLeaders: nil, untimedReason: "one rank")
-        }
-        if !topology.sharesHosts {
-            return CrossHostChoice(stage: .ringPerLocalRank, secondsRings: nil, secondsLeaders: nil,
-                                   untimedReason: "one rank per host: the two are one ring")
-        }
-        let leaderBytes = (topology.largestHost - 1) * count * MemoryLayout<Float>.stride
-        if leaderBytes > leaderScratchLimitBytes {
-            return CrossHostChoice(stage: .ringPerLocalRank, secondsRings: nil, secondsLeaders: nil,
-                                   untimedReason: "a leader would gather \(leaderBytes >> 20) MiB")
-        }
+                               slowest: (inout [Double]) throws -> Void) throws
+        -> (choice: CrossHostChoice, allreduce: any PiecewiseAllreduce) {
         let rings = TwoLevelAllreduce<Float>(count: count, communicator: world, topology: topology, maxPieces: maxPieces)
+        func untimed(_ reason: String) -> (CrossHostChoice, any PiecewiseAllreduce) {
+            (CrossHostChoice(stage: .ringPerLocalRank, secondsRings: nil, secondsLeaders: nil, untimedReason: reason), rings)
+        }
+        if world.size == 1 { return untimed("one rank") }
+        if !topology.sharesHosts { return untimed("one rank per host: the two are one ring") }
+        let leaderBytes = (topology.largestHost - 1) * count * MemoryLayout<Float>.stride
+        if leaderBytes > leaderScratchLimitBytes { return untimed("a leader would gather \(leaderBytes >> 20) MiB") }
         let leaders = HostLeaderAllreduce<Float>(count: count, communicator: world, topology: topology, maxPieces: maxPieces)
         let buffer = Buffer<Float>(count: count, repeating: 0)
         var timesRings: [Double] = [], timesLeaders: [Double] = []
@@ -86,7 +83,11 @@ public struct CrossHostChoice: Sendable, Equatable, CustomStringConvertible {
             spent += times[0] + times[1]
             if spent > budgetSeconds { break }
         }
-        return choose(rings: timesRings, leaders: timesLeaders)
+        let choice = choose(rings: timesRings, leaders: timesLeaders)
+        switch choice.stage {
+        case .ringPerLocalRank: return (choice, rings)
+        case .hostLeaders: return (choice, leaders)
+        }
     }
 
     /// The faster by the medians of the rounds' times; a tie keeps rings (less copying within a host).

@@ -44,7 +44,7 @@ public final class HostLeaderAllreduce<T: MPIScalar & AdditiveArithmetic>: @unch
     private struct Piece {
         let range: Range<Int>
         let scratchOffset: Int
-        /// The largest packed ring message of the piece (the room of each in scratch).
+        /// Room for one packed ring message of the piece in scratch (packCapacity).
         let packCapacity: Int
         var isReady = false
         var gatherPosted = false
@@ -83,8 +83,8 @@ public final class HostLeaderAllreduce<T: MPIScalar & AdditiveArithmetic>: @unch
         requests = .allocate(capacity: max(1, maxPieces * requestsPerPiece))
         requests.initialize(repeating: cmpi_request_null(), count: max(1, maxPieces * requestsPerPiece))
         // A piece of n needs (L−1)·n for the gathered values and (ringSteps + 1) packed messages,
-        // each at most C·⌈⌈n/C⌉/hosts⌉ ≤ n/hosts + 2C.
-        let packRoom = count / max(1, hosts) + 2 * chunks * maxPieces
+        // each at most packCapacity(n) = C·⌈⌈n/C⌉/hosts⌉ ≤ n/hosts + 2C.
+        let packRoom = (count + max(1, hosts) - 1) / max(1, hosts) + 2 * chunks * maxPieces
         scratch = Buffer(count: leads ? max(1, (L - 1) * count + (ringSteps + 1) * packRoom) : 1, repeating: .zero)
         terms = .allocate(capacity: max(1, L))
         wait = PeerWait()
@@ -136,15 +136,15 @@ public final class HostLeaderAllreduce<T: MPIScalar & AdditiveArithmetic>: @unch
         cut.exchange(of: chunk, step: step)
     }
 
-    /// Elements a ring step of `range` sends (or receives): one sub-chunk of every chunk.
-    private func packedCount(of range: Range<Int>, step: Int, sending: Bool) -> Int {
+    /// Elements a ring step of `range` receives: one sub-chunk of every chunk.
+    private func packedCount(of range: Range<Int>, step: Int) -> Int {
         var n = 0
-        for c in 0..<chunks {
-            let e = exchange(of: chunk(c, of: range), step: step)
-            n += sending ? e.send.count : e.receive.count
-        }
+        for c in 0..<chunks { n += exchange(of: chunk(c, of: range), step: step).receive.count }
         return n
     }
+
+    /// Room for any packed ring message of a piece of n: C sub-chunks of at most ⌈⌈n/C⌉/hosts⌉.
+    private func packCapacity(_ n: Int) -> Int { chunks * (((n + chunks - 1) / chunks + hosts - 1) / hosts) }
 
     // MARK: - A round
 
@@ -163,13 +163,7 @@ public final class HostLeaderAllreduce<T: MPIScalar & AdditiveArithmetic>: @unch
         let L = locals.count
         for range in pieces {
             precondition(range.lowerBound >= 0 && range.upperBound <= count, "piece \(range) outside 0..<\(count)")
-            var packCapacity = 0
-            if isLeader {
-                for step in 0..<ringSteps {
-                    packCapacity = max(packCapacity, packedCount(of: range, step: step, sending: true),
-                                       packedCount(of: range, step: step, sending: false))
-                }
-            }
+            let packCapacity = isLeader ? packCapacity(range.count) : 0
             self.pieces.append(Piece(range: range, scratchOffset: scratchUsed, packCapacity: packCapacity))
             if isLeader { scratchUsed += (L - 1) * range.count + (ringSteps + 1) * packCapacity }
             covered += range.count
@@ -187,7 +181,7 @@ public final class HostLeaderAllreduce<T: MPIScalar & AdditiveArithmetic>: @unch
                 }
                 for step in 0..<ringSteps {
                     try post(receive: ringReceive(index, step: step), into: packScratch(index, step: step),
-                             count: packedCount(of: range, step: step, sending: false), from: ringLeft,
+                             count: packedCount(of: range, step: step), from: ringLeft,
                              tag: Self.tag(piece: index, phase: 1), index)
                 }
             } else {

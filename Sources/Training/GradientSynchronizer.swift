@@ -50,24 +50,28 @@ package struct GradientSynchronizer {
         self.clipScope = clipScope
         self.algorithm = algorithm
         self.topology = topology
+        let world = collectives.world
         switch (algorithm, crossHostMode) {
         case (.twoLevel, .auto):
             // Under the watchdog, as every collective of a run: a rank lost at start ends the run.
+            // The timed instance of the faster stage is the run's.
             let label = "two-level cross-host timing"
-            crossHost = try CrossHostChoice.measure(
-                count: gradientCount, world: collectives.world, topology: topology,
+            let measured = try CrossHostChoice.measure(
+                count: gradientCount, world: world, topology: topology,
                 finish: { try collectives.finishSum($0, label: label, step: 0) },
                 align: { _ in _ = try collectives.allreduce(0, op: .sum, label: label, step: 0) },
                 slowest: { try collectives.allreduce(&$0, op: .max, label: label, step: 0) })
+            (crossHost, ring) = (measured.choice, measured.allreduce)
         case (.twoLevel, .rings):
             crossHost = CrossHostChoice(stage: .ringPerLocalRank, secondsRings: nil, secondsLeaders: nil, untimedReason: "chosen")
+            ring = algorithm.make(count: gradientCount, world: world, topology: topology, crossHost: .ringPerLocalRank)
         case (.twoLevel, .leaders):
             crossHost = CrossHostChoice(stage: .hostLeaders, secondsRings: nil, secondsLeaders: nil, untimedReason: "chosen")
+            ring = algorithm.make(count: gradientCount, world: world, topology: topology, crossHost: .hostLeaders)
         case (.ring, _), (.library, _):
             crossHost = nil
+            ring = algorithm.make(count: gradientCount, world: world, topology: topology)
         }
-        ring = algorithm.make(count: gradientCount, world: collectives.world, topology: topology,
-                              crossHost: crossHost?.stage ?? .ringPerLocalRank)
         overlaps = overlap && collectives.size > 1 && clipScope == .global
         reduction = OverlappedReduction(ring: ring)
         self.trace = trace
