@@ -63,9 +63,13 @@ public enum BLAS {
 
     /// An sgemm rate two ways, in GFLOP/s: the best single product, and the sustained rate
     /// (all products' FLOPs over their total time).
-    public struct SgemmRate: Sendable {
+    public struct SgemmRate: Sendable, Codable {
         public var best: Double
         public var sustained: Double
+
+        public init(best: Double, sustained: Double) {
+            (self.best, self.sustained) = (best, sustained)
+        }
     }
 
     /// Runs n×n×n sgemm at least `minimumRuns` times and for at least `minimumSeconds`. On a

@@ -86,13 +86,14 @@ public enum BLASCorePolicy {
         return .replace(core: best, libraryPicked: library.coreName)
     }
 
-    /// The best core an OpenBLAS of `version` has for `cpu`; nil without usable AVX.
-    public static func bestCore(cpu: CPUFeatures, version: [Int]) -> ReplacementCore? {
+    /// The best core an OpenBLAS of `version` has for `cpu`, no wider than `widest`; nil
+    /// without usable AVX.
+    public static func bestCore(cpu: CPUFeatures, version: [Int], atMost widest: KernelLevel = .avx512) -> ReplacementCore? {
         var candidates: [ReplacementCore] = []
         if cpu.usableAVX512BF16 { candidates.append(.cooperlake) }
         if cpu.usableAVX512 { candidates.append(.skylakeX) }
         if cpu.usableAVX2FMA { candidates.append(cpu.vendor == .amd || cpu.vendor == .hygon ? .zen : .haswell) }
         if cpu.usableAVX { candidates.append(.sandybridge) }
-        return candidates.first { $0.isAvailable(inVersion: version) }
+        return candidates.first { $0.level <= widest && $0.isAvailable(inVersion: version) }
     }
 }

@@ -45,6 +45,12 @@ public struct BLASCoreReport: Sendable, Equatable, Encodable {
             report.note = "rnn-dist's re-exec failed: \(detail)"
         } else if let coreType = value(BLASCoreVariable.coreType) {
             report.chosenBy = coreType.lowercased() == value(BLASCoreVariable.testStart)?.lowercased() ? .testStart : .environment
+            // The user's choice is respected, but a core narrower than this CPU's best slows every
+            // product the BLAS computes (the output layer, the weight gradients): say so.
+            if report.chosenBy == .environment, let level = KernelLevel.of(core: library.coreName),
+               let best = BLASCorePolicy.bestCore(cpu: cpu, version: library.version ?? [0]), level < best.level {
+                report.note = "this CPU's best is \(best.rawValue): unset \(BLASCoreVariable.coreType) for faster products"
+            }
         } else if value(BLASCoreVariable.auto) == "0" {
             report.note = "rnn-dist's choice is off (\(BLASCoreVariable.auto)=0)"
         }

@@ -78,7 +78,7 @@ public struct TrainingBenchmark {
         public var tokensPerSecond: Double
         public var flopsPerToken: Double
         public var gflops: Double
-        /// The OpenBLAS kernel that ran training and the sgemm ceiling alike (BLASCoreReport).
+        /// The OpenBLAS kernel that ran training (BLASCoreReport); the ceiling's is sgemmCore.
         public var blasCore: String
         /// The recurrence kernel's path, and its per-step products alone at [B, H] × [H, H]
         /// (forward with tanh, backward with 1 − h²) next to BLAS sgemm at the same shape.
@@ -94,6 +94,11 @@ public struct TrainingBenchmark {
         /// The best single 1024³ product of the same measurement (what the ceiling was before).
         public var sgemmGFLOPsBestProduct: Double
         public var percentOfSgemmCeiling: Double
+        /// Where the ceiling ran: its OpenBLAS core (rank 0's), and whether in a process of its
+        /// own because this process's core is narrower than the recurrence kernel (SgemmCeiling).
+        public var sgemmCore: String
+        public var sgemmSeparateProcess: Bool
+        public var sgemmNote: String?
         public var secondsPerStep: Double
         public var forwardSeconds: Double
         public var backwardSeconds: Double
@@ -127,6 +132,7 @@ public struct TrainingBenchmark {
             case kernelTimings = "kernel_timings", caches
             case sgemmGFLOPsSingleThread = "sgemm_gflops_single_thread", sgemmGFLOPsBestProduct = "sgemm_gflops_best_product"
             case percentOfSgemmCeiling = "percent_of_sgemm_ceiling"
+            case sgemmCore = "sgemm_core", sgemmSeparateProcess = "sgemm_separate_process", sgemmNote = "sgemm_note"
             case secondsPerStep = "seconds_per_step", forwardSeconds = "forward_s", backwardSeconds = "backward_s"
             case allreduceSeconds = "allreduce_s", optimizerSeconds = "optimizer_s"
             case allreducePlusOptimizerPercent = "allreduce_plus_optimizer_percent"
@@ -144,12 +150,17 @@ public struct TrainingBenchmark {
 
     /// Which OpenBLAS kernel runs (the executable's report), for the report.
     public let blas: BLASCoreReport
+    /// Measures the ceiling where the source says (the executable can start a process; the
+    /// default measures here whatever the source).
+    public let measureCeiling: (SgemmCeilingSource) -> SgemmCeiling
 
-    public init(options: Options, world: Communicator, blas: BLASCoreReport, allocationCount: @escaping () -> UInt64) {
+    public init(options: Options, world: Communicator, blas: BLASCoreReport, allocationCount: @escaping () -> UInt64,
+                measureCeiling: ((SgemmCeilingSource) -> SgemmCeiling)? = nil) {
         self.options = options
         self.blas = blas
         self.world = world
         self.allocationCount = allocationCount
+        self.measureCeiling = measureCeiling ?? { _ in SgemmCeiling.measureHere(core: blas.library.coreName) }
     }
 
     public func run() throws -> Report {
@@ -192,9 +203,13 @@ public struct TrainingBenchmark {
 
         // The ceiling: single-thread sgemm, measured on every rank at the same time, its
         // sustained rate: training is timed over many steps, and where another process shares
-        // the cores the best single product is one the scheduler happened to leave alone.
-        let rate = BLAS.measureSgemm(size: 1024, minimumRuns: 5, minimumSeconds: 0.5)
-        var rates = [rate.sustained, rate.best]
+        // the cores the best single product is one the scheduler happened to leave alone. It
+        // runs the widest instructions the run's own code runs (SgemmCeilingSource).
+        let source = SgemmCeilingSource.choose(loadedCore: blas.library.coreName, codeLevel: decision.kernel.instructionLevel,
+                                               cpu: blas.cpu, version: blas.library.version ?? [0])
+        try world.barrier()
+        let ceiling = measureCeiling(source)
+        var rates = [ceiling.rate.sustained, ceiling.rate.best]
         try world.allreduce(&rates, op: .sum)
         let (sgemm, sgemmBest) = (rates[0] / Double(world.size), rates[1] / Double(world.size))
 
@@ -276,6 +291,7 @@ public struct TrainingBenchmark {
             recurrenceBLASGFLOPs: recurrence.blas,
             kernelTimings: decision.timings.filter { $0.secondsPerStep.isFinite }, caches: CacheHierarchy.detect(),
             sgemmGFLOPsSingleThread: sgemm, sgemmGFLOPsBestProduct: sgemmBest, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),
+            sgemmCore: ceiling.core, sgemmSeparateProcess: ceiling.separateProcess, sgemmNote: ceiling.note,
             secondsPerStep: secondsPerStep, forwardSeconds: forwardMean, backwardSeconds: compute - forwardMean,
             allreduceSeconds: allreduce, optimizerSeconds: update,
             allreducePlusOptimizerPercent: 100 * (allreduce + update) / secondsPerStep,

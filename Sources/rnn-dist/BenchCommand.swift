@@ -56,6 +56,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Write a Chrome trace-event timeline of every rank's warm-up and timed steps to this file (training bench; ui.perfetto.dev, chrome://tracing).")
     var trace: String?
     @Flag(help: "Print JSON (rank 0).") var json = false
+    /// The ceiling's separate process (SgemmCeilingProcess): one JSON line, no MPI.
+    @Flag(name: .customLong("sgemm-ceiling"), help: .hidden) var sgemmCeiling = false
 
     func validate() throws {
         guard hidden > 0, seqLen > 0, batchPerRank > 0, vocab > 1, timed > 0, warmup >= 0, layers >= 1, accumulate >= 1 else {
@@ -78,6 +80,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if sgemmCeiling { return try printJSON(SgemmCeilingProcess.measureInThisProcess()) }
         // A bad RNN_DIST_KERNEL (unknown, or a path this CPU lacks) stops the bench here.
         if kernel { return try runKernel(try RecurrenceKernel.fromEnvironment()) }
         let recurrenceKernel = try KernelSelection.Request.fromEnvironment()
@@ -120,8 +123,10 @@ struct BenchCommand: ParsableCommand {
             options.twoLevelCrossHost = twoLevelCrossHost
             options.kernel = recurrenceKernel
             options.trace = trace
-            let report = try TrainingBenchmark(options: options, world: world, blas: .current,
-                                               allocationCount: { rnn_dist_allocation_count() }).run()
+            let blas = BLASCoreReport.current
+            let report = try TrainingBenchmark(options: options, world: world, blas: blas,
+                                               allocationCount: { rnn_dist_allocation_count() },
+                                               measureCeiling: { SgemmCeilingProcess.measure($0, here: blas.library.coreName) }).run()
             guard world.isRoot else { return }
             if json { return try printJSON(report) }
             print(describe(report))
@@ -142,7 +147,7 @@ struct BenchCommand: ParsableCommand {
           recurrence          \(r.recurrenceKernel)\(candidates)
           caches              \(r.caches.summary)
           at [B,H]x[H,H]      forward \(String(format: "%.1f", r.recurrenceForwardGFLOPs)), backward \(String(format: "%.1f", r.recurrenceBackwardGFLOPs)) GFLOP/s (BLAS there: \(String(format: "%.1f", r.recurrenceBLASGFLOPs)))
-          sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core sustained for 0.5 s (1024^3, this run, same kernel; best product \(String(format: "%.1f", r.sgemmGFLOPsBestProduct)))
+          sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core sustained for 0.5 s (1024^3, this run, \(r.sgemmSeparateProcess ? "OpenBLAS \(r.sgemmCore) in a separate process: \(r.sgemmNote ?? "")" : "same kernel\(r.sgemmNote.map { ", \($0)" } ?? "")"); best product \(String(format: "%.1f", r.sgemmGFLOPsBestProduct)))
           of ranks x sgemm    \(String(format: "%.1f", r.percentOfSgemmCeiling))%
           step                \(ms(r.secondsPerStep)): forward \(ms(r.forwardSeconds)), backward \(ms(r.backwardSeconds)), allreduce \(ms(r.allreduceSeconds)), optimizer \(ms(r.optimizerSeconds))
           allreduce+optimizer \(String(format: "%.2f", r.allreducePlusOptimizerPercent))% of the step (\(String(format: "%.2f", r.communicationPlusOptimizerPercent))% without the \(ms(r.waitingForSlowestRankSeconds)) spent waiting for the slowest rank)
@@ -183,13 +188,24 @@ struct BenchCommand: ParsableCommand {
 
     private func runKernel(_ recurrenceKernel: RecurrenceKernel) throws {
         BLAS.threadCount = 1
-        let result = KernelBenchmark.run(shape: RNNShape(vocabularySize: vocab, hiddenSize: hidden), sequenceLength: seqLen,
+        let blas = BLASCoreReport.current
+        let source = SgemmCeilingSource.choose(loadedCore: blas.library.coreName, codeLevel: recurrenceKernel.instructionLevel,
+                                               cpu: blas.cpu, version: blas.library.version ?? [0])
+        var ceiling: SgemmCeiling?
+        var result = KernelBenchmark.run(shape: RNNShape(vocabularySize: vocab, hiddenSize: hidden), sequenceLength: seqLen,
                                          batchSize: batchPerRank, warmupSteps: warmup, timedSteps: timed, seed: 1,
-                                         kernel: recurrenceKernel)
+                                         kernel: recurrenceKernel, measureSgemmGFLOPs: {
+                                             let measured = SgemmCeilingProcess.measure(source, here: blas.library.coreName)
+                                             ceiling = measured
+                                             return measured.rate.best
+                                         })
+        result.sgemmCore = ceiling?.core
+        result.sgemmSeparateProcess = ceiling?.separateProcess
+        result.sgemmNote = ceiling?.note
         if json { return try printJSON(result) }
         print("kernel H=\(hidden) T=\(seqLen) B=\(batchPerRank) V=\(vocab): "
             + "\(Int(result.tokensPerSecond)) tokens/s, \(String(format: "%.1f", result.gflops)) GFLOP/s, "
-            + "\(String(format: "%.0f", result.percentOfSgemm))% of sgemm (\(String(format: "%.1f", result.sgemmGFLOPs)) GFLOP/s, 1024^3, same run)")
+            + "\(String(format: "%.0f", result.percentOfSgemm))% of sgemm (\(String(format: "%.1f", result.sgemmGFLOPs)) GFLOP/s, 1024^3, same run, OpenBLAS \(ceiling?.summary ?? "?"))")
         print("recurrence [\(batchPerRank), \(hidden)] x [\(hidden), \(hidden)], kernel \(recurrenceKernel): "
             + String(format: "forward %.1f GFLOP/s, backward %.1f GFLOP/s; BLAS sgemm at this shape %.1f GFLOP/s",
                      result.forwardRecurrenceGFLOPs, result.backwardRecurrenceGFLOPs, result.blasRecurrenceGFLOPs))

@@ -136,12 +136,36 @@ final class BLASCorePolicyTests: XCTestCase {
         XCTAssertEqual(describe("SkylakeX", ["OPENBLAS_CORETYPE": "SkylakeX", "RNN_DIST_BLAS_REPLACED": "Prescott"]),
                        "OpenBLAS 0.3.21 SkylakeX (chosen by rnn-dist; the library picked Prescott)")
         XCTAssertEqual(describe("Zen", [:]), "OpenBLAS 0.3.21 Zen (chosen by the library)")
-        XCTAssertEqual(describe("Haswell", ["OPENBLAS_CORETYPE": "Haswell"]), "OpenBLAS 0.3.21 Haswell (set by OPENBLAS_CORETYPE)")
+        // The user's core is kept; on this AVX-512 CPU the header says what it costs.
+        XCTAssertEqual(describe("Haswell", ["OPENBLAS_CORETYPE": "Haswell"]),
+                       "OpenBLAS 0.3.21 Haswell (set by OPENBLAS_CORETYPE; this CPU's best is SkylakeX: unset OPENBLAS_CORETYPE for faster products)")
+        XCTAssertEqual(describe("SkylakeX", ["OPENBLAS_CORETYPE": "SkylakeX"]), "OpenBLAS 0.3.21 SkylakeX (set by OPENBLAS_CORETYPE)")
+        XCTAssertEqual(BLASCoreReport.make(library: library("Haswell"), environment: ["OPENBLAS_CORETYPE": "Haswell"], cpu: zen3).description,
+                       "OpenBLAS 0.3.21 Haswell (set by OPENBLAS_CORETYPE)")
         XCTAssertEqual(describe("Prescott", ["RNN_DIST_BLAS_FALLBACK": "SkylakeX"]),
                        "OpenBLAS 0.3.21 Prescott (chosen by the library; rnn-dist's SkylakeX failed its self-check)")
         XCTAssertEqual(describe("Prescott", ["RNN_DIST_BLAS_EXEC_FAILED": "SkylakeX: Permission denied"]),
                        "OpenBLAS 0.3.21 Prescott (chosen by the library; rnn-dist's re-exec failed: SkylakeX: Permission denied)")
         XCTAssertEqual(describe("Prescott", ["OPENBLAS_CORETYPE": "prescott", "RNN_DIST_BLAS_TEST_START": "Prescott"]),
                        "OpenBLAS 0.3.21 Prescott (forced by RNN_DIST_BLAS_TEST_START)")
+    }
+
+    func testTheCeilingRunsAtTheWidestInstructionSetOfTheRun() {
+        let source = { (cpu: CPUFeatures, core: String, code: KernelLevel?, version: String) in
+            SgemmCeilingSource.choose(loadedCore: core, codeLevel: code, cpu: cpu,
+                                      version: OpenBLASLibrary.parseVersion(version) ?? [0])
+        }
+        // An AVX-512 recurrence kernel beside a BLAS held to Haswell: the ceiling runs elsewhere, on the best AVX-512 core.
+        XCTAssertEqual(source(sapphireRapids, "Haswell", .avx512, "0.3.21"), .separateProcess(core: .cooperlake))
+        XCTAssertEqual(source(skylakeServer, "Haswell", .avx512, "0.3.21"), .separateProcess(core: .skylakeX))
+        XCTAssertEqual(source(sapphireRapids, "Sandybridge", .avx2, "0.3.21"), .separateProcess(core: .haswell))
+        // The AVX2-only machine's regime (RNN_DIST_KERNEL=avx2, OPENBLAS_CORETYPE=Haswell): both AVX2, here.
+        XCTAssertEqual(source(sapphireRapids, "Haswell", .avx2, "0.3.21"), .thisProcess)
+        XCTAssertEqual(source(sapphireRapids, "Cooperlake", .avx512, "0.3.21"), .thisProcess)
+        // The BLAS computes the products itself (nil), the core is unknown, or the library has nothing wider.
+        XCTAssertEqual(source(sapphireRapids, "Haswell", nil, "0.3.21"), .thisProcess)
+        XCTAssertEqual(source(sapphireRapids, "NeoverseN1", .avx512, "0.3.21"), .thisProcess)
+        XCTAssertEqual(source(skylakeServer, "Haswell", .avx512, "0.2.20"), .thisProcess)
+        XCTAssertEqual(source(zen3, "Prescott", .generic, "0.3.21"), .thisProcess)
     }
 }

@@ -92,4 +92,34 @@ final class BLASCoreRunTests: XCTestCase {
         XCTAssertEqual(object["blas_core"] as? String,
                        "OpenBLAS \(OpenBLASLibrary.loaded().versionText) \(best.rawValue) (chosen by rnn-dist; the library picked Prescott)")
     }
+
+    /// The ceiling runs the instructions the code under test runs: an AVX-512 recurrence kernel
+    /// beside an OpenBLAS held to Haswell is measured against an AVX-512 sgemm in a separate
+    /// process (the percentage passed 100 before); the AVX2 regime stays in the process.
+    func testTheCeilingRunsTheRecurrenceKernelsInstructionSet() throws {
+        let best = try bestCore()
+        guard best.level == .avx512 else { throw XCTSkip("no AVX-512 core here: the ceiling never leaves the process") }
+        /// ranks 0: `bench --kernel` alone; otherwise the training bench under mpirun.
+        func kernelBench(_ kernel: String, ranks: Int) throws -> [String: Any] {
+            let settings = ["OPENBLAS_CORETYPE=Haswell", "RNN_DIST_KERNEL=\(kernel)"]
+            let shape = ["--hidden", "32", "--seq-len", "8", "--batch-per-rank", "4", "--warmup", "0", "--timed", "1", "--json"]
+            let arguments = ranks == 0
+                ? Self.scrub + settings + [RNNDistRun.binary, "bench", "--kernel"] + shape
+                : Self.scrub + settings + [MPIRun.mpirun] + MPIRun.launcherArguments(ranks: ranks)
+                    + ["-x", "OPENBLAS_CORETYPE", "-x", "RNN_DIST_KERNEL", RNNDistRun.binary, "bench"] + shape
+            let result = try ProcessRunner.run("/usr/bin/env", arguments, timeout: 120, environment: ["OPENBLAS_NUM_THREADS": "1"])
+            XCTAssertEqual(result.status, 0, result.output)
+            let line = try XCTUnwrap(result.stdout.split(separator: "\n").last.map(String.init), result.output)
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+        }
+        for ranks in [0, 2] {
+            let wide = try kernelBench("avx512", ranks: ranks)
+            XCTAssertEqual(wide["sgemm_core"] as? String, best.rawValue, "ranks \(ranks)")
+            XCTAssertEqual(wide["sgemm_separate_process"] as? Bool, true, "ranks \(ranks)")
+            XCTAssertEqual(wide["sgemm_note"] as? String, "this process's Haswell is narrower than the recurrence kernel")
+            let regime = try kernelBench("avx2", ranks: ranks)
+            XCTAssertEqual(regime["sgemm_core"] as? String, "Haswell", "ranks \(ranks)")
+            XCTAssertEqual(regime["sgemm_separate_process"] as? Bool, false, "ranks \(ranks)")
+        }
+    }
 }

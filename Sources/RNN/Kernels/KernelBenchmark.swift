@@ -10,6 +10,10 @@ public struct KernelBenchmarkResult: Codable, Sendable {
     /// the BLAS's sgemm at the same shape (the recurrence before CRecurrence).
     public var recurrenceKernel: String
     public var forwardRecurrenceGFLOPs, backwardRecurrenceGFLOPs, blasRecurrenceGFLOPs: Double
+    /// Where the ceiling ran, as the training bench reports it (set by the caller that measured it).
+    public var sgemmCore: String?
+    public var sgemmSeparateProcess: Bool?
+    public var sgemmNote: String?
 
     /// The training bench's spelling (TrainingBenchmark.Report) for every quantity both report,
     /// so that one reader handles every bench mode's JSON.
@@ -20,6 +24,7 @@ public struct KernelBenchmarkResult: Codable, Sendable {
         case percentOfSgemm = "percent_of_sgemm_ceiling", recurrenceKernel = "recurrence_kernel"
         case forwardRecurrenceGFLOPs = "recurrence_forward_gflops", backwardRecurrenceGFLOPs = "recurrence_backward_gflops"
         case blasRecurrenceGFLOPs = "recurrence_blas_gflops"
+        case sgemmCore = "sgemm_core", sgemmSeparateProcess = "sgemm_separate_process", sgemmNote = "sgemm_note"
     }
 }
 
@@ -30,7 +35,8 @@ public enum KernelBenchmark {
     /// dW_hh) + 6·H·V (logits, dH_out, dW_hy). The one-hot input is a gather, not counted.
     public static func run(shape: RNNShape, sequenceLength: Int, batchSize: Int,
                            warmupSteps: Int, timedSteps: Int, seed: UInt64,
-                           kernel: RecurrenceKernel = .best) -> KernelBenchmarkResult {
+                           kernel: RecurrenceKernel = .best,
+                           measureSgemmGFLOPs: () -> Double = { BLAS.measureSgemmGFLOPs(size: 1024) }) -> KernelBenchmarkResult {
         precondition(batchSize > 0 && timedSteps > 0, "benchmark needs batchSize > 0 and timedSteps > 0")
         let architecture = ModelArchitecture(shape: shape), layout = ModelLayout(architecture: architecture)
         let parameters = Buffer<Float>(count: layout.count, repeating: 0)
@@ -58,7 +64,7 @@ public enum KernelBenchmark {
         let flopsPerToken = 6 * H * H + 6 * H * Vd
         let tokensPerSecond = Double(tokenCount) / seconds
         let gflops = flopsPerToken * tokensPerSecond / 1e9
-        let sgemm = BLAS.measureSgemmGFLOPs(size: 1024)
+        let sgemm = measureSgemmGFLOPs()
         let recurrence = measureRecurrence(kernel: kernel, hiddenSize: shape.hiddenSize, batchSize: batchSize,
                                            sequenceLength: sequenceLength, seed: seed)
         return KernelBenchmarkResult(
