@@ -94,6 +94,10 @@ public struct TrainingBenchmark {
         /// The best single 1024³ product of the same measurement (what the ceiling was before).
         public var sgemmGFLOPsBestProduct: Double
         public var percentOfSgemmCeiling: Double
+        /// The slowest and the fastest rank's sustained rate of the same measurement (the
+        /// ceiling is their mean): far apart when the ranks got unequal shares of the cores.
+        public var sgemmGFLOPsSlowestRank: Double
+        public var sgemmGFLOPsFastestRank: Double
         /// Where the ceiling ran: its OpenBLAS core (rank 0's), and whether in a process of its
         /// own because this process's core is narrower than the recurrence kernel (SgemmCeiling).
         public var sgemmCore: String
@@ -132,6 +136,7 @@ public struct TrainingBenchmark {
             case kernelTimings = "kernel_timings", caches
             case sgemmGFLOPsSingleThread = "sgemm_gflops_single_thread", sgemmGFLOPsBestProduct = "sgemm_gflops_best_product"
             case percentOfSgemmCeiling = "percent_of_sgemm_ceiling"
+            case sgemmGFLOPsSlowestRank = "sgemm_gflops_slowest_rank", sgemmGFLOPsFastestRank = "sgemm_gflops_fastest_rank"
             case sgemmCore = "sgemm_core", sgemmSeparateProcess = "sgemm_separate_process", sgemmNote = "sgemm_note"
             case secondsPerStep = "seconds_per_step", forwardSeconds = "forward_s", backwardSeconds = "backward_s"
             case allreduceSeconds = "allreduce_s", optimizerSeconds = "optimizer_s"
@@ -212,6 +217,10 @@ public struct TrainingBenchmark {
         var rates = [ceiling.rate.sustained, ceiling.rate.best]
         try world.allreduce(&rates, op: .sum)
         let (sgemm, sgemmBest) = (rates[0] / Double(world.size), rates[1] / Double(world.size))
+        // The spread: where more processes than cores share a machine, the scheduler may leave
+        // one rank a core of its own and make another share one, and a step waits for the slowest.
+        let sgemmSlowest = try world.allreduce(ceiling.rate.sustained, op: .min)
+        let sgemmFastest = try world.allreduce(ceiling.rate.sustained, op: .max)
 
         try ChromeTrace.align(trace, world: world)
         for step in 0..<options.warmupSteps { _ = try stepper.run(step: step, learningRate: 1e-3) }
@@ -291,6 +300,7 @@ public struct TrainingBenchmark {
             recurrenceBLASGFLOPs: recurrence.blas,
             kernelTimings: decision.timings.filter { $0.secondsPerStep.isFinite }, caches: CacheHierarchy.detect(),
             sgemmGFLOPsSingleThread: sgemm, sgemmGFLOPsBestProduct: sgemmBest, percentOfSgemmCeiling: 100 * gflops / (Double(world.size) * sgemm),
+            sgemmGFLOPsSlowestRank: sgemmSlowest, sgemmGFLOPsFastestRank: sgemmFastest,
             sgemmCore: ceiling.core, sgemmSeparateProcess: ceiling.separateProcess, sgemmNote: ceiling.note,
             secondsPerStep: secondsPerStep, forwardSeconds: forwardMean, backwardSeconds: compute - forwardMean,
             allreduceSeconds: allreduce, optimizerSeconds: update,

@@ -147,7 +147,7 @@ struct BenchCommand: ParsableCommand {
           recurrence          \(r.recurrenceKernel)\(candidates)
           caches              \(r.caches.summary)
           at [B,H]x[H,H]      forward \(String(format: "%.1f", r.recurrenceForwardGFLOPs)), backward \(String(format: "%.1f", r.recurrenceBackwardGFLOPs)) GFLOP/s (BLAS there: \(String(format: "%.1f", r.recurrenceBLASGFLOPs)))
-          sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core sustained for 0.5 s (1024^3, this run, \(r.sgemmSeparateProcess ? "OpenBLAS \(r.sgemmCore) in a separate process: \(r.sgemmNote ?? "")" : "same kernel\(r.sgemmNote.map { ", \($0)" } ?? "")"); best product \(String(format: "%.1f", r.sgemmGFLOPsBestProduct)))
+          sgemm 1 thread      \(String(format: "%.1f", r.sgemmGFLOPsSingleThread)) GFLOP/s per core sustained for 0.5 s (1024^3, this run, \(r.sgemmSeparateProcess ? "OpenBLAS \(r.sgemmCore) in a separate process: \(r.sgemmNote ?? "")" : "same kernel\(r.sgemmNote.map { ", \($0)" } ?? "")"); best product \(String(format: "%.1f", r.sgemmGFLOPsBestProduct))\(r.ranks > 1 ? String(format: "; ranks %.1f to %.1f", r.sgemmGFLOPsSlowestRank, r.sgemmGFLOPsFastestRank) : ""))
           of ranks x sgemm    \(String(format: "%.1f", r.percentOfSgemmCeiling))%
           step                \(ms(r.secondsPerStep)): forward \(ms(r.forwardSeconds)), backward \(ms(r.backwardSeconds)), allreduce \(ms(r.allreduceSeconds)), optimizer \(ms(r.optimizerSeconds))
           allreduce+optimizer \(String(format: "%.2f", r.allreducePlusOptimizerPercent))% of the step (\(String(format: "%.2f", r.communicationPlusOptimizerPercent))% without the \(ms(r.waitingForSlowestRankSeconds)) spent waiting for the slowest rank)

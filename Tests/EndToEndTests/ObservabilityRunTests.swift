@@ -94,6 +94,13 @@ final class ObservabilityRunTests: XCTestCase {
         let sustained = report["sgemm_gflops_single_thread"] as? Double ?? 0
         XCTAssertGreaterThanOrEqual(report["sgemm_gflops_best_product"] as? Double ?? 0, sustained * (1 - 1e-12))
         XCTAssertGreaterThan(sustained, 0)
+        // The ceiling is the ranks' mean, so it lies between the slowest and the fastest rank's rate.
+        let slowest = try XCTUnwrap(report["sgemm_gflops_slowest_rank"] as? Double)
+        let fastest = try XCTUnwrap(report["sgemm_gflops_fastest_rank"] as? Double)
+        XCTAssertLessThanOrEqual(slowest, sustained * (1 + 1e-12))
+        XCTAssertGreaterThanOrEqual(fastest, sustained * (1 - 1e-12))
+        XCTAssertNotNil(report["sgemm_core"] as? String)
+        XCTAssertNotNil(report["sgemm_separate_process"] as? Bool)
         XCTAssertEqual(report["cell"] as? String, "rnn")
         XCTAssertEqual(report["layers"] as? Int, 1)
         XCTAssertEqual(report["flops_per_token"] as? Double, Double(6 * 32 * 32 + 6 * 32 * 65), "6H² + 6HV")

@@ -10,8 +10,10 @@
 #   LOAD=1 bash Tests/compare/run.sh 3          (another process keeps one core busy throughout)
 #
 # The environment reaches every rank of every program: RNN_DIST_KERNEL=avx2
-# OPENBLAS_CORETYPE=Haswell reproduces an AVX2-only machine's kernels for rnn-dist and NumPy
-# (PyTorch's own kernels do not read them). Prints one line per round and configuration and,
+# OPENBLAS_CORETYPE=Haswell reproduces an AVX2-only machine's kernels for rnn-dist and NumPy.
+# PyTorch reads neither; with RNN_DIST_KERNEL=avx2 its own switches hold it to AVX2 as well
+# (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS), so that every peer runs
+# what an AVX2-only machine would run. Prints one line per round and configuration and,
 # at the end, the median tokens/s of each program, rnn-dist's share of 2 × same-run sgemm, and
 # the ratios.
 set -euo pipefail
@@ -29,6 +31,10 @@ timed="${TIMED:-30}"
 flags=(-np 2 --bind-to none -x OPENBLAS_NUM_THREADS=1)
 for name in RNN_DIST_KERNEL OPENBLAS_CORETYPE; do [ -n "${!name:-}" ] && flags+=(-x "$name"); done
 [ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
+torch_flags=("${flags[@]}")
+if [ "${RNN_DIST_KERNEL:-}" = avx2 ]; then
+    torch_flags+=(-x ATEN_CPU_CAPABILITY=avx2 -x ONEDNN_MAX_CPU_ISA=AVX2 -x MKL_ENABLE_INSTRUCTIONS=AVX2)
+fi
 results="$(mktemp)"
 busy=""
 trap 'rm -f "$results"; [ -z "$busy" ] || kill "$busy" 2>/dev/null' EXIT
@@ -51,7 +57,7 @@ record() { # record ROUND CELL H PROGRAM JSON
 }
 ours() { mpirun "${flags[@]}" "$binary" bench --data "$data" --timed "$timed" --json "$@" 2>/dev/null | json_line; }
 numpy_peer() { mpirun "${flags[@]}" python3 "$root/Tests/compare/numpy_ddp.py" --data "$data" --timed "$timed" "$@" 2>/dev/null | json_line; }
-torch_peer() { mpirun "${flags[@]}" python3 "$root/Tests/compare/torch_ddp.py" --data "$data" --timed "$timed" "$@" 2>/dev/null | json_line; }
+torch_peer() { mpirun "${torch_flags[@]}" python3 "$root/Tests/compare/torch_ddp.py" --data "$data" --timed "$timed" "$@" 2>/dev/null | json_line; }
 
 for ((round = 1; round <= ${1:-3}; round++)); do
     for hidden in $hidden_sizes; do

@@ -93,7 +93,7 @@ def main():
     if rank == 0:
         print(json.dumps({"tokens_per_s": global_tokens * args.timed / elapsed.item(), "hidden": args.hidden,
                           "cell": args.cell, "ranks": size, "seq_len": T, "batch_per_rank": B, "loss": loss,
-                          "torch": torch.__version__}))
+                          "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}))
     dist.destroy_process_group()
 
 
