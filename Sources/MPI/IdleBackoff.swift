@@ -23,6 +23,12 @@ import Glibc
 /// - A transfer that outlasts the spin (a large chunk over a slow link) still moves while the
 ///   rank sleeps: the kernel's socket buffers fill and drain without MPI, and each wake reads
 ///   what arrived.
+/// - Every poll of the spin yields the core (sched_yield). Alone on its core, a rank gets it
+///   straight back. Where a runnable process waits for that core, often the peer whose send
+///   the exchange needs, that process runs first. With one busy process beside 2 ranks on 2
+///   cores (Zen 5, tanh H=256), this made the allreduce 2.8–3.5 ms instead of 4.5–6.0 ms, and
+///   the step 29% faster (medians of 7 interleaved rounds). Quiet rounds did not change
+///   beyond their ±5% spread.
 struct IdleBackoff {
     static let spinSeconds = 1e-3
     static let firstSleepNanoseconds: UInt64 = 50_000
@@ -32,12 +38,12 @@ struct IdleBackoff {
     private var idleSince: Double?
     private var nextSleep = IdleBackoff.firstSleepNanoseconds
 
-    /// The last poll found nothing to do: returns at once within the idle stretch's first
+    /// The last poll found nothing to do: yields the core within the idle stretch's first
     /// `spinSeconds`, after that sleeps (50 µs, 100 µs, then 200 µs per call).
     mutating func idle() {
         let now = Communicator.wallTime()
         guard let idleSince else { idleSince = now; return }
-        guard now - idleSince >= Self.spinSeconds else { return }
+        guard now - idleSince >= Self.spinSeconds else { _ = sched_yield(); return }
         var pause = timespec(tv_sec: 0, tv_nsec: Int(nextSleep))
         _ = nanosleep(&pause, nil)
         nextSleep = min(nextSleep * 2, Self.longestSleepNanoseconds)
