@@ -17,14 +17,18 @@ public struct SgemmCeiling: Sendable {
         (self.rate, self.core, self.separateProcess, self.note) = (rate, core, separateProcess, note)
     }
 
-    /// Measured here, on this process's OpenBLAS: 1024³ products for at least 5 runs and 0.5 s.
+    /// This process's rate: 1024³ products for at least 5 runs and 0.5 s.
+    public static func measureRate() -> BLAS.SgemmRate {
+        BLAS.measureSgemm(size: 1024, minimumRuns: 5, minimumSeconds: 0.5)
+    }
+
+    /// Measured here, on this process's OpenBLAS.
     public static func measureHere(core: String, note: String? = nil) -> SgemmCeiling {
-        SgemmCeiling(rate: BLAS.measureSgemm(size: 1024, minimumRuns: 5, minimumSeconds: 0.5), core: core,
-                     separateProcess: false, note: note)
+        SgemmCeiling(rate: measureRate(), core: core, separateProcess: false, note: note)
     }
 
     /// The header's words for where it ran, e.g. "Cooperlake, in a separate process: this
-    /// process's Haswell is narrower than the avx512 kernel".
+    /// process's Haswell is narrower than the recurrence kernel".
     public var summary: String {
         "\(core)\(separateProcess ? ", in a separate process" : "")\(note.map { ": \($0)" } ?? "")"
     }

@@ -219,8 +219,9 @@ public struct TrainingBenchmark {
         let (sgemm, sgemmBest) = (rates[0] / Double(world.size), rates[1] / Double(world.size))
         // The spread: where more processes than cores share a machine, the scheduler may leave
         // one rank a core of its own and make another share one, and a step waits for the slowest.
-        let sgemmSlowest = try world.allreduce(ceiling.rate.sustained, op: .min)
-        let sgemmFastest = try world.allreduce(ceiling.rate.sustained, op: .max)
+        var spread = [ceiling.rate.sustained, -ceiling.rate.sustained]
+        try world.allreduce(&spread, op: .min)
+        let (sgemmSlowest, sgemmFastest) = (spread[0], -spread[1])
 
         try ChromeTrace.align(trace, world: world)
         for step in 0..<options.warmupSteps { _ = try stepper.run(step: step, learningRate: 1e-3) }

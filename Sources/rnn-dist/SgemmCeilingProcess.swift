@@ -19,8 +19,7 @@ enum SgemmCeilingProcess {
     /// The measurement, in the separate process (it never initializes MPI).
     static func measureInThisProcess() -> Measurement {
         BLAS.threadCount = 1
-        return Measurement(core: BLASCoreReport.current.library.coreName,
-                           rate: SgemmCeiling.measureHere(core: "").rate)
+        return Measurement(core: BLASCoreReport.current.library.coreName, rate: SgemmCeiling.measureRate())
     }
 
     /// The ceiling where `source` says; `here`: this process's core. A separate process that
