@@ -34,6 +34,14 @@ public struct SgemmCeiling: Sendable {
     }
 }
 
+extension SgemmCeilingSource {
+    /// Where the ceiling runs for a run of `kernel` beside the OpenBLAS that `blas` reports.
+    public static func choose(for kernel: RecurrenceKernel, blas: BLASCoreReport) -> SgemmCeilingSource {
+        choose(loadedCore: blas.library.coreName, codeLevel: kernel.instructionLevel, cpu: blas.cpu,
+               version: blas.library.version ?? [0])
+    }
+}
+
 extension RecurrenceKernel {
     /// The instruction set of the products this kernel computes itself; nil when the BLAS
     /// computes them (its core is then the code's).

@@ -210,8 +210,7 @@ public struct TrainingBenchmark {
         // sustained rate: training is timed over many steps, and where another process shares
         // the cores the best single product is one the scheduler happened to leave alone. It
         // runs the widest instructions the run's own code runs (SgemmCeilingSource).
-        let source = SgemmCeilingSource.choose(loadedCore: blas.library.coreName, codeLevel: decision.kernel.instructionLevel,
-                                               cpu: blas.cpu, version: blas.library.version ?? [0])
+        let source = SgemmCeilingSource.choose(for: decision.kernel, blas: blas)
         try world.barrier()
         let ceiling = measureCeiling(source)
         var rates = [ceiling.rate.sustained, ceiling.rate.best]

@@ -189,8 +189,7 @@ struct BenchCommand: ParsableCommand {
     private func runKernel(_ recurrenceKernel: RecurrenceKernel) throws {
         BLAS.threadCount = 1
         let blas = BLASCoreReport.current
-        let source = SgemmCeilingSource.choose(loadedCore: blas.library.coreName, codeLevel: recurrenceKernel.instructionLevel,
-                                               cpu: blas.cpu, version: blas.library.version ?? [0])
+        let source = SgemmCeilingSource.choose(for: recurrenceKernel, blas: blas)
         var ceiling: SgemmCeiling?
         var result = KernelBenchmark.run(shape: RNNShape(vocabularySize: vocab, hiddenSize: hidden), sequenceLength: seqLen,
                                          batchSize: batchPerRank, warmupSteps: warmup, timedSteps: timed, seed: 1,
